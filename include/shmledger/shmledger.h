@@ -1,0 +1,699 @@
+/*
+ * shmledger: coordinate one multi-process *operation* through a POSIX
+ * shared-memory ledger.
+ *
+ * This is the only header a user includes. It is C11 and C++ clean.
+ *
+ * Model
+ * -----
+ * A *ledger* (shl_ledger) is one process's connection to the segment that
+ * belongs to a base directory (`basePath`). Through it the process creates or
+ * joins *operations*; every create/join returns its own *session* handle
+ * (shl_op). Inside a session the process starts *calls* (shl_call), units of
+ * work that appear as call frames in the shared table until they end or fail.
+ * Temporary resources, an abort flag and the operation state are shared by
+ * every participant. A read-only API (shl_reader, shl_snapshot) lets any
+ * process of the same user inspect the segment without taking part.
+ *
+ * Errors
+ * ------
+ * Every fallible function returns an int: 0 (or a count >= 0) on success and
+ * a negative code on failure. OS failures are returned as -errno unchanged;
+ * library conditions use the SHL_E* codes below (all <= -1000, disjoint from
+ * errno). shl_strerror() names any code; shl_errmsg() returns a diagnostic
+ * text for the calling thread's last failure. The code is the contract, the
+ * message is diagnostics. Out-parameters are written only on success.
+ *
+ * Thread safety
+ * -------------
+ * Every handle may be used from several threads of its process at once,
+ * unless a function says otherwise. Functions marked "May block" can wait on
+ * the segment's structure lock (bounded, see SHL_ETIMEDOUT) or on I/O; the
+ * others are wait-free or lock-free.
+ *
+ * Caveats (fork, exec, signals)
+ * -----------------------------
+ * - Handles are not usable in a child created by fork(): the child must open
+ *   its own ledger (shl_ledger_open) and must not close the parent's handles.
+ *   Memory of inherited handles is simply abandoned; the parent is unaffected.
+ * - Every descriptor the library opens is O_CLOEXEC; exec() drops them.
+ * - The library keeps one descriptor per segment per process and holds
+ *   open-file-description (OFD) locks on it; it never uses classic POSIX
+ *   fcntl locks, so closing unrelated descriptors cannot drop them.
+ * - A segment stays mapped until the last ledger/reader of the process that
+ *   uses it is closed.
+ * - No function is async-signal-safe unless stated.
+ */
+#ifndef SHMLEDGER_H
+#define SHMLEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmledger/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SHL_API __attribute__((visibility("default")))
+#define SHL_NODISCARD __attribute__((warn_unused_result))
+#else
+#define SHL_API
+#define SHL_NODISCARD
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** Segment was created by another major format version. */
+#define SHL_EVERSION (-1000)
+/** Segment layout signature differs (another build/ABI of the library). */
+#define SHL_EFORMAT (-1001)
+/** Segment belongs to another user (uid), or another PID namespace. */
+#define SHL_EOWNER (-1002)
+/** Segment failed validation: truncated, garbled, or a bad index in it. */
+#define SHL_ECORRUPT (-1003)
+/** Segment is still being initialised by its creator (try again). */
+#define SHL_ENOTREADY (-1004)
+/** A fixed-capacity table is full; nothing else was changed. */
+#define SHL_EFULL (-1005)
+/** A record reference is out of date (the record was freed or reused). */
+#define SHL_ESTALE (-1006)
+/** Segment is poisoned: a crashed writer left state that could not be
+ * repaired. Every further use fails; remove the segment (shmledger gc). */
+#define SHL_EPANIC (-1007)
+/** The call is not allowed in the object's current state (Dart StateError). */
+#define SHL_ESTATE (-1008)
+/** No such operation (or call). */
+#define SHL_ENOTFOUND (-1009)
+/** An id (operation, participant, call) has the wrong shape or length. */
+#define SHL_EBADID (-1010)
+/** The operation has failed (cleanup or failed state). */
+#define SHL_EFAILED (-1011)
+/** The operation was aborted. */
+#define SHL_EABORTED (-1012)
+/** This participant was declared crashed by the others and fenced itself. */
+#define SHL_EFENCED (-1013)
+
+/**
+ * Name an error code.
+ *
+ * @param err  any value returned by this library (negative errno or SHL_E*).
+ * @return a static string; never NULL. Context: any thread, async-signal-safe.
+ */
+SHL_API const char *shl_strerror(int err);
+
+/**
+ * Diagnostic text of the calling thread's most recent failure.
+ *
+ * @return a thread-local string, valid until the next library call on this
+ *         thread; "" when there is none. Never allocates.
+ */
+SHL_API const char *shl_errmsg(void);
+
+/** Library version as "MAJOR.MINOR.PATCH". Static string. */
+SHL_API const char *shl_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Limits and enums                                                          */
+/* ------------------------------------------------------------------------ */
+
+/** Longest participant id (bytes, without NUL). */
+#define SHL_PARTICIPANT_ID_MAX 63
+/** Longest operation id (bytes, without NUL). */
+#define SHL_OPERATION_ID_MAX 127
+/** Longest call id (bytes, without NUL). */
+#define SHL_CALL_ID_MAX 127
+/** Longest description of an operation or a call (bytes, without NUL). */
+#define SHL_DESCRIPTION_MAX 255
+/** Longest temp-resource path (bytes, without NUL). */
+#define SHL_PATH_MAX 511
+/** Longest failure reason stored with an operation (bytes, without NUL). */
+#define SHL_REASON_MAX 255
+/** Most crashed call ids stored with a failed operation. */
+#define SHL_CRASHED_IDS_MAX 16
+
+/** OperationState. The numeric values are stable. */
+typedef enum shl_op_state {
+    SHL_OP_RUNNING = 0,   /**< "running" */
+    SHL_OP_CLEANUP = 1,   /**< "cleanup": failure detected, cleaning up */
+    SHL_OP_FAILED = 2,    /**< "failed" */
+    SHL_OP_COMPLETED = 3, /**< "completed" */
+} shl_op_state;
+
+/** FrameState. The numeric values are stable. */
+typedef enum shl_frame_state {
+    SHL_FRAME_ACTIVE = 0,      /**< "active" */
+    SHL_FRAME_CRASHED = 1,     /**< "crashed" */
+    SHL_FRAME_CLEANING_UP = 2, /**< "cleaningUp" (cleanup coordinator) */
+    SHL_FRAME_CLEANED_UP = 3,  /**< "cleanedUp" */
+} shl_frame_state;
+
+/** The JSON spelling of a state ("running", ...); "unknown" if out of range.
+ * Static string. Context: any thread. */
+SHL_API const char *shl_op_state_name(shl_op_state s);
+/** The JSON spelling of a frame state ("active", "cleaningUp", ...). */
+SHL_API const char *shl_frame_state_name(shl_frame_state s);
+
+/* ------------------------------------------------------------------------ */
+/* Ids                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Check an operation id the way joinOperation does: non-empty, at most
+ * SHL_OPERATION_ID_MAX bytes, only [A-Za-z0-9_:.-], no "..".
+ * @return 0 if valid, SHL_EBADID otherwise. Context: any thread.
+ */
+SHL_API int shl_validate_operation_id(const char *id);
+
+/**
+ * Check a participant id: 1..SHL_PARTICIPANT_ID_MAX bytes of
+ * [A-Za-z0-9_:.-] (it becomes part of operation and call ids), no "..".
+ * @return 0 if valid, SHL_EBADID otherwise. Context: any thread.
+ */
+SHL_API int shl_validate_participant_id(const char *id);
+
+/* ------------------------------------------------------------------------ */
+/* Ledger                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct shl_ledger shl_ledger;
+typedef struct shl_op shl_op;
+typedef struct shl_call shl_call;
+typedef struct shl_reader shl_reader;
+
+/** LedgerCallback. Every member may be NULL. Callbacks never run while a
+ * ledger lock is held. */
+typedef struct shl_ledger_callbacks {
+    /** A backup folder (or trail file) was created. `path` is valid only
+     * during the call. Runs on the thread that archived. */
+    void (*on_backup_created)(const char *path, void *user);
+    /** A log line was written. `line` has no trailing newline and is valid
+     * only during the call. Runs on the logging thread. */
+    void (*on_log_line)(const char *line, void *user);
+    void *user; /**< passed back to every callback */
+} shl_ledger_callbacks;
+
+/** Options of shl_ledger_open(). Initialise with shl_ledger_opts_init(). */
+typedef struct shl_ledger_opts {
+    /** Pid recorded in frames and resources (participantPid); 0 = getpid().
+     * Liveness is always proven on the real process, never on this value. */
+    int32_t participant_pid;
+    /** Archive folders kept in backup/ (maxBackups). Default 20. */
+    uint32_t max_backups;
+    /** Heartbeat interval in ms (heartbeatInterval). Default 5000. */
+    int64_t heartbeat_interval_ms;
+    /** A participant whose heartbeat is older is stale (staleThreshold).
+     * Default 15000. */
+    int64_t stale_threshold_ms;
+    /** Capacities, used only when this open creates the segment. Defaults:
+     * 1024 participants, 1024 operations, 65536 frames, 16384 resources. */
+    uint32_t max_participants;
+    uint32_t max_operations;
+    uint32_t max_frames;
+    uint32_t max_resources;
+    /** Permission bits of a newly created segment. Default 0600. */
+    uint32_t mode;
+    /** How long to wait for a segment another process is creating, and for
+     * the structure lock. Default 2000 ms. */
+    int64_t timeout_ms;
+    /** Grouped callbacks (LedgerCallback). Copied. */
+    shl_ledger_callbacks callbacks;
+} shl_ledger_opts;
+
+/** Fill `o` with the defaults. Context: any thread. */
+SHL_API void shl_ledger_opts_init(shl_ledger_opts *o);
+
+/**
+ * Open (creating if needed) the ledger of `base_path` as `participant_id`.
+ *
+ * Creates `base_path` (0700) and `base_path/backup` if missing, maps the
+ * segment named after the caller's uid and the real path, creating and
+ * initialising it if it does not exist, and takes a participant slot.
+ *
+ * @param[out] out             the new ledger; owned by the caller, release
+ *                             with shl_ledger_close().
+ * @param[in]  base_path       directory for the JSON files, logs and backups.
+ * @param[in]  participant_id  see shl_validate_participant_id().
+ * @param[in]  opts            NULL for the defaults.
+ * @return 0; -EINVAL (NULL or out-of-range argument), SHL_EBADID,
+ *         -ENAMETOOLONG, -errno from mkdir/realpath/shm_open/mmap,
+ *         SHL_EVERSION, SHL_EFORMAT, SHL_EOWNER, SHL_ECORRUPT,
+ *         SHL_ENOTREADY (creator still initialising after timeout_ms),
+ *         SHL_EFULL (no free participant slot), SHL_EPANIC, SHL_ETIMEDOUT.
+ * Context: any thread. May block (bounded by timeout_ms).
+ */
+SHL_API SHL_NODISCARD int shl_ledger_open(shl_ledger **out,
+                                          const char *base_path,
+                                          const char *participant_id,
+                                          const shl_ledger_opts *opts);
+
+/**
+ * Close a ledger (dispose): ends every session still open as by
+ * shl_op_leave(op, true), releases the participant slot and frees `l`.
+ * NULL is a no-op. Closing twice is undefined in C terms (the pointer is
+ * freed); keep one owner. Context: not concurrently with other calls on the
+ * same ledger or its sessions. May block.
+ */
+SHL_API void shl_ledger_close(shl_ledger *l);
+
+/** The participant id given at open. Valid while `l` is open. */
+SHL_API const char *shl_ledger_participant_id(const shl_ledger *l);
+/** The base path (as given). Valid while `l` is open. */
+SHL_API const char *shl_ledger_base_path(const shl_ledger *l);
+/** A read-only view of this ledger's segment, owned by `l` (do not close). */
+SHL_API shl_reader *shl_ledger_reader(shl_ledger *l);
+
+/* ------------------------------------------------------------------------ */
+/* Operations and sessions                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** OperationFailedInfo. */
+typedef struct shl_failed_info {
+    char operation_id[SHL_OPERATION_ID_MAX + 1];
+    int64_t failed_at_us; /**< wall clock, microseconds since the epoch */
+    char reason[SHL_REASON_MAX + 1]; /**< "" when none */
+    uint32_t crashed_call_count;
+    char crashed_call_ids[SHL_CRASHED_IDS_MAX][SHL_CALL_ID_MAX + 1];
+} shl_failed_info;
+
+/** OperationCallback. Every member may be NULL. */
+typedef struct shl_op_callbacks {
+    /** The operation was aborted (abort flag seen, or shl_op_trigger_abort).
+     * Fires at most once per session. */
+    void (*on_abort)(shl_op *op, void *user);
+    /** The operation failed. Fires at most once per session; `info` is valid
+     * only during the call. */
+    void (*on_failure)(shl_op *op, const shl_failed_info *info, void *user);
+    void *user;
+} shl_op_callbacks;
+
+/**
+ * Create a new operation as its initiator (createOperation).
+ *
+ * The id is `YYYYMMDDTHH:MM:SS.mmm-<participantId>-<8 hex>` in local time.
+ * The operation starts `running`, with an empty frame table.
+ *
+ * @param[in]  l            the ledger.
+ * @param[in]  description  stored with the operation; NULL for none; at
+ *                          most SHL_DESCRIPTION_MAX bytes (else -ENAMETOOLONG).
+ * @param[in]  cb           callbacks (copied); NULL for none.
+ * @param[out] out          the session (sessionId 1); release with
+ *                          shl_op_complete() or shl_op_leave().
+ * @return 0; -EINVAL, -ENAMETOOLONG, -ENOMEM, SHL_EFULL, SHL_ETIMEDOUT,
+ *         SHL_EPANIC, SHL_EFENCED.
+ * Context: any thread. May block.
+ */
+SHL_API SHL_NODISCARD int shl_op_create(shl_ledger *l, const char *description,
+                                        const shl_op_callbacks *cb,
+                                        shl_op **out);
+
+/**
+ * Join an existing operation (joinOperation). Every join returns a new
+ * session with its own session id and call accounting; a ledger that joins
+ * an operation it created keeps isInitiator true.
+ *
+ * @return 0; -EINVAL, SHL_EBADID (see shl_validate_operation_id),
+ *         SHL_ENOTFOUND (no such live operation), SHL_ESTATE (operation is
+ *         completed or failed), -ENOMEM, SHL_ETIMEDOUT, SHL_EPANIC.
+ * Context: any thread. May block.
+ */
+SHL_API SHL_NODISCARD int shl_op_join(shl_ledger *l, const char *operation_id,
+                                      const shl_op_callbacks *cb,
+                                      shl_op **out);
+
+/**
+ * Leave the operation for this session (leave).
+ *
+ * Refuses with SHL_ESTATE while the session has pending calls, unless
+ * `cancel_pending` is true, in which case every pending call of the session
+ * is failed with the error "cancelled" first (its frame is removed, its
+ * onCleanup runs, and it does not fail the operation). On success the
+ * session is closed and `op` is freed, with every call handle of the
+ * session. The last session of this ledger in the operation ends the
+ * ledger's participation in it.
+ *
+ * @return 0; -EINVAL (NULL), SHL_ESTATE (pending calls). Leaving twice is
+ *         impossible by construction: the handle is freed on success.
+ * Context: not concurrently with other calls on `op`. May block.
+ */
+SHL_API int shl_op_leave(shl_op *op, bool cancel_pending);
+
+/**
+ * Complete the operation (initiator only): moves it to `completed`,
+ * releases its frames and temp-resource records, ends this session as
+ * shl_op_leave(op, true) would, and frees `op`.
+ *
+ * @return 0; -EINVAL, SHL_ESTATE (not the initiator, or the operation is
+ *         not running: `op` stays valid then), SHL_ETIMEDOUT, SHL_EPANIC.
+ * Context: not concurrently with other calls on `op`. May block.
+ */
+SHL_API int shl_op_complete(shl_op *op);
+
+/** sessionId: 1, 2, 3... per ledger and operation. */
+SHL_API uint64_t shl_op_session_id(const shl_op *op);
+/** operationId. Valid while `op` is. */
+SHL_API const char *shl_op_id(const shl_op *op);
+/** participantId of this ledger. Valid while `op` is. */
+SHL_API const char *shl_op_participant_id(const shl_op *op);
+/** pid recorded for this participant (participantPid). */
+SHL_API int32_t shl_op_pid(const shl_op *op);
+/** isInitiator. */
+SHL_API bool shl_op_is_initiator(const shl_op *op);
+/** startTime as microseconds since the epoch (creation time for the
+ * initiator, join time for joiners, as in the original). */
+SHL_API int64_t shl_op_start_time_us(const shl_op *op);
+/** startTimeMs: milliseconds since the epoch. */
+SHL_API int64_t shl_op_start_time_ms(const shl_op *op);
+/** elapsedDuration in nanoseconds (monotonic). */
+SHL_API int64_t shl_op_elapsed_ns(const shl_op *op);
+/**
+ * elapsedFormatted: "SSS.mmm" (seconds zero-padded to at least 3 digits).
+ * @return the length written (without NUL), or -ENOSPC if `cap` is too small
+ *         (24 bytes always suffice).
+ */
+SHL_API int shl_op_elapsed_formatted(const shl_op *op, char *buf, size_t cap);
+/** startTimeIso: ISO 8601 local time with microseconds and UTC offset.
+ * @return the length written, or -ENOSPC (40 bytes always suffice). */
+SHL_API int shl_op_start_time_iso(const shl_op *op, char *buf, size_t cap);
+/** isAborted: this session saw the abort flag or called trigger_abort. */
+SHL_API bool shl_op_is_aborted(const shl_op *op);
+/** stalenessThresholdMs (frame staleness, default 10000). */
+SHL_API int64_t shl_op_staleness_threshold_ms(const shl_op *op);
+/** Set stalenessThresholdMs (> 0). @return 0 or -EINVAL. */
+SHL_API int shl_op_set_staleness_threshold_ms(shl_op *op, int64_t ms);
+/** pendingCallCount of this session. */
+SHL_API size_t shl_op_pending_call_count(const shl_op *op);
+/** hasPendingCalls. */
+SHL_API bool shl_op_has_pending_calls(const shl_op *op);
+/**
+ * getPendingCalls: copy up to `cap` handles of this session's pending
+ * calls (in start order) into `out`.
+ * @return the total number pending (may exceed `cap`). The handles stay
+ *         owned by the session.
+ */
+SHL_API size_t shl_op_pending_calls(const shl_op *op, shl_call **out,
+                                    size_t cap);
+
+/**
+ * setAbortFlag: set or clear the shared abort flag. Bumps the segment's
+ * change epoch and wakes waiters.
+ * @return 0; -EINVAL, SHL_ESTALE (the operation record is gone), SHL_EPANIC.
+ * Context: any thread; lock-free.
+ */
+SHL_API int shl_op_set_abort_flag(shl_op *op, bool aborted);
+
+/**
+ * checkAbort: read the shared abort flag. Does not fire on_abort.
+ * @return 1 if aborted, 0 if not; SHL_ESTALE if the operation record is
+ *         gone (the original answered true there), -EINVAL.
+ * Context: any thread; lock-free.
+ */
+SHL_API int shl_op_check_abort(shl_op *op);
+
+/** triggerAbort: local abort of this session: isAborted becomes true and
+ * on_abort fires (on the calling thread). The shared flag is unchanged. */
+SHL_API void shl_op_trigger_abort(shl_op *op);
+
+/**
+ * getOperationState.
+ * @return the shl_op_state (>= 0), or SHL_ESTALE (record gone), -EINVAL.
+ * Context: any thread; lock-free.
+ */
+SHL_API int shl_op_get_state(shl_op *op);
+
+/**
+ * Failure info of the operation, if it has failed (or is cleaning up).
+ * @return 1 and fills `out` when failed, 0 when it has not failed,
+ *         SHL_ESTALE, -EINVAL. Context: any thread; lock-free.
+ */
+SHL_API int shl_op_failure_info(shl_op *op, shl_failed_info *out);
+
+/* ------------------------------------------------------------------------ */
+/* Temp resources                                                            */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * registerTempResource: record `path` (absolute; normalised: repeated '/'
+ * and "." components removed, ".." resolved lexically) as a temporary
+ * resource of the operation, owned by this participant. Duplicates are
+ * allowed and kept, as in the original.
+ * @return 0; -EINVAL (NULL, empty, relative, or an embedded NUL via the
+ *         length form), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE, SHL_ESTATE
+ *         (operation not running), SHL_ETIMEDOUT, SHL_EPANIC.
+ * Context: any thread. May block.
+ */
+SHL_API int shl_op_register_temp_resource(shl_op *op, const char *path);
+/** As shl_op_register_temp_resource() with an explicit length, so a path
+ * with an embedded NUL is detected and rejected (-EINVAL). */
+SHL_API int shl_op_register_temp_resource_n(shl_op *op, const char *path,
+                                            size_t len);
+
+/**
+ * unregisterTempResource: remove every record of the operation whose
+ * normalised path equals `path` exactly.
+ * @return the number removed (>= 0; 0 when none matched); -EINVAL,
+ *         -ENAMETOOLONG, SHL_ESTALE, SHL_ETIMEDOUT, SHL_EPANIC.
+ * Context: any thread. May block.
+ */
+SHL_API int shl_op_unregister_temp_resource(shl_op *op, const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* Calls                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/** CallCallback. Every member may be NULL. */
+typedef struct shl_call_callbacks {
+    /** Runs on shl_call_fail() (and during crash cleanup). */
+    void (*on_cleanup)(shl_call *call, void *user);
+    /** Runs on shl_call_end() when `result` is not NULL (as the original). */
+    void (*on_completion)(shl_call *call, void *result, void *user);
+    void *user;
+} shl_call_callbacks;
+
+/** Options of shl_call_start(). Initialise with shl_call_opts_init(). */
+typedef struct shl_call_opts {
+    const char *description; /**< NULL for none; <= SHL_DESCRIPTION_MAX */
+    bool fail_on_crash;      /**< default true */
+    shl_call_callbacks callbacks;
+} shl_call_opts;
+
+/** Fill `o` with the defaults (no description, fail_on_crash true). */
+SHL_API void shl_call_opts_init(shl_call_opts *o);
+
+/**
+ * startCall: start a call in this session. Its frame (state `active`)
+ * appears in the shared table before this returns. The call id is
+ * `call_<participantId>_<n>_<4 hex>`.
+ *
+ * @param[out] out  the call; owned by the session. It stays valid after
+ *                  end/fail (so a second end/fail is reported) until
+ *                  shl_call_release() or the session ends.
+ * @return 0; -EINVAL, -ENAMETOOLONG (description), -ENOMEM, SHL_EFULL
+ *         (frame table full), SHL_ESTALE, SHL_ESTATE (operation not
+ *         running, or session aborted), SHL_EFENCED.
+ * Context: any thread; lock-free (no structure lock is taken).
+ */
+SHL_API SHL_NODISCARD int shl_call_start(shl_op *op, const shl_call_opts *o,
+                                         shl_call **out);
+
+/**
+ * end: finish the call successfully. Removes its frame; fires
+ * on_completion(result) when `result` is not NULL. `result` is borrowed.
+ * @return 0; -EINVAL, SHL_ESTATE (already ended or failed),
+ *         SHL_EFENCED (the frame was taken over by crash cleanup).
+ * Context: any thread; lock-free.
+ */
+SHL_API int shl_call_end(shl_call *call, void *result);
+
+/**
+ * fail: finish the call with an error. Removes its frame, fires on_cleanup,
+ * and if the call has fail_on_crash the operation moves to `failed` with
+ * reason "Call <id> failed: <error>" and this call id in its failure info.
+ * @param error  text, may be NULL ("unknown").
+ * @return 0; -EINVAL, SHL_ESTATE (already ended or failed), SHL_EFENCED.
+ * Context: any thread. May block (when it fails the operation).
+ */
+SHL_API int shl_call_fail(shl_call *call, const char *error);
+
+/** Free a finished call early. @return 0, -EINVAL, or SHL_ESTATE if the
+ * call is still pending (end or fail it first). */
+SHL_API int shl_call_release(shl_call *call);
+
+/** callId. Valid while the handle is. */
+SHL_API const char *shl_call_id(const shl_call *call);
+/** description, or NULL. Valid while the handle is. */
+SHL_API const char *shl_call_description(const shl_call *call);
+/** startedAt, microseconds since the epoch. */
+SHL_API int64_t shl_call_started_at_us(const shl_call *call);
+/** isCompleted: ended or failed. */
+SHL_API bool shl_call_is_completed(const shl_call *call);
+/** failOnCrash. */
+SHL_API bool shl_call_fail_on_crash(const shl_call *call);
+
+/* ------------------------------------------------------------------------ */
+/* Read-only API: segments, snapshots, the invariant checker                 */
+/* ------------------------------------------------------------------------ */
+
+/** A participant as seen in the segment. */
+typedef struct shl_participant_info {
+    uint32_t slot;         /**< index in the participant table */
+    uint64_t generation;   /**< bumped on every reuse of the slot */
+    char participant_id[SHL_PARTICIPANT_ID_MAX + 1];
+    int32_t pid;           /**< real pid of the process */
+    int32_t recorded_pid;  /**< participantPid given at open */
+    int64_t heartbeat_age_ms;
+    bool alive;            /**< the kernel still holds its liveness lock */
+} shl_participant_info;
+
+/** CallFrame. */
+typedef struct shl_call_frame {
+    char participant_id[SHL_PARTICIPANT_ID_MAX + 1];
+    char call_id[SHL_CALL_ID_MAX + 1];
+    int32_t pid;
+    int64_t start_time_us;     /**< wall clock, us since the epoch */
+    int64_t last_heartbeat_us; /**< the owner's last heartbeat, wall us */
+    shl_frame_state state;
+    bool has_description;
+    char description[SHL_DESCRIPTION_MAX + 1];
+    bool fail_on_crash;
+    int64_t heartbeat_age_ms;
+    uint64_t session_id;
+    uint32_t participant_slot;
+} shl_call_frame;
+
+/** TempResource. */
+typedef struct shl_temp_resource {
+    char path[SHL_PATH_MAX + 1];
+    int32_t owner;            /**< the registering participant's pid */
+    int64_t registered_at_us; /**< wall clock */
+} shl_temp_resource;
+
+/** LedgerData plus what the shared memory adds. */
+typedef struct shl_snapshot {
+    char operation_id[SHL_OPERATION_ID_MAX + 1];
+    char initiator_id[SHL_PARTICIPANT_ID_MAX + 1];
+    char description[SHL_DESCRIPTION_MAX + 1];
+    bool has_description;
+    int64_t start_time_us;
+    shl_op_state state;
+    bool aborted;
+    int64_t last_heartbeat_us;
+    int64_t detection_timestamp_us; /**< 0 = null */
+    int64_t removal_timestamp_us;   /**< 0 = null */
+    uint64_t change_count;          /**< bumped by every change */
+    shl_failed_info failure;        /**< meaningful in cleanup/failed */
+    size_t frame_count;
+    shl_call_frame *frames;
+    size_t resource_count;
+    shl_temp_resource *resources;
+    size_t participant_count; /**< participants with frames or sessions */
+    shl_participant_info *participants;
+} shl_snapshot;
+
+/** isEmpty: no call frames and no temp resources. */
+SHL_API bool shl_snapshot_is_empty(const shl_snapshot *s);
+
+/** One row of shl_reader_list(). */
+typedef struct shl_op_summary {
+    char operation_id[SHL_OPERATION_ID_MAX + 1];
+    char initiator_id[SHL_PARTICIPANT_ID_MAX + 1];
+    char description[SHL_DESCRIPTION_MAX + 1];
+    shl_op_state state;
+    bool aborted;
+    int64_t start_time_us;
+    uint32_t frame_count;
+    uint32_t participant_count;
+} shl_op_summary;
+
+/** Segment facts and counters. */
+typedef struct shl_segment_info {
+    char shm_name[96];
+    uint32_t format_major;
+    uint64_t format_signature;
+    uint32_t owner_uid;
+    char boot_id[40];
+    int64_t created_at_us;
+    uint32_t cap_participants, cap_operations, cap_frames, cap_resources;
+    uint32_t used_participants, used_operations, used_frames,
+        used_resources;
+    uint64_t lock_recoveries;  /**< EOWNERDEAD repairs done */
+    uint64_t crashes_detected; /**< dead participants reaped */
+    uint64_t epoch;            /**< bumped by state/abort changes */
+    bool poisoned;
+} shl_segment_info;
+
+/**
+ * Open the segment of `base_path` read-only, without taking part (no
+ * participant slot, no locks, never writes). Used by tools.
+ * @param[out] out  release with shl_reader_close().
+ * @return 0; -EINVAL, -ENOENT (no segment for this path), -errno,
+ *         SHL_EVERSION, SHL_EFORMAT, SHL_EOWNER, SHL_ECORRUPT,
+ *         SHL_ENOTREADY. Context: any thread.
+ */
+SHL_API SHL_NODISCARD int shl_reader_open(shl_reader **out,
+                                          const char *base_path);
+/** Close a reader from shl_reader_open(). NULL is a no-op. */
+SHL_API void shl_reader_close(shl_reader *r);
+
+/** Fill `out` with the segment's facts. @return 0, -EINVAL, SHL_ECORRUPT.
+ * Lock-free. */
+SHL_API int shl_reader_info(shl_reader *r, shl_segment_info *out);
+
+/**
+ * List the live operations (running, cleanup, or finished but not yet
+ * reclaimed). Lock-free; every row is a consistent copy of one record.
+ * @param[out] out  array of `*count` rows; free with free().
+ * @return 0; -EINVAL, -ENOMEM, SHL_ECORRUPT.
+ */
+SHL_API int shl_reader_list(shl_reader *r, shl_op_summary **out,
+                            size_t *count);
+
+/**
+ * Take a consistent snapshot of one operation (its record, frames,
+ * resources and participants), lock-free under the records' sequence
+ * counters.
+ * @param[out] out  free with shl_snapshot_free().
+ * @return 0; -EINVAL, SHL_EBADID, SHL_ENOTFOUND, -ENOMEM, SHL_ECORRUPT,
+ *         -EAGAIN (records kept changing; bounded retries exhausted).
+ */
+SHL_API int shl_reader_snapshot(shl_reader *r, const char *operation_id,
+                                shl_snapshot **out);
+/** Free a snapshot. NULL is a no-op. */
+SHL_API void shl_snapshot_free(shl_snapshot *s);
+
+/** Result of the invariant checker. */
+typedef struct shl_check_report {
+    uint32_t violations;  /**< number of problems found */
+    uint32_t records_checked;
+    char text[4096];      /**< one line per problem (truncated) */
+} shl_check_report;
+
+/**
+ * Check every invariant of the segment: indexes in range, references of
+ * ALLOCATED records valid, counts and the id index matching the records,
+ * no sequence counter left odd by a live writer, no poisoned flag.
+ * Lock-free; on a segment that is changing it may report transient
+ * violations, so tools run it on a quiet segment or retry.
+ * @return 0 when clean, the number of violations (> 0), or -EINVAL.
+ */
+SHL_API int shl_reader_check(shl_reader *r, shl_check_report *out);
+
+/** POSIX shm name of the segment of `base_path` (for tools and cleanup).
+ * @return the length written, -ENOSPC, -EINVAL, or -errno (realpath). */
+SHL_API int shl_segment_name(const char *base_path, char *buf, size_t cap);
+
+/** Remove the segment of `base_path` (shm_unlink). Processes that have it
+ * mapped keep using it. @return 0, -ENOENT, -errno. */
+SHL_API int shl_segment_unlink(const char *base_path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMLEDGER_H */

@@ -1,0 +1,51 @@
+/*
+ * crash.c: the crash-point seam. Tests arm a named point in a forked child;
+ * when the child reaches it, it dies there (SIGKILL to itself, or _exit),
+ * typically while holding the structure mutex. Unarmed, a point costs one
+ * relaxed load.
+ */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Atomic(const char *) shl__crash_armed = NULL;
+static enum shl__crash_mode crash_mode;
+
+const char *const shl__crash_points[] = {
+    "init.truncated",   /* segment creator: after sizing, before filling */
+    "init.filled",      /* segment creator: before storing version */
+    "lock.acquired",    /* any locked mutation, right after locking */
+    "alloc.intent",     /* claim: intent written, record untouched */
+    "alloc.claimed",    /* claim: record STARTING, seqlock odd */
+    "alloc.filled",     /* claim: fields written, not yet published */
+    "alloc.published",  /* claim: ALLOCATED, not yet indexed/counted */
+    "alloc.indexed",    /* claim: indexed, not yet counted */
+    "free.intent",      /* free: intent written */
+    "free.unindexed",   /* free: removed from the index */
+    "free.released",    /* free: RECLAIMED, not yet counted */
+    "fail.intent",      /* failing an operation: intent written */
+    "fail.half",        /* failing: info half written (seqlock odd) */
+    NULL,
+};
+
+void
+shl__crash_arm(const char *name, enum shl__crash_mode mode)
+{
+    crash_mode = mode;
+    atomic_store(&shl__crash_armed, name);
+}
+
+void
+shl__crash_hit(const char *name)
+{
+    const char *armed = atomic_load(&shl__crash_armed);
+    if (!armed || strcmp(armed, name) != 0)
+        return;
+    if (crash_mode == SHL__CRASH_EXIT)
+        _exit(99);
+    kill(getpid(), SIGKILL);
+    for (;;)
+        pause();
+}

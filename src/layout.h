@@ -1,0 +1,263 @@
+/*
+ * layout.h: every structure that lives in the shared-memory segment.
+ *
+ * The segment is an inter-process format. Nothing here is exposed in the
+ * public header; a build whose layout differs is refused through the format
+ * signature (shl__format_signature(), hashed from the sizes and offsets
+ * below), not misread.
+ *
+ * Segment map (offsets in the header, each region cache-line aligned):
+ *
+ *   +---------------------------+  0
+ *   | shl__hdr                  |  identity, capacities, defaults, clocks,
+ *   |                           |  counters, epoch futex, the structure
+ *   |                           |  mutex and its intent record
+ *   +---------------------------+  off[SHL__T_PART]
+ *   | participants  [cap]       |  shl__part, 192 B each
+ *   +---------------------------+  off[SHL__T_OP]
+ *   | operations    [cap]       |  shl__op
+ *   +---------------------------+  off[SHL__T_FRAME]
+ *   | call frames   [cap]       |  shl__frame
+ *   +---------------------------+  off[SHL__T_RES]
+ *   | temp resources[cap]       |  shl__res
+ *   +---------------------------+  index_off
+ *   | operation-id index        |  open addressing, XXH3_64 keys
+ *   +---------------------------+  total_size
+ *
+ * Records refer to each other by (index, generation), never by pointer.
+ *
+ * Record lifecycle (shl__rec.state, published last with a release store):
+ *
+ *   FREE --claim (CAS)--> STARTING --fill, publish--> ALLOCATED
+ *   ALLOCATED --free--> RECLAIMED --(reuse_after passed)--> claimable
+ *
+ * A claim bumps `gen`, so a reader holding (index, old gen) sees the record
+ * change instead of reading someone else's data. STARTING carries the
+ * creator's participant slot, so a creator killed mid-fill leaves a record
+ * that the repair or the reaper can undo.
+ *
+ * Seqlock: every record's variable fields are written between two
+ * increments of `seq` (odd while a writer is inside). Readers copy the record
+ * and retry while `seq` was odd or changed; they never take a lock. Single
+ * words that change after publication (a frame's state, a heartbeat, the
+ * abort flag, an operation's state) are separate atomics written with one
+ * store or CAS, outside the seqlock, so they stay readable after a death at
+ * any instruction.
+ *
+ * Byte-range (OFD) locks on the segment's descriptor:
+ *   byte SHL__LOCK_INIT            held by the creator during initialisation
+ *   byte SHL__LOCK_SNAPSHOTTER     held by the snapshotter process
+ *   byte SHL__LOCK_PART_BASE + i   held by the live owner of participant i
+ * The kernel drops them when the owner dies: that is the proof of death.
+ */
+#ifndef SHL_LAYOUT_H
+#define SHL_LAYOUT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "shmledger/shmledger.h"
+
+#define SHL__CACHE_LINE 64
+#define SHL__ALIGNED __attribute__((aligned(SHL__CACHE_LINE)))
+
+#define SHL__MAGIC 0x3152474c44454c53ull /* "SLEDLGR1" little-endian */
+#define SHL__VERSION_WORD(major, minor) (((uint32_t)(major) << 16) | (minor))
+#define SHL__VERSION_MAJOR(w) ((w) >> 16)
+#define SHL__FORMAT_MINOR 1
+
+#define SHL__LOCK_INIT 0
+#define SHL__LOCK_SNAPSHOTTER 1
+#define SHL__LOCK_PART_BASE 4096
+
+enum shl__table_id {
+    SHL__T_PART = 0,
+    SHL__T_OP = 1,
+    SHL__T_FRAME = 2,
+    SHL__T_RES = 3,
+    SHL__NTABLES = 4,
+};
+
+enum shl__rec_state {
+    SHL__R_FREE = 0,
+    SHL__R_STARTING = 1,
+    SHL__R_ALLOCATED = 2,
+    SHL__R_RECLAIMED = 3,
+};
+
+#define SHL__NO_SLOT UINT32_MAX
+#define SHL__F_GONE 0xffu
+#define SHL__FWORD(gen, st) (((uint64_t)(gen) << 8) | (uint64_t)(st))
+#define SHL__FWORD_GEN_OK(w, gen)                                              \
+    (((w) >> 8) == ((uint64_t)(gen) & 0x00ffffffffffffffull))
+#define SHL__FWORD_STATE(w) ((uint32_t)((w)&0xffu))
+/* Participants tracked in an operation's member bitmap. */
+#define SHL__MAX_PARTICIPANTS 4096
+
+/* Common head of every record (40 bytes, first cache line). */
+struct shl__rec {
+    _Atomic uint32_t state;     /* shl__rec_state; written last (release) */
+    _Atomic uint32_t seq;       /* seqlock; odd while a writer is inside */
+    _Atomic uint64_t gen;       /* bumped by every claim; never 0 in use */
+    _Atomic int64_t reuse_after; /* mono ns; RECLAIMED until then */
+    _Atomic uint32_t owner;     /* creator's participant slot (or NO_SLOT) */
+    uint32_t pad0;
+    _Atomic uint64_t owner_gen; /* generation of that participant slot */
+};
+
+/* A participant: one ledger handle of one process. Written by its owner
+ * (heartbeat, fenced flag read) and by the repair/reaper under the mutex. */
+struct shl__part {
+    struct shl__rec h;
+    _Atomic int64_t heartbeat_ns; /* owner: release store of CLOCK_MONOTONIC */
+    int32_t pid;                  /* real pid of the owner */
+    int32_t recorded_pid;         /* participantPid given at open */
+    uint64_t start_time;          /* /proc/<pid>/stat starttime (ticks) */
+    _Atomic uint32_t fenced;      /* set by a cleaner: declared crashed */
+    uint32_t pad1;
+    char id[SHL_PARTICIPANT_ID_MAX + 1];
+    char pad2[48];
+} SHL__ALIGNED;
+
+/* An operation. Identity fields are written once under the seqlock at
+ * creation; failure info under the seqlock by the one who fails it. */
+struct shl__op {
+    struct shl__rec h;
+    _Atomic uint32_t op_state;    /* shl_op_state; single-word transitions */
+    _Atomic uint32_t aborted;     /* abort flag */
+    _Atomic uint64_t change_count; /* bumped by every change (snapshotter) */
+    _Atomic int64_t last_heartbeat_ns; /* mono ns of the latest change */
+    _Atomic uint64_t members[SHL__MAX_PARTICIPANTS / 64]; /* slots that
+                                    joined (fetch_or on join, and on leave) */
+    int64_t start_wall_us;
+    int64_t detection_us;        /* 0 = null */
+    int64_t removal_us;          /* 0 = null */
+    uint64_t id_hash;            /* XXH3_64 of id */
+    uint32_t initiator_slot;
+    uint32_t has_description;
+    uint64_t initiator_gen;
+    char id[SHL_OPERATION_ID_MAX + 1];
+    char initiator[SHL_PARTICIPANT_ID_MAX + 1];
+    char description[SHL_DESCRIPTION_MAX + 1];
+    int64_t failed_at_us;
+    uint32_t crashed_count;
+    uint32_t pad1;
+    char reason[SHL_REASON_MAX + 1];
+    char crashed[SHL_CRASHED_IDS_MAX][SHL_CALL_ID_MAX + 1];
+} SHL__ALIGNED;
+
+/* A call frame. Allocated lock-free by its owner (CAS claim), written once
+ * under the seqlock, then only `fstate` changes (CAS), until freed. */
+struct shl__frame {
+    struct shl__rec h;
+    /* (generation << 8) | frame state. Every transition is a CAS on the
+     * whole word, so an actor holding an old generation can never change a
+     * reused record. SHL__F_GONE: removed; its winner releases the record. */
+    _Atomic uint64_t fword;
+    uint32_t fail_on_crash;
+    uint32_t pad1;
+    uint32_t op_idx;
+    uint32_t part_slot;
+    uint64_t op_gen;
+    uint64_t part_gen;
+    int64_t start_wall_us;
+    uint64_t session_id;
+    int32_t pid;                  /* participantPid */
+    uint32_t has_description;
+    char call_id[SHL_CALL_ID_MAX + 1];
+    char participant_id[SHL_PARTICIPANT_ID_MAX + 1];
+    char description[SHL_DESCRIPTION_MAX + 1];
+} SHL__ALIGNED;
+
+/* A temp resource, created and freed under the structure mutex. */
+struct shl__res {
+    struct shl__rec h;
+    uint32_t op_idx;
+    uint32_t part_slot;
+    uint64_t op_gen;
+    int64_t registered_at_us;
+    int32_t owner_pid;            /* participantPid of the registrant */
+    uint32_t pad1;
+    char path[SHL_PATH_MAX + 1];
+} SHL__ALIGNED;
+
+/* Operation-id index entry. key 0 = empty, 1 = tombstone, else the hash
+ * with the low bit forced on (so it is never 0 or 1... see index.c). */
+struct shl__index_ent {
+    _Atomic uint64_t key;
+    _Atomic uint32_t op_idx;
+    uint32_t pad;
+};
+
+#define SHL__IDX_EMPTY 0ull
+#define SHL__IDX_TOMB 1ull
+
+/* The intent record: written under the mutex before a mutation, cleared
+ * after it. What a repairing locker reads after EOWNERDEAD. */
+enum shl__intent_kind {
+    SHL__I_NONE = 0,
+    SHL__I_ALLOC = 1,  /* claiming table[index]; gen = generation claimed */
+    SHL__I_FREE = 2,   /* freeing table[index] of generation gen */
+    SHL__I_FAIL = 3,   /* failing operation index (writing failure info) */
+};
+
+struct shl__intent {
+    _Atomic uint32_t kind;
+    uint32_t table;
+    uint32_t index;
+    uint32_t pad;
+    uint64_t gen;
+};
+
+struct shl__hdr {
+    /* line 0: identity, written by the creator before `version` */
+    uint64_t magic;
+    _Atomic uint32_t version;  /* SHL__VERSION_WORD; stored LAST (release) */
+    uint32_t hdr_size;
+    uint64_t format_sig;
+    uint64_t total_size;
+    uint32_t owner_uid;
+    uint32_t mode;
+    uint64_t pidns_ino;        /* inode of /proc/self/ns/pid of creator */
+    char pad0[8];
+
+    /* line 1..: geometry */
+    uint32_t cap[SHL__NTABLES];
+    uint32_t stride[SHL__NTABLES];
+    uint64_t off[SHL__NTABLES];
+    uint64_t index_off;
+    uint32_t index_cap;        /* power of two */
+    uint32_t pad1;
+
+    /* defaults and clocks */
+    int64_t heartbeat_interval_ms;
+    int64_t stale_threshold_ms;
+    int64_t created_wall_us;
+    int64_t created_mono_ns;   /* wall_us = created_wall_us +
+                                  (mono - created_mono_ns) / 1000 */
+    char boot_id[40];
+
+    /* counters (atomic, any process) */
+    _Atomic uint64_t lock_recoveries SHL__ALIGNED;
+    _Atomic uint64_t crashes_detected;
+    _Atomic uint64_t op_seq;
+    _Atomic uint32_t hwm[SHL__NTABLES]; /* highest claimed index + 1 */
+    _Atomic uint32_t poisoned;
+    _Atomic uint32_t epoch SHL__ALIGNED; /* futex word: state/abort changes */
+
+    /* the structure mutex and what it protects */
+    pthread_mutex_t mutex SHL__ALIGNED;
+    struct shl__intent intent;
+    uint32_t used[SHL__NTABLES]; /* ALLOCATED records of the mutex tables
+                                    (PART, OP, RES); FRAME is not counted */
+} SHL__ALIGNED;
+
+_Static_assert(sizeof(struct shl__part) == 192, "participant record size");
+_Static_assert(sizeof(struct shl__frame) % SHL__CACHE_LINE == 0, "frame");
+_Static_assert(sizeof(struct shl__res) % SHL__CACHE_LINE == 0, "res");
+_Static_assert(sizeof(struct shl__op) % SHL__CACHE_LINE == 0, "op");
+_Static_assert(sizeof(struct shl__hdr) % SHL__CACHE_LINE == 0, "hdr");
+_Static_assert(sizeof(struct shl__rec) == 40, "record head");
+
+#endif /* SHL_LAYOUT_H */

@@ -1,0 +1,90 @@
+/*
+ * ledger.h: process-local objects behind the public handles.
+ *
+ * shl_ledger   one participant slot in one segment; owns the seg mapping.
+ * shl__lop     one per (ledger, operation): the "op object" of the original,
+ *              shared by every session of that ledger in that operation.
+ * shl_op       one session (create or join).
+ * shl_call     one call started in a session.
+ *
+ * Locking inside a process: ledger->mu protects the lop list and each lop's
+ * session list; op->mu protects a session's call list. Order: ledger->mu
+ * before op->mu. The segment's structure mutex is always taken last and
+ * never held while a callback runs.
+ */
+#ifndef SHL_LEDGER_H
+#define SHL_LEDGER_H
+
+#include <limits.h>
+#include <pthread.h>
+
+#include "segment.h"
+
+struct shl_reader {
+    struct shl__seg *seg;   /* the mapping (owned iff owns_seg) */
+    struct shl__seg own;    /* storage when the reader owns it */
+    bool owns_seg;
+    uint32_t own_slot;      /* participant slot of the owning ledger */
+};
+
+struct shl__lop;
+
+struct shl_call {
+    shl_op *op;
+    struct shl_call *prev, *next; /* session's call list */
+    char id[SHL_CALL_ID_MAX + 1];
+    char *description;            /* malloc'd or NULL */
+    uint32_t frame_idx;
+    uint64_t frame_gen;
+    int64_t started_at_us;
+    int64_t started_mono_ns;
+    bool fail_on_crash;
+    shl_call_callbacks cb;
+    _Atomic int done;             /* 0 pending, 1 ended, 2 failed */
+};
+
+struct shl_op {
+    struct shl__lop *lop;
+    shl_op *next_session;         /* lop's session list (ledger->mu) */
+    uint64_t session_id;
+    shl_op_callbacks cb;
+    pthread_mutex_t mu;           /* calls, pending */
+    struct shl_call *calls_head, *calls_tail;
+    size_t pending;
+    _Atomic bool aborted;
+    _Atomic bool abort_fired;
+    _Atomic bool failure_fired;
+};
+
+struct shl__lop {
+    struct shl__lop *next;
+    shl_ledger *l;
+    char id[SHL_OPERATION_ID_MAX + 1];
+    uint32_t op_idx;
+    uint64_t op_gen;
+    bool is_initiator;
+    int64_t start_wall_us;
+    int64_t start_mono_ns;
+    uint64_t session_counter;
+    uint32_t join_count;
+    shl_op *sessions;
+    _Atomic uint64_t call_counter;
+    _Atomic int64_t staleness_ms;
+};
+
+struct shl_ledger {
+    pthread_mutex_t mu;
+    struct shl__seg seg;
+    struct shl_reader reader;
+    char base_path[PATH_MAX];
+    char id[SHL_PARTICIPANT_ID_MAX + 1];
+    int32_t recorded_pid;
+    int32_t pid;
+    uint32_t slot;
+    uint64_t slot_gen;
+    shl_ledger_opts opts;
+    struct shl__lop *lops;
+    _Atomic uint32_t frame_hint;
+};
+
+#endif /* SHL_LEDGER_H */

@@ -1,0 +1,205 @@
+/*
+ * lock.c: robust process-shared mutex, intent record, repair on EOWNERDEAD.
+ *
+ * Why an intent record: the robust mutex tells the next locker *that* the
+ * holder died, not *what* it was doing. Every mutation under the mutex is
+ * one of a few kinds (claim a record, free a record, record a failure), so
+ * the holder writes (kind, table, index, generation) before touching
+ * anything. Repair is then local and certain: an unpublished claim is
+ * undone, a started free or failure is finished, and everything derived
+ * (counts, the id index) is recomputed from the records, which are the
+ * authority. The alternative, a redo log of every store, costs a store per
+ * store on the hot path and buys nothing the record states do not already
+ * say.
+ */
+#include "lock.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "index.h"
+#include "internal.h"
+#include "table.h"
+
+int
+shl__mutex_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int rc = pthread_mutexattr_init(&a);
+    if (rc)
+        return -rc;
+    /* PTHREAD_MUTEX_ROBUST is an enum in glibc: never #ifdef it. */
+    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (!rc)
+        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (!rc)
+        rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return -rc;
+}
+
+void
+shl__poison(struct shl__seg *s, const char *why)
+{
+    atomic_store_explicit(&s->hdr->poisoned, 1, memory_order_release);
+    shl__set_err(SHL_EPANIC, "segment poisoned: %s", why);
+}
+
+void
+shl__intent_set(struct shl__seg *s, enum shl__intent_kind kind, int table,
+                uint32_t index, uint64_t gen)
+{
+    struct shl__intent *in = &s->hdr->intent;
+    in->table = (uint32_t)table;
+    in->index = index;
+    in->gen = gen;
+    /* kind last: a repair that sees a kind sees its operands */
+    atomic_store_explicit(&in->kind, kind, memory_order_release);
+}
+
+void
+shl__intent_clear(struct shl__seg *s)
+{
+    atomic_store_explicit(&s->hdr->intent.kind, SHL__I_NONE,
+                          memory_order_release);
+}
+
+void
+shl__rebuild_derived(struct shl__seg *s)
+{
+    struct shl__hdr *h = s->hdr;
+    const int counted[] = {SHL__T_PART, SHL__T_OP, SHL__T_RES};
+    for (size_t k = 0; k < SHL__ARRAY_LEN(counted); k++) {
+        int t = counted[k];
+        uint32_t n = 0, hw = shl__table_hwm(s, t);
+        for (uint32_t i = 0; i < hw; i++) {
+            struct shl__rec *r = shl__rec_at(s, t, i);
+            if (atomic_load_explicit(&r->state, memory_order_relaxed) ==
+                SHL__R_ALLOCATED)
+                n++;
+        }
+        h->used[t] = n;
+    }
+    h->used[SHL__T_FRAME] = 0;
+    shl__index_rebuild(s);
+}
+
+/* Make a record's sequence even again (the dead writer left it odd). */
+static void
+close_seq(struct shl__rec *r)
+{
+    uint32_t q = atomic_load_explicit(&r->seq, memory_order_relaxed);
+    if (q & 1u)
+        atomic_store_explicit(&r->seq, q + 1, memory_order_release);
+}
+
+static int
+repair(struct shl__seg *s)
+{
+    struct shl__hdr *h = s->hdr;
+    struct shl__intent *in = &h->intent;
+    uint32_t kind = atomic_load_explicit(&in->kind, memory_order_acquire);
+
+    if (kind != SHL__I_NONE) {
+        if (kind > SHL__I_FAIL || in->table >= SHL__NTABLES ||
+            in->index >= h->cap[in->table] ||
+            (kind == SHL__I_FAIL && in->table != SHL__T_OP)) {
+            shl__poison(s, "intent record is garbled");
+            return SHL_EPANIC;
+        }
+        struct shl__rec *r = shl__rec_at(s, (int)in->table, in->index);
+        uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+        uint64_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
+        switch (kind) {
+        case SHL__I_ALLOC:
+            if (st == SHL__R_STARTING) {
+                /* roll back: the record never became visible */
+                close_seq(r);
+                atomic_store_explicit(&r->state, SHL__R_FREE,
+                                      memory_order_release);
+            } else {
+                /* published (roll forward) or never claimed: keep */
+                close_seq(r);
+            }
+            break;
+        case SHL__I_FREE:
+            if (g == in->gen &&
+                (st == SHL__R_ALLOCATED || st == SHL__R_STARTING)) {
+                close_seq(r);
+                shl__rec_release(s, (int)in->table, r);
+            } else {
+                close_seq(r);
+            }
+            break;
+        case SHL__I_FAIL: {
+            /* roll forward: the failure info may be partly written, but
+             * every string in it is read bounded, and the state must
+             * say failed */
+            struct shl__op *op = (struct shl__op *)r;
+            close_seq(r);
+            if (g == in->gen && st == SHL__R_ALLOCATED)
+                atomic_store_explicit(&op->op_state, SHL_OP_FAILED,
+                                      memory_order_release);
+            break;
+        }
+        }
+        shl__intent_clear(s);
+    }
+    shl__rebuild_derived(s);
+    atomic_fetch_add_explicit(&h->lock_recoveries, 1, memory_order_relaxed);
+    shl__epoch_bump(s);
+    return 0;
+}
+
+int
+shl__lock(struct shl__seg *s, int64_t timeout_ms)
+{
+    struct shl__hdr *h = s->hdr;
+    if (atomic_load_explicit(&h->poisoned, memory_order_acquire))
+        return SHL_SET_ERR(SHL_EPANIC, "segment %s is poisoned", s->name);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    int rc = pthread_mutex_clocklock(&h->mutex, CLOCK_MONOTONIC, &ts);
+    if (rc == 0) {
+        if (atomic_load_explicit(&h->poisoned, memory_order_acquire)) {
+            pthread_mutex_unlock(&h->mutex);
+            return SHL_SET_ERR(SHL_EPANIC, "segment %s is poisoned",
+                               s->name);
+        }
+        SHL_CRASH_POINT("lock.acquired");
+        return 0;
+    }
+    if (rc == EOWNERDEAD) {
+        rc = repair(s);
+        if (rc != 0) {
+            /* leave the mutex inconsistent: the next locker gets
+             * ENOTRECOVERABLE, and the poisoned flag says why */
+            pthread_mutex_unlock(&h->mutex);
+            return rc;
+        }
+        pthread_mutex_consistent(&h->mutex);
+        return 0;
+    }
+    if (rc == ENOTRECOVERABLE) {
+        shl__poison(s, "structure mutex not recoverable");
+        return SHL_EPANIC;
+    }
+    if (rc == ETIMEDOUT)
+        return SHL_SET_ERR(-ETIMEDOUT,
+                           "structure lock of %s not acquired in %lld ms",
+                           s->name, (long long)timeout_ms);
+    return SHL_SET_ERR(-rc, "pthread_mutex_lock: %s", strerror(rc));
+}
+
+void
+shl__unlock(struct shl__seg *s)
+{
+    pthread_mutex_unlock(&s->hdr->mutex);
+}

@@ -1,0 +1,139 @@
+/*
+ * util.c: time formatting, bounded string copies, id validation.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+int
+shl__format_iso(int64_t wall_us, char *buf, size_t cap)
+{
+    time_t secs = (time_t)(wall_us / 1000000);
+    long us = (long)(wall_us % 1000000);
+    if (us < 0) {
+        us += 1000000;
+        secs--;
+    }
+    struct tm tm;
+    if (!localtime_r(&secs, &tm))
+        return -EINVAL;
+    long off = tm.tm_gmtoff;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%c%02ld:%02ld",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, us, sign, off / 3600,
+                     (off % 3600) / 60);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENOSPC;
+    return n;
+}
+
+int
+shl__format_elapsed(int64_t ns, char *buf, size_t cap)
+{
+    if (ns < 0)
+        ns = 0;
+    long long ms = ns / 1000000;
+    int n = snprintf(buf, cap, "%03lld.%03lld", ms / 1000, ms % 1000);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENOSPC;
+    return n;
+}
+
+int
+shl__strlcpy_checked(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap);
+    if (n >= cap)
+        return -ENAMETOOLONG;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+void
+shl__copy_field(char *dst, const char *src, size_t cap)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+static int
+validate_id(const char *id, size_t max)
+{
+    if (!id || !*id)
+        return SHL_EBADID;
+    size_t n = strnlen(id, max + 1);
+    if (n > max)
+        return SHL_EBADID;
+    if (strstr(id, "..") || strchr(id, '/'))
+        return SHL_EBADID;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (!(isalnum(c) || c == '_' || c == '-' || c == ':' || c == '.'))
+            return SHL_EBADID;
+    }
+    return 0;
+}
+
+int
+shl_validate_operation_id(const char *id)
+{
+    int rc = validate_id(id, SHL_OPERATION_ID_MAX);
+    if (rc)
+        return SHL_SET_ERR(rc,
+                           "invalid operation id: must be 1..%d characters of "
+                           "[A-Za-z0-9_:.-] without \"..\"",
+                           SHL_OPERATION_ID_MAX);
+    return 0;
+}
+
+int
+shl_validate_participant_id(const char *id)
+{
+    int rc = validate_id(id, SHL_PARTICIPANT_ID_MAX);
+    if (rc)
+        return SHL_SET_ERR(rc,
+                           "invalid participant id: must be 1..%d characters "
+                           "of [A-Za-z0-9_:.-] without \"..\"",
+                           SHL_PARTICIPANT_ID_MAX);
+    return 0;
+}
+
+const char *
+shl_op_state_name(shl_op_state s)
+{
+    switch (s) {
+    case SHL_OP_RUNNING:
+        return "running";
+    case SHL_OP_CLEANUP:
+        return "cleanup";
+    case SHL_OP_FAILED:
+        return "failed";
+    case SHL_OP_COMPLETED:
+        return "completed";
+    }
+    return "unknown";
+}
+
+const char *
+shl_frame_state_name(shl_frame_state s)
+{
+    switch (s) {
+    case SHL_FRAME_ACTIVE:
+        return "active";
+    case SHL_FRAME_CRASHED:
+        return "crashed";
+    case SHL_FRAME_CLEANING_UP:
+        return "cleaningUp";
+    case SHL_FRAME_CLEANED_UP:
+        return "cleanedUp";
+    }
+    return "unknown";
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Build shmledger and pass all tests: the one command CI runs (.ci/run).
+#
+#   tools/dev/test.sh
+#
+# Stages (each prints a banner; any failure stops the script non-zero):
+#   setup   tools/dev/setup.sh (installs missing Debian packages)
+#   debug   build/ci-debug: Debug, -Werror, tools + tests + benchmarks built;
+#           ctest -L 'unit|proc|cli'
+#   asan    build/ci-asan: ASan+UBSan, -Werror, no benchmarks; ctest -L 'unit|proc'
+# Opt-in stages (environment):
+#   TSAN=1      build/ci-tsan: ThreadSanitizer, ctest -L unit (ASLR off via setarch)
+#   VALGRIND=1  build/ci-valgrind: every test under valgrind memcheck,
+#               ctest -L 'unit|cli'
+#   FORMAT=1    clang-format check (format-check target) of the sources
+# Other knobs: JOBS (default 2), CTEST_TIMEOUT (default for tests without a
+# TIMEOUT property, 900 s), SKIP_SETUP=1 (do not run setup.sh).
+#
+# Ends with the last ctest summary line of each stage. Logs: build/ci-logs/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+JOBS=${JOBS:-2}
+CTEST_TIMEOUT=${CTEST_TIMEOUT:-900}
+LOGDIR="$ROOT/build/ci-logs"
+mkdir -p "$LOGDIR"
+
+declare -a SUMMARY=()
+declare -a CTEST_PREFIX=()   # command put before ctest (setarch for TSan)
+CURRENT=""
+
+banner() {
+    CURRENT=$1
+    printf '\n==================================================================\n'
+    printf '== stage %s: %s\n' "$1" "$2"
+    printf '==================================================================\n'
+}
+
+print_summary() {
+    local rc=$?
+    printf '\n==================================================================\n'
+    printf '== summary\n'
+    local line
+    for line in "${SUMMARY[@]}"; do
+        printf '  %s\n' "$line"
+    done
+    if ((rc != 0)); then
+        printf '  FAILED in stage %s (exit %d); logs in %s\n' "${CURRENT:-?}" "$rc" "$LOGDIR"
+    else
+        printf '  all stages passed\n'
+    fi
+    printf '==================================================================\n'
+}
+trap print_summary EXIT
+
+# configure_build DIR ARGS...: configure and build one tree.
+configure_build() {
+    local dir=$1
+    shift
+    cmake -S "$ROOT" -B "$dir" "$@"
+    cmake --build "$dir" -j "$JOBS"
+}
+
+# run_ctest STAGE DIR LABELS [EXTRA CTEST ARGS...]: ctest with output on
+# failure; records the last summary line ("N% tests passed, ...").
+run_ctest() {
+    local stage=$1 dir=$2 labels=$3
+    shift 3
+    local log="$LOGDIR/$stage.ctest.log" rc=0
+    (cd "$dir" && "${CTEST_PREFIX[@]}" ctest --output-on-failure --no-tests=error -j "$JOBS" \
+        --timeout "$CTEST_TIMEOUT" -L "$labels" "$@") 2>&1 | tee "$log" || rc=$?
+    local line
+    line=$(grep -E 'tests passed|No tests were found' "$log" | tail -n 1 || true)
+    SUMMARY+=("$stage: ${line:-no ctest summary (exit $rc)}")
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+banner setup "install build dependencies"
+if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
+    bash "$ROOT/tools/dev/setup.sh"
+else
+    echo "SKIP_SETUP=1: not running setup.sh"
+    SUMMARY+=("setup: skipped")
+fi
+[[ "${SKIP_SETUP:-0}" == 1 ]] || SUMMARY+=("setup: ok")
+
+# ---------------------------------------------------------------------------
+banner debug "gcc Debug + SHL_WERROR, labels unit|proc|cli"
+configure_build build/ci-debug \
+    -DCMAKE_BUILD_TYPE=Debug -DSHL_WERROR=ON
+run_ctest debug build/ci-debug 'unit|proc|cli'
+
+# ---------------------------------------------------------------------------
+banner asan "ASan + UBSan + SHL_WERROR, labels unit|proc"
+configure_build build/ci-asan \
+    -DCMAKE_BUILD_TYPE=Debug \
+    -DSHL_SANITIZER=address,undefined -DSHL_WERROR=ON \
+    -DSHL_BUILD_BENCH=OFF -DSHL_BUILD_TOOLS=ON \
+    -DSHL_TEST_TIMEOUT_MULTIPLIER=2
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest asan build/ci-asan 'unit|proc'
+
+# ---------------------------------------------------------------------------
+if [[ "${TSAN:-0}" == 1 ]]; then
+    banner tsan "ThreadSanitizer, label unit"
+    configure_build build/ci-tsan \
+        -DCMAKE_BUILD_TYPE=Debug \
+        -DSHL_SANITIZER=thread -DSHL_WERROR=ON \
+        -DSHL_BUILD_BENCH=OFF -DSHL_BUILD_TOOLS=ON \
+        -DSHL_TEST_TIMEOUT_MULTIPLIER=4
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4"
+    if [[ -f "$ROOT/tools/dev/tsan.supp" ]]; then
+        TSAN_OPTIONS+=":suppressions=$ROOT/tools/dev/tsan.supp"
+    fi
+    export TSAN_OPTIONS
+    # TSan's fixed shadow layout breaks on high mmap entropy; run without ASLR
+    # (libuv's CI does the same).
+    if command -v setarch >/dev/null 2>&1 && setarch "$(uname -m)" -R true 2>/dev/null; then
+        CTEST_PREFIX=(setarch "$(uname -m)" -R)
+    fi
+    run_ctest tsan build/ci-tsan unit
+    CTEST_PREFIX=()
+    unset TSAN_OPTIONS
+fi
+
+# ---------------------------------------------------------------------------
+if [[ "${VALGRIND:-0}" == 1 ]]; then
+    banner valgrind "valgrind memcheck, labels unit|cli"
+    VG="valgrind;-q;--error-exitcode=99;--leak-check=full"
+    VG+=";--errors-for-leak-kinds=definite;--show-leak-kinds=definite"
+    VG+=";--track-origins=yes;--num-callers=30"
+    if [[ -f "$ROOT/tests/valgrind.supp" ]]; then
+        VG+=";--suppressions=$ROOT/tests/valgrind.supp"
+    fi
+    configure_build build/ci-valgrind \
+        -DCMAKE_BUILD_TYPE=Debug -DSHL_WERROR=ON \
+        -DSHL_BUILD_BENCH=OFF -DSHL_BUILD_TOOLS=ON \
+        "-DSHL_TEST_WRAPPER=$VG" \
+        -DSHL_TEST_TIMEOUT_MULTIPLIER=5
+    run_ctest valgrind build/ci-valgrind 'unit|cli'
+fi
+
+# ---------------------------------------------------------------------------
+if [[ "${FORMAT:-0}" == 1 ]]; then
+    banner format "clang-format --dry-run -Werror"
+    cmake --build build/ci-debug --target format-check
+    SUMMARY+=("format: ok")
+fi
+
+CURRENT=done
