@@ -28,7 +28,7 @@
  * -------------
  * Every handle may be used from several threads of its process at once,
  * unless a function says otherwise. Functions marked "May block" can wait on
- * the segment's structure lock (bounded, see SHL_ETIMEDOUT) or on I/O; the
+ * the segment's structure lock (bounded: -ETIMEDOUT) or on I/O; the
  * others are wait-free or lock-free.
  *
  * Caveats (fork, exec, signals)
@@ -245,7 +245,7 @@ SHL_API void shl_ledger_opts_init(shl_ledger_opts *o);
  *         -ENAMETOOLONG, -errno from mkdir/realpath/shm_open/mmap,
  *         SHL_EVERSION, SHL_EFORMAT, SHL_EOWNER, SHL_ECORRUPT,
  *         SHL_ENOTREADY (creator still initialising after timeout_ms),
- *         SHL_EFULL (no free participant slot), SHL_EPANIC, SHL_ETIMEDOUT.
+ *         SHL_EFULL (no free participant slot), SHL_EPANIC, -ETIMEDOUT.
  * Context: any thread. May block (bounded by timeout_ms).
  */
 SHL_API SHL_NODISCARD int shl_ledger_open(shl_ledger **out,
@@ -305,7 +305,7 @@ typedef struct shl_op_callbacks {
  * @param[in]  cb           callbacks (copied); NULL for none.
  * @param[out] out          the session (sessionId 1); release with
  *                          shl_op_complete() or shl_op_leave().
- * @return 0; -EINVAL, -ENAMETOOLONG, -ENOMEM, SHL_EFULL, SHL_ETIMEDOUT,
+ * @return 0; -EINVAL, -ENAMETOOLONG, -ENOMEM, SHL_EFULL, -ETIMEDOUT,
  *         SHL_EPANIC, SHL_EFENCED.
  * Context: any thread. May block.
  */
@@ -320,7 +320,7 @@ SHL_API SHL_NODISCARD int shl_op_create(shl_ledger *l, const char *description,
  *
  * @return 0; -EINVAL, SHL_EBADID (see shl_validate_operation_id),
  *         SHL_ENOTFOUND (no such live operation), SHL_ESTATE (operation is
- *         completed or failed), -ENOMEM, SHL_ETIMEDOUT, SHL_EPANIC.
+ *         completed or failed), -ENOMEM, -ETIMEDOUT, SHL_EPANIC.
  * Context: any thread. May block.
  */
 SHL_API SHL_NODISCARD int shl_op_join(shl_ledger *l, const char *operation_id,
@@ -350,7 +350,7 @@ SHL_API int shl_op_leave(shl_op *op, bool cancel_pending);
  * shl_op_leave(op, true) would, and frees `op`.
  *
  * @return 0; -EINVAL, SHL_ESTATE (not the initiator, or the operation is
- *         not running: `op` stays valid then), SHL_ETIMEDOUT, SHL_EPANIC.
+ *         not running: `op` stays valid then), -ETIMEDOUT, SHL_EPANIC.
  * Context: not concurrently with other calls on `op`. May block.
  */
 SHL_API int shl_op_complete(shl_op *op);
@@ -445,7 +445,7 @@ SHL_API int shl_op_failure_info(shl_op *op, shl_failed_info *out);
  * allowed and kept, as in the original.
  * @return 0; -EINVAL (NULL, empty, relative, or an embedded NUL via the
  *         length form), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE, SHL_ESTATE
- *         (operation not running), SHL_ETIMEDOUT, SHL_EPANIC.
+ *         (operation not running), -ETIMEDOUT, SHL_EPANIC.
  * Context: any thread. May block.
  */
 SHL_API int shl_op_register_temp_resource(shl_op *op, const char *path);
@@ -458,7 +458,7 @@ SHL_API int shl_op_register_temp_resource_n(shl_op *op, const char *path,
  * unregisterTempResource: remove every record of the operation whose
  * normalised path equals `path` exactly.
  * @return the number removed (>= 0; 0 when none matched); -EINVAL,
- *         -ENAMETOOLONG, SHL_ESTALE, SHL_ETIMEDOUT, SHL_EPANIC.
+ *         -ENAMETOOLONG, SHL_ESTALE, -ETIMEDOUT, SHL_EPANIC.
  * Context: any thread. May block.
  */
 SHL_API int shl_op_unregister_temp_resource(shl_op *op, const char *path);
@@ -535,6 +535,42 @@ SHL_API int64_t shl_call_started_at_us(const shl_call *call);
 SHL_API bool shl_call_is_completed(const shl_call *call);
 /** failOnCrash. */
 SHL_API bool shl_call_fail_on_crash(const shl_call *call);
+
+/* ------------------------------------------------------------------------ */
+/* Logs                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/** LogLevel. Written upper case in log lines (DEBUG, INFO, WARNING, ERROR). */
+typedef enum shl_log_level {
+    SHL_LOG_DEBUG = 0,
+    SHL_LOG_INFO = 1,
+    SHL_LOG_WARNING = 2,
+    SHL_LOG_ERROR = 3,
+} shl_log_level;
+
+/** "DEBUG", "INFO", "WARNING", "ERROR"; "UNKNOWN" out of range. Static. */
+SHL_API const char *shl_log_level_name(shl_log_level level);
+
+/**
+ * log: append "<ISO timestamp> [<LEVEL>] <message>" to
+ * {basePath}/{opId}.operation.log and pass the line to on_log_line.
+ * @return 0; -EINVAL (NULL, or a level out of range), -errno of the write
+ *         (the line is then also reported through on_log_line).
+ * Context: any thread; takes no ledger lock. May block on I/O.
+ */
+SHL_API int shl_op_log(shl_op *op, shl_log_level level, const char *message);
+
+/** debugLog: append "<ISO timestamp> <message>" to
+ * {opId}.operation.debug.log (no callback). Errors as shl_op_log(). */
+SHL_API int shl_op_debug_log(shl_op *op, const char *message);
+
+/**
+ * logMessage: log at INFO the line
+ * "<elapsedFormatted> | " + 4 spaces per depth + "[<participantId>] <msg>"
+ * and also print that bare line to stdout, as the original does.
+ * @return as shl_op_log(); -EINVAL if depth < 0.
+ */
+SHL_API int shl_op_log_message(shl_op *op, int depth, const char *message);
 
 /* ------------------------------------------------------------------------ */
 /* Read-only API: segments, snapshots, the invariant checker                 */
@@ -683,6 +719,30 @@ typedef struct shl_check_report {
  * @return 0 when clean, the number of violations (> 0), or -EINVAL.
  */
 SHL_API int shl_reader_check(shl_reader *r, shl_check_report *out);
+
+/** Flags of shl_snapshot_to_json(). */
+#define SHL_JSON_COMPACT 1u /**< one line instead of 2-space indentation */
+
+/**
+ * Serialise a snapshot as the operation JSON of the original
+ * ({opId}.operation.json: operationId, initiatorId, startTime,
+ * operationState, aborted, lastHeartbeat, callFrames, tempResources,
+ * detectionTimestamp, removalTimestamp, in that order), plus `description`,
+ * `participants` and `failure`. Timestamps: ISO 8601, microseconds, offset.
+ * @param[out] out  NUL-terminated text; free with free().
+ * @return 0; -EINVAL, -ENOMEM. Context: any thread.
+ */
+SHL_API int shl_snapshot_to_json(const shl_snapshot *s, unsigned flags,
+                                 char **out);
+
+/**
+ * Parse operation JSON (ours or the original's, including its legacy
+ * `stack` key and missing-field defaults) into a snapshot.
+ * @param[out] out  free with shl_snapshot_free().
+ * @return 0; -EINVAL (NULL), SHL_ECORRUPT (not JSON, or a required field is
+ *         missing or of the wrong type; shl_errmsg() says which), -ENOMEM.
+ */
+SHL_API int shl_snapshot_from_json(const char *json, shl_snapshot **out);
 
 /** POSIX shm name of the segment of `base_path` (for tools and cleanup).
  * @return the length written, -ENOSPC, -EINVAL, or -errno (realpath). */
