@@ -263,6 +263,20 @@ shl_ledger_close(shl_ledger *l)
     free(l);
 }
 
+int
+shl_ledger_heartbeat(shl_ledger *l)
+{
+    if (!l)
+        return SHL_SET_ERR(-EINVAL, "NULL ledger");
+    struct shl__part *p = shl__part_at(&l->seg, l->slot);
+    if (SHL__UNLIKELY(atomic_load_explicit(&p->fenced, memory_order_relaxed)))
+        return SHL_SET_ERR(SHL_EFENCED, "participant %s was declared crashed",
+                           l->id);
+    atomic_store_explicit(&p->heartbeat_ns, shl__mono_ns(),
+                          memory_order_release);
+    return 0;
+}
+
 const char *
 shl_ledger_participant_id(const shl_ledger *l)
 {

@@ -262,6 +262,16 @@ SHL_API SHL_NODISCARD int shl_ledger_open(shl_ledger **out,
  */
 SHL_API void shl_ledger_close(shl_ledger *l);
 
+/**
+ * Store a heartbeat for this participant now: one release store of
+ * CLOCK_MONOTONIC into the participant's own record (no lock, no syscall
+ * beyond the vDSO clock read). The monitor thread does this on its own every
+ * heartbeat interval; call it directly only to refresh between ticks.
+ * @return 0; -EINVAL (NULL); SHL_EFENCED if this participant was declared
+ *         crashed (its slot was taken over). Context: any thread; wait-free.
+ */
+SHL_API int shl_ledger_heartbeat(shl_ledger *l);
+
 /** The participant id given at open. Valid while `l` is open. */
 SHL_API const char *shl_ledger_participant_id(const shl_ledger *l);
 /** The base path (as given). Valid while `l` is open. */
