@@ -187,6 +187,64 @@ typedef struct shl_op shl_op;
 typedef struct shl_call shl_call;
 typedef struct shl_reader shl_reader;
 
+/* ------------------------------------------------------------------------ */
+/* Heartbeat results and errors                                              */
+/* ------------------------------------------------------------------------ */
+
+/** HeartbeatErrorType. */
+typedef enum shl_heartbeat_error_type {
+    SHL_HB_LEDGER_NOT_FOUND = 0, /**< ledgerNotFound: the operation is gone */
+    SHL_HB_LOCK_FAILED = 1,      /**< lockFailed: structure lock timed out */
+    SHL_HB_ABORT_FLAG_SET = 2,   /**< abortFlagSet */
+    SHL_HB_HEARTBEAT_STALE = 3,  /**< heartbeatStale: stale participants */
+    SHL_HB_IO_ERROR = 4,         /**< ioError: the segment could not be read
+                                      or a file could not be written */
+} shl_heartbeat_error_type;
+
+/** "ledgerNotFound", "lockFailed", ... Static string. */
+SHL_API const char *shl_heartbeat_error_type_name(shl_heartbeat_error_type t);
+
+/** HeartbeatError. */
+typedef struct shl_heartbeat_error {
+    shl_heartbeat_error_type type;
+    char message[256];
+    int cause; /**< library error code behind it, 0 if none */
+} shl_heartbeat_error;
+
+/** A participant id with its heartbeat age (participantHeartbeatAges). */
+typedef struct shl_participant_age {
+    char participant_id[SHL_PARTICIPANT_ID_MAX + 1];
+    int64_t age_ms;
+} shl_participant_age;
+
+struct shl_snapshot;
+
+/** HeartbeatResult. Free with shl_heartbeat_result_free(). */
+typedef struct shl_heartbeat_result {
+    bool abort_flag;
+    bool ledger_exists;
+    bool heartbeat_updated;
+    uint32_t call_frame_count;
+    uint32_t temp_resource_count;
+    int64_t heartbeat_age_ms; /**< age of the operation's last change */
+    bool is_stale;            /**< some other participant is stale */
+    /** participantId of each frame, one per frame, own id included */
+    size_t participant_count;
+    char (*participants)[SHL_PARTICIPANT_ID_MAX + 1];
+    /** per participant id: age of its heartbeat before this one */
+    size_t age_count;
+    shl_participant_age *ages;
+    /** stale participant ids, self excluded */
+    size_t stale_count;
+    char (*stale_participants)[SHL_PARTICIPANT_ID_MAX + 1];
+    bool has_stale_children; /**< stale_count > 0 */
+    struct shl_snapshot *data_before; /**< before the heartbeat store */
+    struct shl_snapshot *data_after;  /**< after it */
+} shl_heartbeat_result;
+
+/** Free a heartbeat result and its snapshots. NULL is a no-op. */
+SHL_API void shl_heartbeat_result_free(shl_heartbeat_result *r);
+
 /** LedgerCallback. Every member may be NULL. Callbacks never run while a
  * ledger lock is held. */
 typedef struct shl_ledger_callbacks {
@@ -196,6 +254,12 @@ typedef struct shl_ledger_callbacks {
     /** A log line was written. `line` has no trailing newline and is valid
      * only during the call. Runs on the logging thread. */
     void (*on_log_line)(const char *line, void *user);
+    /** onGlobalHeartbeatError: the monitor found one of this ledger's
+     * operations gone (ledgerNotFound) or its own heartbeat late
+     * (heartbeatStale). Runs on the monitor thread. */
+    void (*on_global_heartbeat_error)(shl_op *op,
+                                      const shl_heartbeat_error *err,
+                                      void *user);
     void *user; /**< passed back to every callback */
 } shl_ledger_callbacks;
 
@@ -294,11 +358,19 @@ typedef struct shl_failed_info {
 
 /** OperationCallback. Every member may be NULL. */
 typedef struct shl_op_callbacks {
+    /** Each successful heartbeat of this session (monitor thread). */
+    void (*on_heartbeat_success)(shl_op *op, const shl_heartbeat_result *r,
+                                 void *user);
+    /** A heartbeat found a problem (monitor thread). */
+    void (*on_heartbeat_error)(shl_op *op, const shl_heartbeat_error *err,
+                               void *user);
     /** The operation was aborted (abort flag seen, or shl_op_trigger_abort).
-     * Fires at most once per session. */
+     * Fires at most once per session, on the monitor thread (or the thread
+     * calling trigger_abort), within milliseconds of the flag being set. */
     void (*on_abort)(shl_op *op, void *user);
     /** The operation failed. Fires at most once per session; `info` is valid
-     * only during the call. */
+     * only during the call. Runs on the monitor thread (or the thread whose
+     * shl_call_fail failed the operation). */
     void (*on_failure)(shl_op *op, const shl_failed_info *info, void *user);
     void *user;
 } shl_op_callbacks;
@@ -483,6 +555,10 @@ typedef struct shl_call_callbacks {
     void (*on_cleanup)(shl_call *call, void *user);
     /** Runs on shl_call_end() when `result` is not NULL (as the original). */
     void (*on_completion)(shl_call *call, void *result, void *user);
+    /** Runs (monitor thread) when the operation fails while this call is
+     * pending. `info` is valid only during the call. */
+    void (*on_operation_failed)(shl_call *call, const shl_failed_info *info,
+                                void *user);
     void *user;
 } shl_call_callbacks;
 
@@ -545,6 +621,83 @@ SHL_API int64_t shl_call_started_at_us(const shl_call *call);
 SHL_API bool shl_call_is_completed(const shl_call *call);
 /** failOnCrash. */
 SHL_API bool shl_call_fail_on_crash(const shl_call *call);
+
+/* ------------------------------------------------------------------------ */
+/* Heartbeats, liveness, waits                                               */
+/* ------------------------------------------------------------------------ */
+
+/** Options of shl_op_start_heartbeat(). Initialise with
+ * shl_heartbeat_opts_init() (interval 4500 ms, jitter 500 ms). */
+typedef struct shl_heartbeat_opts {
+    int64_t interval_ms;
+    int64_t jitter_ms;
+    void (*on_error)(shl_op *op, const shl_heartbeat_error *err, void *user);
+    void (*on_success)(shl_op *op, const shl_heartbeat_result *r,
+                       void *user);
+    void *user;
+} shl_heartbeat_opts;
+
+SHL_API void shl_heartbeat_opts_init(shl_heartbeat_opts *o);
+
+/**
+ * startHeartbeat: (re)start this session's heartbeat checks with new
+ * settings. Sessions start with the ledger's heartbeat interval when created
+ * or joined. Each tick fills a HeartbeatResult and reports it through
+ * on_success / on_error (and the session's OperationCallback).
+ * The participant's liveness does not depend on it: death is proven by the
+ * kernel and noticed in milliseconds whatever the interval.
+ * @return 0; -EINVAL (NULL, interval <= 0, jitter < 0).
+ * Context: any thread.
+ */
+SHL_API int shl_op_start_heartbeat(shl_op *op, const shl_heartbeat_opts *o);
+
+/** stopHeartbeat: no more ticks for this session. While no session of the
+ * ledger has its heartbeat running, the participant's heartbeat store stops
+ * too, and after staleThreshold the others treat it as hung. */
+SHL_API void shl_op_stop_heartbeat(shl_op *op);
+
+/**
+ * heartbeat: one heartbeat now: store it, then read the operation.
+ * @param[out] out  the result; free with shl_heartbeat_result_free().
+ * @return 0; -EINVAL; SHL_ENOTFOUND (the operation is gone: ledgerNotFound,
+ *         *out not set); SHL_EFENCED; -ENOMEM; -EAGAIN.
+ * Context: any thread; lock-free.
+ */
+SHL_API int shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out);
+
+/**
+ * Wait until this session sees the abort (the onAbort future).
+ * @return 0 when aborted; -ETIMEDOUT; -EINVAL. timeout_ms < 0 waits
+ *         forever. Context: any thread except the monitor (callbacks).
+ */
+SHL_API int shl_op_wait_abort(shl_op *op, int64_t timeout_ms);
+
+/**
+ * Wait until this session learns the operation failed (the onFailure
+ * future).
+ * @param[out] info  filled on success; may be NULL.
+ * @return 0; -ETIMEDOUT; -EINVAL. Context: any thread except the monitor.
+ */
+SHL_API int shl_op_wait_failure(shl_op *op, int64_t timeout_ms,
+                                shl_failed_info *info);
+
+/**
+ * A descriptor (eventfd) that becomes readable when this session is aborted
+ * or learns of a failure, for poll/epoll loops. Owned by the session (closed
+ * with it). Reading it is optional; use shl_op_is_aborted() and
+ * shl_op_failure_info() to see which.
+ * @return the fd, or -EINVAL / -errno.
+ */
+SHL_API int shl_op_event_fd(shl_op *op);
+
+/**
+ * Reap now: find participants whose process is proven dead (their kernel
+ * lock is gone), run the crash protocol for their operations and free their
+ * slots. The monitor does this on its own; tools (`shmledger gc`) call it.
+ * @return the number of dead participants reaped (>= 0), or lock errors.
+ * Context: any thread. May block.
+ */
+SHL_API int shl_ledger_reap(shl_ledger *l);
 
 /* ------------------------------------------------------------------------ */
 /* Logs                                                                      */
