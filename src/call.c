@@ -69,6 +69,9 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
                              memory_order_acquire))
         return SHL_SET_ERR(SHL_EFENCED, "participant %s was declared crashed",
                            l->id);
+    if (atomic_load(&op->aborted))
+        return SHL_SET_ERR(SHL_ESTATE, "session %llu of %s is aborted",
+                           (unsigned long long)op->session_id, lop->id);
 
     struct shl_call *c = calloc(1, sizeof(*c));
     if (!c)
