@@ -76,7 +76,7 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     struct shl_call *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    if (dlen) {
+    if (o->description) { /* "" is a description, as for operations */
         c->description = malloc(dlen + 1);
         if (!c->description) {
             free(c);
@@ -115,7 +115,7 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     f->start_wall_us = c->started_at_us;
     f->session_id = op->session_id;
     f->pid = l->recorded_pid;
-    f->has_description = dlen > 0;
+    f->has_description = o->description != NULL;
     size_t idlen = strlen(c->id);
     memcpy(f->call_id, c->id, idlen);
     memset(f->call_id + idlen, 0, sizeof(f->call_id) - idlen);
