@@ -1,0 +1,89 @@
+/*
+ * cli.h: shared declarations of the `shmledger` command's modules.
+ *
+ * The command is a client of <shmledger/shmledger.h> only (STYLE.md b1):
+ * every subcommand is a function `int cmd_<name>(struct cli *, int argc,
+ * char **argv)` that parses its own options (argv[0] is the subcommand's
+ * name) and returns the process exit status (EX_* below).
+ */
+#ifndef SHMLEDGER_CLI_H
+#define SHMLEDGER_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <shmledger/shmledger.h>
+
+/* Exit statuses (documented in --help and docs/tools.md). */
+#define EX_OK 0      /* success */
+#define EX_FAIL 1    /* operation-level failure: not found, wrong state... */
+#define EX_USAGE 2   /* bad command line: option, argument, malformed id */
+#define EX_SEGMENT 3 /* the segment is corrupt, foreign, another version */
+
+struct cli {
+    const char *prog; /* "shmledger" */
+    const char *base; /* --base, else $SHMLEDGER_BASE, else NULL */
+    const char *self; /* path of this executable (for demo workers) */
+};
+
+/* Subcommands. */
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_show(struct cli *c, int argc, char **argv);
+int cmd_create(struct cli *c, int argc, char **argv);
+int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_abort(struct cli *c, int argc, char **argv);
+int cmd_complete(struct cli *c, int argc, char **argv);
+int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_gc(struct cli *c, int argc, char **argv);
+int cmd_log(struct cli *c, int argc, char **argv);
+int cmd_demo(struct cli *c, int argc, char **argv);
+int cmd_export(struct cli *c, int argc, char **argv);
+
+/* --- util.c --- */
+
+/* Print "shmledger <cmd>: <fmt...>" and a newline to stderr. */
+void cli_err(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Print a one-line library error: "shmledger <cmd>: <what>: <strerror>
+ * (<errmsg>)" and return the exit status for rc (cli_exit_for). */
+int cli_fail(const char *cmd, int rc, const char *what, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Exit status for a library error code. */
+int cli_exit_for(int rc);
+/* Usage error: message + "try --help" hint; returns EX_USAGE. */
+int cli_usage_err(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The base path or a usage error (returns NULL after printing). */
+const char *cli_base(struct cli *c, const char *cmd);
+/* Open a reader on the base path; prints the error, returns 0 or an exit
+ * status. A missing segment reads "no ledger at BASE". */
+int cli_open_reader(struct cli *c, const char *cmd, shl_reader **out);
+/* Validate an operation id argument; prints and returns EX_USAGE if bad. */
+int cli_check_op_id(const char *cmd, const char *id);
+
+/* Wall clock in microseconds since the epoch. */
+int64_t cli_now_us(void);
+/* Monotonic clock in milliseconds. */
+int64_t cli_mono_ms(void);
+/* Sleep for ms milliseconds (restarts on EINTR unless *stop is set). */
+void cli_sleep_ms(int64_t ms);
+/* "850ms", "12.3s", "5m02s", "3h07m", "2d04h"; "-" for negative. */
+const char *cli_fmt_age(int64_t ms, char *buf, size_t cap);
+/* Write s as a JSON string literal (with quotes) to f. */
+void cli_json_str(FILE *f, const char *s);
+/* Common option handling: returns true if `opt` was --base (sets c->base). */
+bool cli_common_opt(struct cli *c, int opt, const char *arg);
+
+/* Report a getopt_long failure (opt is '?' or ':'); returns EX_USAGE.
+ * Optstrings start with ':' so a missing argument is told apart. */
+int cli_bad_opt(const char *cmd, int opt, char **argv);
+/* Print a subcommand's help text to stdout; returns EX_OK. */
+int cli_help(const char *text);
+
+/* getopt_long ids shared by every subcommand. */
+#define OPT_BASE 0x100
+#define OPT_HELP 'h'
+
+#endif /* SHMLEDGER_CLI_H */

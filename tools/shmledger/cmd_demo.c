@@ -1,0 +1,484 @@
+/*
+ * cmd_demo.c: `shmledger demo`, the embedded default scenario.
+ *
+ * The demo process creates an operation as its initiator, starts worker
+ * processes that join it through `shmledger run` (this same executable),
+ * shows the call frames from a snapshot, kills one worker with SIGKILL and
+ * reports what the ledger then shows. It adapts to what the library can do:
+ * when crash cleanup is present the operation fails with the crashed call
+ * id; when it is not, the demo says so and completes the operation itself.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+extern char **environ;
+
+static const char demo_help[] =
+    "Usage: shmledger [--base DIR] demo [--wait MS] [--timeout MS] "
+    "[--cleanup]\n"
+    "\n"
+    "Run the embedded scenario: this process creates an operation; worker\n"
+    "processes join it with 'shmledger run' and take calls; the frames are\n"
+    "shown from a snapshot; one worker is killed with SIGKILL; the demo\n"
+    "reports what the ledger shows (the dead participant, crash detection,\n"
+    "the failed operation with the crashed call id, the archive) and where\n"
+    "to look. Without --base (or SHMLEDGER_BASE) it uses a fresh directory\n"
+    "under $TMPDIR (or /tmp).\n"
+    "\n"
+    "  --wait MS      how long to watch for crash cleanup after the kill\n"
+    "                 (default 3000)\n"
+    "  --timeout MS   how long to wait for a worker's call (default 10000)\n"
+    "  --cleanup      remove the segment and the directory at the end\n"
+    "\n"
+    "Exit status: 0 the scenario ran, 1 a step failed, 2 usage, 3 segment\n"
+    "problem.\n";
+
+struct demo {
+    struct cli *c;
+    const char *base;
+    shl_ledger *l;
+    shl_reader *r;
+    shl_op *op;
+    char op_id[SHL_OPERATION_ID_MAX + 1];
+    int64_t timeout_ms;
+};
+
+static pid_t
+start_worker(struct demo *d, const char *name, const char *desc,
+             const char *script)
+{
+    char *argv[] = {(char *)d->c->self,
+                    "--base",
+                    (char *)d->base,
+                    "run",
+                    "--op",
+                    d->op_id,
+                    "--participant",
+                    (char *)name,
+                    "--description",
+                    (char *)desc,
+                    "--",
+                    "sh",
+                    "-c",
+                    (char *)script,
+                    NULL};
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid;
+    int rc = posix_spawn(&pid, d->c->self, NULL, NULL, argv, environ);
+    if (rc != 0) {
+        cli_err("demo", "cannot start %s: %s", d->c->self, strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+/* Index of the first frame of `participant`, or -1. */
+static long
+find_frame(const shl_snapshot *s, const char *participant)
+{
+    for (size_t i = 0; i < s->frame_count; i++)
+        if (strcmp(s->frames[i].participant_id, participant) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Poll until every participant in `names` has a frame; returns the last
+ * snapshot (caller frees) or NULL on timeout. */
+static shl_snapshot *
+wait_frames(struct demo *d, const char *const *names, size_t n)
+{
+    int64_t deadline = cli_mono_ms() + d->timeout_ms;
+    while (cli_mono_ms() < deadline) {
+        shl_snapshot *s;
+        (void)shl_ledger_heartbeat(d->l);
+        if (shl_reader_snapshot(d->r, d->op_id, &s) == 0) {
+            size_t found = 0;
+            for (size_t i = 0; i < n; i++)
+                if (find_frame(s, names[i]) >= 0)
+                    found++;
+            if (found == n)
+                return s;
+            shl_snapshot_free(s);
+        }
+        cli_sleep_ms(20);
+    }
+    return NULL;
+}
+
+static void
+print_frames(const shl_snapshot *s)
+{
+    int64_t now = cli_now_us();
+    printf("      %-11s %7s  %-28s %-8s %5s  %s\n", "PARTICIPANT", "PID",
+           "CALL", "STATE", "AGE", "DESCRIPTION");
+    for (size_t i = 0; i < s->frame_count; i++) {
+        const shl_call_frame *f = &s->frames[i];
+        char age[32];
+        printf("      %-11s %7d  %-28s %-8s %5s  %.40s\n", f->participant_id,
+               f->pid, f->call_id, shl_frame_state_name(f->state),
+               cli_fmt_age((now - f->start_time_us) / 1000, age, sizeof(age)),
+               f->has_description ? f->description : "");
+    }
+}
+
+static int
+reap(pid_t pid, const char *name)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFSIGNALED(st))
+        printf("    %s (pid %d) was killed by signal %d\n", name, (int)pid,
+               WTERMSIG(st));
+    else
+        printf("    %s (pid %d) exited with status %d\n", name, (int)pid,
+               WEXITSTATUS(st));
+    return st;
+}
+
+static void
+list_dir(const char *dir, const char *indent, int depth)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        bool isdir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+        printf("%s%*s%s%s\n", indent, depth * 2, "", e->d_name,
+               isdir ? "/" : "");
+        if (isdir && depth < 3)
+            list_dir(path, indent, depth + 1);
+    }
+    closedir(dp);
+}
+
+static void
+rm_tree(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (dp) {
+        struct dirent *e;
+        while ((e = readdir(dp)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                rm_tree(path);
+            else
+                unlink(path);
+        }
+        closedir(dp);
+    }
+    rmdir(dir);
+}
+
+/* Phase 1: two workers take calls at the same time and end them. */
+static int
+phase_two_workers(struct demo *d)
+{
+    printf("\n[2] Two worker processes join with 'shmledger run' and each "
+           "takes a call:\n"
+           "      shmledger --base %s run --op %s \\\n"
+           "          --participant worker-N -- sh -c '...; sleep 2'\n",
+           d->base, d->op_id);
+    const char *names[2] = {"worker-1", "worker-2"};
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        char script[256];
+        snprintf(script, sizeof(script),
+                 "echo \"    [%s] running as call $SHMLEDGER_CALL\"; sleep 2",
+                 names[i]);
+        pids[i] = start_worker(d, names[i], "work for 2 s", script);
+        if (pids[i] < 0)
+            return EX_FAIL;
+    }
+    shl_snapshot *s = wait_frames(d, names, 2);
+    if (!s) {
+        cli_err("demo", "the workers' calls did not show up in time");
+        for (int i = 0; i < 2; i++) {
+            kill(pids[i], SIGTERM);
+            reap(pids[i], names[i]);
+        }
+        return EX_FAIL;
+    }
+    printf("    The ledger's frames while both work (a lock-free "
+           "snapshot):\n");
+    print_frames(s);
+    shl_snapshot_free(s);
+    for (int i = 0; i < 2; i++)
+        reap(pids[i], names[i]);
+    if (shl_reader_snapshot(d->r, d->op_id, &s) == 0) {
+        printf("    Both calls ended (exit status 0): %zu frame(s) left, "
+               "operation %s.\n",
+               s->frame_count, shl_op_state_name(s->state));
+        shl_snapshot_free(s);
+    }
+    return EX_OK;
+}
+
+/* Phase 2: a worker is killed with SIGKILL in the middle of its call. */
+static int
+phase_kill(struct demo *d, int64_t wait_ms, bool *failed)
+{
+    const char *name = "worker-3";
+    printf("\n[3] A third worker takes a call and is killed with SIGKILL "
+           "while it works:\n");
+    pid_t pid = start_worker(
+        d, name, "work for 60 s (to be killed)",
+        "echo \"    [worker-3] running as call $SHMLEDGER_CALL\"; sleep 60");
+    if (pid < 0)
+        return EX_FAIL;
+    const char *names[1] = {name};
+    shl_snapshot *s = wait_frames(d, names, 1);
+    if (!s) {
+        cli_err("demo", "worker-3's call did not show up in time");
+        kill(pid, SIGKILL);
+        reap(pid, name);
+        return EX_FAIL;
+    }
+    print_frames(s);
+    char call_id[SHL_CALL_ID_MAX + 1];
+    snprintf(call_id, sizeof(call_id), "%s",
+             s->frames[find_frame(s, name)].call_id);
+    shl_snapshot_free(s);
+    printf("    kill -9 %d\n", (int)pid);
+    kill(pid, SIGKILL);
+    reap(pid, name);
+
+    /* Watch the ledger: death is proven by the kernel dropping the
+     * participant's liveness lock; crash cleanup (when the library has it)
+     * marks the frame and fails the operation. */
+    int64_t t0 = cli_mono_ms();
+    int64_t dead_at = -1, changed_at = -1;
+    shl_snapshot *last = NULL;
+    while (cli_mono_ms() - t0 < wait_ms) {
+        (void)shl_ledger_heartbeat(d->l);
+        shl_snapshot *x;
+        int rc = shl_reader_snapshot(d->r, d->op_id, &x);
+        if (rc == 0) {
+            shl_snapshot_free(last);
+            last = x;
+            for (size_t i = 0; i < x->participant_count; i++)
+                if (strcmp(x->participants[i].participant_id, name) == 0 &&
+                    !x->participants[i].alive && dead_at < 0)
+                    dead_at = cli_mono_ms() - t0;
+            long fi = find_frame(x, name);
+            if (x->state != SHL_OP_RUNNING ||
+                (fi >= 0 && x->frames[fi].state != SHL_FRAME_ACTIVE)) {
+                changed_at = cli_mono_ms() - t0;
+                if (x->state == SHL_OP_FAILED)
+                    break;
+            }
+        } else if (rc == SHL_ENOTFOUND) {
+            changed_at = cli_mono_ms() - t0;
+            break;
+        }
+        cli_sleep_ms(10);
+    }
+    printf("\n[4] What the ledger shows after the kill:\n");
+    if (dead_at >= 0)
+        printf("    - worker-3 is dead: the kernel released its liveness "
+               "lock (seen after %lld ms).\n",
+               (long long)dead_at);
+    if (changed_at < 0) {
+        printf("    - Its frame %s is still 'active' and the operation "
+               "still 'running'\n"
+               "      after %lld ms: this build of the library has no crash "
+               "cleanup yet\n"
+               "      (detection, frames marked crashed, failure with the "
+               "crashed call ids).\n",
+               call_id, (long long)wait_ms);
+        if (last)
+            print_frames(last);
+        *failed = false;
+    } else if (last) {
+        printf("    - Crash cleanup acted after %lld ms: operation '%s'.\n",
+               (long long)changed_at, shl_op_state_name(last->state));
+        for (size_t i = 0; i < last->frame_count; i++)
+            printf("      frame %s of %s: %s\n", last->frames[i].call_id,
+                   last->frames[i].participant_id,
+                   shl_frame_state_name(last->frames[i].state));
+        if (last->state == SHL_OP_FAILED || last->state == SHL_OP_CLEANUP) {
+            printf("    - Failure: %s\n", last->failure.reason[0]
+                                              ? last->failure.reason
+                                              : "(no reason)");
+            for (uint32_t i = 0; i < last->failure.crashed_call_count &&
+                                 i < SHL_CRASHED_IDS_MAX;
+                 i++)
+                printf("      crashed call: %s\n",
+                       last->failure.crashed_call_ids[i]);
+        }
+        *failed = last->state != SHL_OP_RUNNING;
+    }
+    shl_snapshot_free(last);
+    return EX_OK;
+}
+
+int
+cmd_demo(struct cli *c, int argc, char **argv)
+{
+    enum { OPT_WAIT = 0x300, OPT_TIMEOUT, OPT_CLEANUP };
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {"wait", required_argument, NULL, OPT_WAIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"cleanup", no_argument, NULL, OPT_CLEANUP},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t wait_ms = 3000, timeout_ms = 10000;
+    bool cleanup = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        switch (opt) {
+        case 'h':
+            return cli_help(demo_help);
+        case OPT_WAIT:
+        case OPT_TIMEOUT: {
+            char *end;
+            long long v = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || v < 0)
+                return cli_usage_err("demo", "bad duration '%s'", optarg);
+            *(opt == OPT_WAIT ? &wait_ms : &timeout_ms) = v;
+            break;
+        }
+        case OPT_CLEANUP:
+            cleanup = true;
+            break;
+        default:
+            return cli_bad_opt("demo", opt, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_err("demo", "unexpected argument '%s'", argv[optind]);
+
+    char tmp[4096], seg[128] = "?";
+    struct demo d = {.c = c, .timeout_ms = timeout_ms};
+    if (c->base && *c->base) {
+        d.base = c->base;
+    } else {
+        const char *t = getenv("TMPDIR");
+        snprintf(tmp, sizeof(tmp), "%s/shmledger-demo.XXXXXX",
+                 t && *t ? t : "/tmp");
+        if (!mkdtemp(tmp)) {
+            cli_err("demo", "cannot create a directory %s: %s", tmp,
+                    strerror(errno));
+            return EX_FAIL;
+        }
+        d.base = tmp;
+        c->base = tmp; /* the workers get it with --base */
+    }
+
+    printf("shmledger demo: one operation, worker processes joined through "
+           "'shmledger run',\none of them killed. Library %s.\n\n",
+           shl_version_string());
+    printf("[1] This process (pid %d) opens the ledger of %s\n"
+           "    as participant 'demo' and creates an operation as its "
+           "initiator:\n",
+           (int)getpid(), d.base);
+    int rc = shl_ledger_open(&d.l, d.base, "demo", NULL);
+    if (rc)
+        return cli_fail("demo", rc, "cannot open the ledger of %s", d.base);
+    int ex = EX_OK;
+    rc = shl_op_create(d.l, "shmledger demo", NULL, &d.op);
+    if (rc) {
+        ex = cli_fail("demo", rc, "cannot create the operation");
+        goto out;
+    }
+    snprintf(d.op_id, sizeof(d.op_id), "%s", shl_op_id(d.op));
+    printf("      %s\n", d.op_id);
+    d.r = shl_ledger_reader(d.l);
+
+    ex = phase_two_workers(&d);
+    if (ex)
+        goto out;
+    bool failed = false;
+    ex = phase_kill(&d, wait_ms, &failed);
+    if (ex)
+        goto out;
+
+    printf("\n[5] The end of the operation:\n");
+    if (!failed) {
+        rc = shl_op_complete(d.op);
+        if (rc == 0) {
+            d.op = NULL;
+            printf("    The initiator completed it: its frames were "
+                   "released and it left the ledger.\n");
+        } else {
+            cli_fail("demo", rc, "cannot complete %s", d.op_id);
+        }
+    } else {
+        shl_failed_info fi;
+        if (shl_op_failure_info(d.op, &fi) == 1)
+            printf("    This process (the initiator) received the "
+                   "failure: %s\n",
+                   fi.reason);
+        shl_op_leave(d.op, true);
+        d.op = NULL;
+        printf("    The initiator left; the failed operation was "
+               "reclaimed.\n");
+    }
+    char archive[4096];
+    snprintf(archive, sizeof(archive), "%s/backup/%s", d.base, d.op_id);
+    struct stat st;
+    if (stat(archive, &st) == 0)
+        printf("    Archived in %s\n", archive);
+    else
+        printf("    No archive folder %s: this build of the library does "
+               "not archive yet.\n",
+               archive);
+
+    (void)shl_segment_name(d.base, seg, sizeof(seg));
+    printf("\n[6] Where to look:\n"
+           "    base directory  %s\n"
+           "    segment         /dev/shm%s\n"
+           "    files:\n",
+           d.base, seg);
+    list_dir(d.base, "      ", 0);
+    if (!cleanup)
+        printf("    try:\n"
+               "      shmledger --base %s list\n"
+               "      shmledger --base %s check\n"
+               "      shmledger-top --base %s\n"
+               "    clean up:\n"
+               "      shmledger --base %s gc --unlink && rm -r %s\n",
+               d.base, d.base, d.base, d.base, d.base);
+
+out:
+    if (d.op)
+        shl_op_leave(d.op, true);
+    shl_ledger_close(d.l);
+    if (cleanup) {
+        /* The killed worker's slot stays until a reaper frees it; the
+         * segment is ours alone now. */
+        rc = shl_segment_unlink(d.base);
+        if (rc == 0 || rc == -ENOENT)
+            printf("    removed segment %s\n", seg);
+        rm_tree(d.base);
+        printf("    removed %s\n", d.base);
+    }
+    return ex;
+}

@@ -1,0 +1,604 @@
+/*
+ * cmd_read.c: the read-only subcommands: list, check, gc, log, export, and
+ * complete (which can only explain why it cannot act; see its help).
+ *
+ * They use the reader API only (shl_reader_*): no participant slot, no lock,
+ * no write to the segment. `gc --unlink` removes the segment's name.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ------------------------------------------------------------------------ */
+/* list                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static const char list_help[] =
+    "Usage: shmledger [--base DIR] list\n"
+    "\n"
+    "Print a table of the live operations of the ledger: id, state, call\n"
+    "frames, participants (processes with an open session), abort flag, age\n"
+    "and description. Reads the segment without taking part or locking.\n"
+    "\n"
+    "Exit status: 0 ok, 1 no ledger at DIR, 2 usage, 3 segment problem.\n";
+
+static int
+cmp_rows(const void *a, const void *b)
+{
+    const shl_op_summary *x = a, *y = b;
+    if (x->start_time_us != y->start_time_us)
+        return x->start_time_us < y->start_time_us ? -1 : 1;
+    return strcmp(x->operation_id, y->operation_id);
+}
+
+int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        if (opt == 'h')
+            return cli_help(list_help);
+        return cli_bad_opt("list", opt, argv);
+    }
+    if (optind < argc)
+        return cli_usage_err("list", "unexpected argument '%s'", argv[optind]);
+    shl_reader *r;
+    int ex = cli_open_reader(c, "list", &r);
+    if (ex)
+        return ex;
+    shl_op_summary *rows = NULL;
+    size_t n = 0;
+    int rc = shl_reader_list(r, &rows, &n);
+    if (rc) {
+        ex = cli_fail("list", rc, "cannot list operations");
+        shl_reader_close(r);
+        return ex;
+    }
+    qsort(rows, n, sizeof(*rows), cmp_rows);
+    int w = 2;
+    for (size_t i = 0; i < n; i++) {
+        int l = (int)strlen(rows[i].operation_id);
+        if (l > w)
+            w = l;
+    }
+    printf("%-*s  %-9s %6s %5s %-7s %7s  %s\n", w, "ID", "STATE", "FRAMES",
+           "PARTS", "ABORTED", "AGE", "DESCRIPTION");
+    int64_t now = cli_now_us();
+    for (size_t i = 0; i < n; i++) {
+        char age[32];
+        printf(
+            "%-*s  %-9s %6u %5u %-7s %7s  %.60s\n", w, rows[i].operation_id,
+            shl_op_state_name(rows[i].state), rows[i].frame_count,
+            rows[i].participant_count, rows[i].aborted ? "yes" : "no",
+            cli_fmt_age((now - rows[i].start_time_us) / 1000, age, sizeof(age)),
+            rows[i].description);
+    }
+    free(rows);
+    shl_reader_close(r);
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* check                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static const char check_help[] =
+    "Usage: shmledger [--base DIR] check [--quiet]\n"
+    "\n"
+    "Run the segment's invariant checker (shl_reader_check): indexes in\n"
+    "range, references valid, counts and the id index matching the records,\n"
+    "no sequence counter left odd, no poisoned flag. A changing segment can\n"
+    "show transient violations, so a failing check is retried twice.\n"
+    "\n"
+    "  -q, --quiet   print nothing when the segment is clean\n"
+    "\n"
+    "Exit status: 0 clean, 1 no ledger at DIR, 2 usage, 3 violations found\n"
+    "(listed one per line) or the segment cannot be read.\n";
+
+int
+cmd_check(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    bool quiet = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        if (opt == 'h')
+            return cli_help(check_help);
+        if (opt == 'q') {
+            quiet = true;
+            continue;
+        }
+        return cli_bad_opt("check", opt, argv);
+    }
+    if (optind < argc)
+        return cli_usage_err("check", "unexpected argument '%s'", argv[optind]);
+    shl_reader *r;
+    int ex = cli_open_reader(c, "check", &r);
+    if (ex)
+        return ex;
+    shl_check_report rep;
+    int rc = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        memset(&rep, 0, sizeof(rep));
+        rc = shl_reader_check(r, &rep);
+        if (rc <= 0)
+            break;
+        cli_sleep_ms(50);
+    }
+    shl_reader_close(r);
+    if (rc < 0)
+        return cli_fail("check", rc, "checker failed");
+    if (rc == 0) {
+        if (!quiet)
+            printf("ok: %u records checked, no violations\n",
+                   rep.records_checked);
+        return EX_OK;
+    }
+    printf("%u violation(s) in %u records checked:\n", rep.violations,
+           rep.records_checked);
+    rep.text[sizeof(rep.text) - 1] = 0;
+    fputs(rep.text, stdout);
+    if (rep.text[0] && rep.text[strlen(rep.text) - 1] != '\n')
+        fputc('\n', stdout);
+    return EX_SEGMENT;
+}
+
+/* ------------------------------------------------------------------------ */
+/* gc                                                                        */
+/* ------------------------------------------------------------------------ */
+
+static const char gc_help[] =
+    "Usage: shmledger [--base DIR] gc [--unlink [--force]]\n"
+    "\n"
+    "Report the participants of the ledger, alive or dead. With --unlink,\n"
+    "remove the segment (shm_unlink) when no participant is alive; processes\n"
+    "that still map it keep using their mapping. The base directory (JSON\n"
+    "files, logs, backup/) is left alone.\n"
+    "\n"
+    "  --unlink   remove the segment when nobody uses it\n"
+    "  --force    with --unlink: remove it even when it cannot be read\n"
+    "             (corrupt, poisoned, other version) or liveness is unknown\n"
+    "\n"
+    "Limits: reaping the slots of dead participants needs an API the\n"
+    "library does not export yet; gc only reports them. Participants that\n"
+    "take part in no operation are counted but their liveness is unknown.\n"
+    "\n"
+    "Exit status: 0 done (also when there is no segment), 1 refused (live\n"
+    "participants), 2 usage, 3 segment unreadable (without --force).\n";
+
+int
+cmd_gc(struct cli *c, int argc, char **argv)
+{
+    enum { OPT_UNLINK = 0x300, OPT_FORCE };
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {"unlink", no_argument, NULL, OPT_UNLINK},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {NULL, 0, NULL, 0},
+    };
+    bool unlink_seg = false, force = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        if (opt == 'h')
+            return cli_help(gc_help);
+        if (opt == OPT_UNLINK) {
+            unlink_seg = true;
+            continue;
+        }
+        if (opt == OPT_FORCE) {
+            force = true;
+            continue;
+        }
+        return cli_bad_opt("gc", opt, argv);
+    }
+    if (optind < argc)
+        return cli_usage_err("gc", "unexpected argument '%s'", argv[optind]);
+    const char *base = cli_base(c, "gc");
+    if (!base)
+        return EX_USAGE;
+    char name[128];
+    if (shl_segment_name(base, name, sizeof(name)) < 0) {
+        printf("no segment for %s: nothing to do\n", base);
+        return EX_OK;
+    }
+    shl_reader *r;
+    int rc = shl_reader_open(&r, base);
+    if (rc == -ENOENT) {
+        printf("no segment %s for %s: nothing to do\n", name, base);
+        return EX_OK;
+    }
+    if (rc) {
+        if (!(unlink_seg && force))
+            return cli_fail("gc", rc, "cannot read segment %s%s", name,
+                            unlink_seg ? " (use --force to remove it)" : "");
+        rc = shl_segment_unlink(base);
+        if (rc && rc != -ENOENT)
+            return cli_fail("gc", rc, "cannot remove segment %s", name);
+        printf("removed unreadable segment %s (forced)\n", name);
+        return EX_OK;
+    }
+    shl_segment_info info;
+    rc = shl_reader_info(r, &info);
+    if (rc) {
+        shl_reader_close(r);
+        return cli_fail("gc", rc, "cannot read segment %s", name);
+    }
+    /* Liveness is known only for participants seen in an operation's
+     * snapshot (the reader API has no participant table listing). */
+    shl_op_summary *rows = NULL;
+    size_t n = 0;
+    uint32_t alive = 0, dead = 0, seen = 0;
+    uint64_t seen_slots[64] = {0}; /* bitmap of slots 0..4095 */
+    if (shl_reader_list(r, &rows, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            shl_snapshot *s;
+            if (shl_reader_snapshot(r, rows[i].operation_id, &s) != 0)
+                continue;
+            for (size_t k = 0; k < s->participant_count; k++) {
+                const shl_participant_info *p = &s->participants[k];
+                if (p->slot < 4096) {
+                    uint64_t bit = 1ull << (p->slot % 64);
+                    if (seen_slots[p->slot / 64] & bit)
+                        continue;
+                    seen_slots[p->slot / 64] |= bit;
+                }
+                seen++;
+                if (p->alive)
+                    alive++;
+                else
+                    dead++;
+                printf("participant %s (pid %d, slot %u): %s\n",
+                       p->participant_id, p->pid, p->slot,
+                       p->alive ? "alive" : "dead (not reaped)");
+            }
+            shl_snapshot_free(s);
+        }
+        free(rows);
+    }
+    uint32_t unknown =
+        info.used_participants > seen ? info.used_participants - seen : 0;
+    printf("segment %s: %u participant slot(s) in use: %u alive, %u dead, "
+           "%u in no operation (liveness unknown)\n",
+           info.shm_name, info.used_participants, alive, dead, unknown);
+    shl_reader_close(r);
+    if (!unlink_seg)
+        return EX_OK;
+    if ((alive > 0 || unknown > 0) && !force) {
+        cli_err("gc",
+                "not removing segment %s: %u participant(s) alive, %u "
+                "of unknown liveness (use --force to remove it anyway)",
+                info.shm_name, alive, unknown);
+        return EX_FAIL;
+    }
+    rc = shl_segment_unlink(base);
+    if (rc && rc != -ENOENT)
+        return cli_fail("gc", rc, "cannot remove segment %s", info.shm_name);
+    printf("removed segment %s\n", info.shm_name);
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* log                                                                       */
+/* ------------------------------------------------------------------------ */
+
+static const char log_help[] =
+    "Usage: shmledger [--base DIR] log [-f] OP\n"
+    "\n"
+    "Print the operation log DIR/OP.operation.log (or, once the operation is\n"
+    "archived, DIR/backup/OP/operation.log).\n"
+    "\n"
+    "  -f, --follow   keep printing new lines until the operation is gone\n"
+    "                 from the ledger and the file has stopped growing\n"
+    "\n"
+    "Exit status: 0 ok, 1 no log file, 2 usage.\n";
+
+/* Is the operation still live in the segment? Missing segment = no. */
+static bool
+op_is_live(const char *base, const char *op_id)
+{
+    shl_reader *r;
+    if (shl_reader_open(&r, base) != 0)
+        return false;
+    shl_snapshot *s = NULL;
+    int rc = shl_reader_snapshot(r, op_id, &s);
+    bool live = rc == 0 || rc == -EAGAIN;
+    if (rc == 0) {
+        live = s->state == SHL_OP_RUNNING || s->state == SHL_OP_CLEANUP;
+        shl_snapshot_free(s);
+    }
+    shl_reader_close(r);
+    return live;
+}
+
+static int
+copy_from(int fd, off_t *pos)
+{
+    char buf[8192];
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof(buf), *pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : 0;
+        fwrite(buf, 1, (size_t)n, stdout);
+        *pos += n;
+    }
+}
+
+int
+cmd_log(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {"follow", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    bool follow = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":hf", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        if (opt == 'h')
+            return cli_help(log_help);
+        if (opt == 'f') {
+            follow = true;
+            continue;
+        }
+        return cli_bad_opt("log", opt, argv);
+    }
+    if (optind + 1 != argc)
+        return cli_usage_err("log", optind >= argc ? "missing operation id"
+                                                   : "too many arguments");
+    const char *op_id = argv[optind];
+    int ex = cli_check_op_id("log", op_id);
+    if (ex)
+        return ex;
+    const char *base = cli_base(c, "log");
+    if (!base)
+        return EX_USAGE;
+    char path[4096], archived[4096];
+    snprintf(path, sizeof(path), "%s/%s.operation.log", base, op_id);
+    snprintf(archived, sizeof(archived), "%s/backup/%s/operation.log", base,
+             op_id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && !follow)
+        fd = open(archived, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && !follow) {
+        cli_err("log", "no log file %s (nor %s)", path, archived);
+        return EX_FAIL;
+    }
+    off_t pos = 0;
+    if (fd >= 0)
+        copy_from(fd, &pos);
+    fflush(stdout);
+    if (!follow) {
+        close(fd);
+        return EX_OK;
+    }
+    /* Follow: poll the file; stop once the operation is gone and two
+     * polls in a row found nothing new. */
+    int quiet_polls = 0;
+    for (;;) {
+        cli_sleep_ms(200);
+        if (fd < 0) {
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            pos = 0;
+        }
+        off_t before = pos;
+        if (fd >= 0) {
+            copy_from(fd, &pos);
+            fflush(stdout);
+            /* The file was archived (renamed away): stop following it. */
+            struct stat st;
+            if (stat(path, &st) != 0) {
+                close(fd);
+                fd = -1;
+            }
+        }
+        if (pos != before || op_is_live(base, op_id)) {
+            quiet_polls = 0;
+            continue;
+        }
+        if (++quiet_polls >= 2)
+            break;
+    }
+    if (fd >= 0)
+        close(fd);
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* export --trace                                                            */
+/* ------------------------------------------------------------------------ */
+
+static const char export_help[] =
+    "Usage: shmledger [--base DIR] export --trace OP\n"
+    "\n"
+    "Print the operation's calls as Chrome trace-event JSON (load it in\n"
+    "https://ui.perfetto.dev or chrome://tracing): one complete event ('X')\n"
+    "per call frame, ts/dur in microseconds from the operation's start, pid =\n"
+    "the participant's process, tid = its participant slot; metadata events\n"
+    "name the processes after the participants.\n"
+    "\n"
+    "Built from a snapshot: it shows the calls in flight now (their dur runs\n"
+    "to the moment of the export). Finished calls will come from the\n"
+    "operation's trail once the library writes one.\n"
+    "\n"
+    "Exit status: 0 ok, 1 no such operation or ledger, 2 usage, 3 segment\n"
+    "problem.\n";
+
+int
+cmd_export(struct cli *c, int argc, char **argv)
+{
+    enum { OPT_TRACE = 0x300 };
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {"trace", no_argument, NULL, OPT_TRACE},
+        {NULL, 0, NULL, 0},
+    };
+    bool trace = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        if (opt == 'h')
+            return cli_help(export_help);
+        if (opt == OPT_TRACE) {
+            trace = true;
+            continue;
+        }
+        return cli_bad_opt("export", opt, argv);
+    }
+    if (!trace)
+        return cli_usage_err("export", "give a format: --trace");
+    if (optind + 1 != argc)
+        return cli_usage_err("export", optind >= argc ? "missing operation id"
+                                                      : "too many arguments");
+    const char *op_id = argv[optind];
+    int ex = cli_check_op_id("export", op_id);
+    if (ex)
+        return ex;
+    shl_reader *r;
+    ex = cli_open_reader(c, "export", &r);
+    if (ex)
+        return ex;
+    shl_snapshot *s;
+    int rc = shl_reader_snapshot(r, op_id, &s);
+    if (rc) {
+        ex = cli_fail("export", rc, "cannot read operation %s", op_id);
+        shl_reader_close(r);
+        return ex;
+    }
+    int64_t now = cli_now_us();
+    int64_t t0 = s->start_time_us;
+    printf("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"operationId\":");
+    cli_json_str(stdout, s->operation_id);
+    printf(",\"state\":\"%s\",\"aborted\":%s},\n\"traceEvents\":[",
+           shl_op_state_name(s->state), s->aborted ? "true" : "false");
+    const char *sep = "\n";
+    /* Name each process after its participant. */
+    for (size_t i = 0; i < s->participant_count; i++) {
+        const shl_participant_info *p = &s->participants[i];
+        printf("%s{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,"
+               "\"tid\":%u,\"args\":{\"name\":",
+               sep, p->pid, p->slot);
+        char label[128];
+        snprintf(label, sizeof(label), "%s (pid %d)", p->participant_id,
+                 p->pid);
+        cli_json_str(stdout, label);
+        printf("}}");
+        sep = ",\n";
+    }
+    for (size_t i = 0; i < s->frame_count; i++) {
+        const shl_call_frame *f = &s->frames[i];
+        int64_t ts = f->start_time_us - t0;
+        int64_t dur = now - f->start_time_us;
+        printf("%s{\"ph\":\"X\",\"cat\":\"call\",\"name\":", sep);
+        cli_json_str(stdout, f->has_description ? f->description : f->call_id);
+        printf(",\"ts\":%lld,\"dur\":%lld,\"pid\":%d,\"tid\":%u,"
+               "\"args\":{\"callId\":",
+               (long long)(ts < 0 ? 0 : ts), (long long)(dur < 0 ? 0 : dur),
+               f->pid, f->participant_slot);
+        cli_json_str(stdout, f->call_id);
+        printf(",\"participant\":");
+        cli_json_str(stdout, f->participant_id);
+        printf(",\"state\":\"%s\",\"failOnCrash\":%s,\"sessionId\":%llu}}",
+               shl_frame_state_name(f->state),
+               f->fail_on_crash ? "true" : "false",
+               (unsigned long long)f->session_id);
+        sep = ",\n";
+    }
+    printf("\n]}\n");
+    shl_snapshot_free(s);
+    shl_reader_close(r);
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* complete                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static const char complete_help[] =
+    "Usage: shmledger [--base DIR] complete OP\n"
+    "\n"
+    "Completing an operation is the initiator's right alone: only the\n"
+    "session that created it (shl_op_create, in the creating process) may\n"
+    "call shl_op_complete(). A separate process, such as this command, can\n"
+    "only join, and the library has no administrative completion yet. So\n"
+    "this command checks that OP exists and then explains that it cannot\n"
+    "complete it. Operations created with 'shmledger create' can therefore\n"
+    "not be completed: they end when they fail, or when the segment is\n"
+    "removed.\n"
+    "\n"
+    "Exit status: 1 (cannot complete, or no such operation), 2 usage, 3\n"
+    "segment problem.\n";
+
+int
+cmd_complete(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        if (opt == 'h')
+            return cli_help(complete_help);
+        return cli_bad_opt("complete", opt, argv);
+    }
+    if (optind + 1 != argc)
+        return cli_usage_err("complete", optind >= argc ? "missing operation id"
+                                                        : "too many arguments");
+    const char *op_id = argv[optind];
+    int ex = cli_check_op_id("complete", op_id);
+    if (ex)
+        return ex;
+    shl_reader *r;
+    ex = cli_open_reader(c, "complete", &r);
+    if (ex)
+        return ex;
+    shl_snapshot *s;
+    int rc = shl_reader_snapshot(r, op_id, &s);
+    if (rc) {
+        ex = cli_fail("complete", rc, "cannot read operation %s", op_id);
+        shl_reader_close(r);
+        return ex;
+    }
+    cli_err("complete",
+            "cannot complete %s: only its initiator '%s', in the process "
+            "that created it, may complete an operation, and the library "
+            "offers no administrative completion",
+            op_id, s->initiator_id);
+    shl_snapshot_free(s);
+    shl_reader_close(r);
+    return EX_FAIL;
+}
