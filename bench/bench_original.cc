@@ -74,8 +74,8 @@ class OriginalLedger
             "20260122T12:00:00.000-" + participant_ + "-a1b2c3d4";
         file_ = dir + "/" + op_id + ".operation.json";
         lock_ = file_ + ".lock";
-        // The file as a running operation with three calls of two other
-        // participants and one temp resource: about 2 KB.
+        // The file as a running operation with four calls of three
+        // participants and two temp resources: about 2 KB.
         json_t *d = json_object();
         std::string now = iso_now();
         json_object_set_new(d, "operationId", json_string(op_id.c_str()));
@@ -95,12 +95,21 @@ class OriginalLedger
         json_array_append_new(frames,
                               frame_json("worker-b", "call_worker-b_1_b9e0",
                                          4244, "compile module b"));
+        json_array_append_new(frames,
+                              frame_json("worker-b", "call_worker-b_2_51d7",
+                                         4244, "link module b"));
         json_object_set_new(d, "callFrames", frames);
         json_t *res = json_array();
         json_t *r = json_object();
         json_object_set_new(r, "path",
                             json_string("/tmp/build-20260122/artifacts"));
         json_object_set_new(r, "owner", json_integer(4242));
+        json_object_set_new(r, "registeredAt", json_string(now.c_str()));
+        json_array_append_new(res, r);
+        r = json_object();
+        json_object_set_new(r, "path",
+                            json_string("/tmp/build-20260122/objects.cache"));
+        json_object_set_new(r, "owner", json_integer(4243));
         json_object_set_new(r, "registeredAt", json_string(now.c_str()));
         json_array_append_new(res, r);
         json_object_set_new(d, "tempResources", res);

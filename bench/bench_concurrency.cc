@@ -1,0 +1,150 @@
+// bench_concurrency: startCall+end pairs from several processes (fork) or
+// threads at once, on one shared operation or on one operation each.
+//
+//   Concurrency/Procs/op:separate/n:N     N forked processes, each with its
+//                                         own ledger and its own operation
+//   Concurrency/Procs/op:same/n:N         N processes, each with its own
+//                                         ledger, all joined to one operation
+//   Concurrency/Threads/op:separate/n:N   N threads, a ledger and an
+//                                         operation each
+//   Concurrency/Threads/op:same/n:N       N threads, a ledger each, one
+//                                         operation
+//   Concurrency/ThreadsOneLedger/n:N      N threads sharing one ledger, an
+//                                         operation each
+//
+// Each benchmark iteration is one run: the workers set up (open a ledger,
+// create or join; not timed), wait at a gate, then each does kPairs call
+// pairs (shl_call_start + shl_call_end + shl_call_release); the parent's
+// wall clock runs from opening the gate to the last worker's end (manual
+// time). Counters: pairs_per_s (all workers together), pairs_per_s_per_worker.
+#include "common.h"
+
+#include <memory>
+
+namespace {
+
+constexpr int kPairs = 100000;
+
+enum Mode { kSeparate = 0, kSame = 1 };
+
+// Runs `iters` parallel runs through `runner` and reports.
+void
+report(benchmark::State &state, int n, double total_s, int64_t runs)
+{
+    double pairs = (double)runs * n * kPairs;
+    state.counters["pairs_per_s"] = pairs / total_s;
+    state.counters["pairs_per_s_per_worker"] = pairs / total_s / n;
+    state.counters["workers"] = n;
+    state.SetItemsProcessed((int64_t)pairs);
+}
+
+// The worker: its own ledger; its own operation (separate) or a session of
+// the shared one (same).
+shlb::Worker
+make_pair_worker(const shlb::TempBase &base, int i, Mode mode,
+                 const std::string &shared_id)
+{
+    std::string pid_name = "w" + std::to_string(i);
+    shl_ledger *l = shlb::open_ledger(base, pid_name.c_str(), shlb::opts());
+    shl_op *op = nullptr;
+    if (mode == kSeparate)
+        SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
+    else
+        SHLB_CHECK(shl_op_join(l, shared_id.c_str(), nullptr, &op));
+    shlb::Worker w;
+    w.work = [op] {
+        for (int k = 0; k < kPairs; k++)
+            shlb::call_pair(op);
+    };
+    w.teardown = [l, op, mode] {
+        if (mode == kSeparate)
+            SHLB_CHECK(shl_op_complete(op));
+        else
+            SHLB_CHECK(shl_op_leave(op, false));
+        shl_ledger_close(l);
+    };
+    return w;
+}
+
+template <bool kProcs>
+void
+Pairs(benchmark::State &state)
+{
+    const Mode mode = (Mode)state.range(0);
+    const int n = (int)state.range(1);
+    shlb::TempBase base(kProcs ? "conc-p" : "conc-t");
+    // The parent's ledger creates the segment before the workers open it,
+    // and owns the shared operation.
+    shl_ledger *parent = shlb::open_ledger(base, "parent", shlb::opts());
+    shl_op *shared = nullptr;
+    SHLB_CHECK(shl_op_create(parent, "shared", nullptr, &shared));
+    const std::string shared_id = shl_op_id(shared);
+    double total = 0;
+    int64_t runs = 0;
+    for (auto _ : state) {
+        auto mk = [&](int i) {
+            return make_pair_worker(base, i, mode, shared_id);
+        };
+        double s = kProcs ? shlb::run_forked(n, mk) : shlb::run_threads(n, mk);
+        state.SetIterationTime(s);
+        total += s;
+        runs++;
+    }
+    report(state, n, total, runs);
+    SHLB_CHECK(shl_op_complete(shared));
+    shl_ledger_close(parent);
+}
+
+void
+ThreadsOneLedger(benchmark::State &state)
+{
+    const int n = (int)state.range(0);
+    shlb::TempBase base("conc-1l");
+    shl_ledger *l = shlb::open_ledger(base, "shared", shlb::opts());
+    double total = 0;
+    int64_t runs = 0;
+    for (auto _ : state) {
+        double s = shlb::run_threads(n, [&](int) {
+            shl_op *op = nullptr;
+            SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
+            shlb::Worker w;
+            w.work = [op] {
+                for (int k = 0; k < kPairs; k++)
+                    shlb::call_pair(op);
+            };
+            w.teardown = [op] { SHLB_CHECK(shl_op_complete(op)); };
+            return w;
+        });
+        state.SetIterationTime(s);
+        total += s;
+        runs++;
+    }
+    report(state, n, total, runs);
+    shl_ledger_close(l);
+}
+
+void
+args(benchmark::internal::Benchmark *b)
+{
+    b->ArgNames({"op", "n"});
+    for (int mode : {kSeparate, kSame})
+        for (int n : {1, 2, 4})
+            b->Args({mode, n});
+    b->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK_TEMPLATE(Pairs, true)->Name("Concurrency/Procs")->Apply(args);
+BENCHMARK_TEMPLATE(Pairs, false)->Name("Concurrency/Threads")->Apply(args);
+BENCHMARK(ThreadsOneLedger)
+    ->Name("Concurrency/ThreadsOneLedger")
+    ->ArgName("n")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->UseManualTime()
+    ->Iterations(5)
+    ->Unit(benchmark::kMillisecond);
+
+} // namespace
+
+BENCHMARK_MAIN();
