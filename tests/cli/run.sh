@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# Command-line tests of `shmledger` and `shmledger-top` (ctest label cli).
+#
+#   bash tests/cli/run.sh <path-to-shmledger> [<path-to-shmledger-top>]
+#
+# Every case gets its own base directory (so its own segment) under
+# $SHL_TEST_TMPDIR (or a mktemp dir), checks exit statuses and stdout/stderr
+# against glob patterns (golden output with wildcards for ids, pids and
+# times), and ends with `shmledger gc --unlink`. Every command under test is
+# prefixed with $SHL_EXEC_PREFIX (e.g. "valgrind -q --error-exitcode=99").
+# Prints one line per case and a last line "N passed, M failed"; exits
+# non-zero when a case failed.
+set -u
+
+if [[ $# -lt 1 ]]; then
+    echo "usage: $0 <shmledger> [<shmledger-top>]" >&2
+    exit 2
+fi
+SHL=$(realpath "$1")
+TOP=${2:+$(realpath "$2")}
+PREFIX=${SHL_EXEC_PREFIX:-}
+MULT=${SHL_TEST_TIMEOUT_MULTIPLIER:-1}
+[[ -n $PREFIX && $MULT -lt 5 ]] && MULT=5 # valgrind is slow
+
+ROOT=${SHL_TEST_TMPDIR:-${TMPDIR:-/tmp}}
+mkdir -p "$ROOT"
+WORK=$(mktemp -d "$ROOT/cli.XXXXXX")
+
+PASSED=0
+FAILED=0
+BG=()       # background pids of the current case
+ERRS=()     # failures noted in the current case
+CASE=""
+B=""        # the current case's base directory
+
+cleanup_all() {
+    for p in "${BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup_all EXIT
+
+# The command under test, with the exec prefix.
+shl() { $PREFIX "$SHL" "$@"; }
+top() { $PREFIX "$TOP" "$@"; }
+
+# cap CMD...: run, capture stdout in OUT, stderr in ERR, status in RC.
+cap() {
+    OUT=$("$@" 2>"$WORK/stderr")
+    RC=$?
+    ERR=$(<"$WORK/stderr")
+}
+
+note() { ERRS+=("$*"); }
+
+# want_rc N: the last cap's status must be N.
+want_rc() {
+    [[ $RC == "$1" ]] || note "exit $RC, want $1 (stderr: ${ERR:0:300})"
+}
+# want_out GLOB / want_err GLOB: the last cap's stdout / stderr match.
+want_out() {
+    # shellcheck disable=SC2053
+    [[ $OUT == $1 ]] || note "stdout does not match '$1': ${OUT:0:400}"
+}
+want_err() {
+    # shellcheck disable=SC2053
+    [[ $ERR == $1 ]] || note "stderr does not match '$1': ${ERR:0:400}"
+}
+# expect RC OUTGLOB CMD...: cap + want_rc + want_out.
+expect() {
+    local rc=$1 glob=$2
+    shift 2
+    cap "$@"
+    want_rc "$rc"
+    want_out "$glob"
+}
+# expect_sq RC OUTGLOB CMD...: as expect, with runs of spaces in stdout
+# squeezed to one (for tables).
+expect_sq() {
+    local rc=$1 glob=$2
+    shift 2
+    cap "$@"
+    OUT=$(printf '%s' "$OUT" | tr -s ' ')
+    want_rc "$rc"
+    want_out "$glob"
+}
+# The stderr must be exactly one line (one-line errors).
+one_line_err() {
+    [[ $(printf '%s\n' "$ERR" | grep -c .) == 1 ]] ||
+        note "stderr is not one line: $ERR"
+}
+
+# wait_until SECONDS CMD...: poll CMD until it succeeds (deadline scaled).
+wait_until() {
+    local limit=$(($1 * MULT * 10)) i=0
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        ((i++ >= limit)) && return 1
+        sleep 0.1
+    done
+    return 0
+}
+
+json_ok() {
+    command -v python3 >/dev/null || return 0
+    printf '%s' "$1" | python3 -c 'import json,sys; json.load(sys.stdin)'
+}
+
+begin() {
+    CASE=$1
+    ERRS=()
+    BG=()
+    B="$WORK/$CASE"
+}
+
+end() {
+    for p in "${BG[@]}"; do
+        kill -TERM "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    BG=()
+    if [[ -d $B ]]; then
+        shl --base "$B" gc --unlink >/dev/null 2>&1 ||
+            shl --base "$B" gc --unlink --force >/dev/null 2>&1
+        rm -rf "$B"
+    fi
+    if [[ ${#ERRS[@]} -eq 0 ]]; then
+        PASSED=$((PASSED + 1))
+        echo "ok   $CASE${1:+ ($1)}"
+    else
+        FAILED=$((FAILED + 1))
+        echo "FAIL $CASE"
+        for e in "${ERRS[@]}"; do echo "     - $e"; done
+    fi
+}
+
+# A long-running participant that keeps OP in the ledger (a failed operation
+# is reclaimed once nobody takes part): `run` with no reaction to failure.
+start_holder() {
+    # A simple command (not the shl function): $! is the process itself.
+    $PREFIX "$SHL" --base "$B" run --op "$1" --participant holder \
+        --abort-signal 0 -- sleep 600 >/dev/null 2>&1 &
+    BG+=($!)
+    wait_until 20 frames_of "$1" holder || note "holder's frame never showed"
+}
+# frames_of OP PARTICIPANT: succeeds when a frame of PARTICIPANT is listed.
+frames_of() {
+    shl --base "$B" show --compact "$1" 2>/dev/null |
+        grep -q "\"participantId\":\"$2\",\"callId\""
+}
+
+ID_GLOB='[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]-cli-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
+
+# --------------------------------------------------------------------------
+# Cases
+
+begin help
+expect 0 "Usage: shmledger *Exit status:*" shl --help
+for c in list show create run abort complete log check gc export demo; do
+    expect 0 "Usage: shmledger *$c*Exit status:*" shl "$c" --help
+    expect 0 "Usage: shmledger *$c*" shl help "$c"
+done
+expect 0 "shmledger [0-9]*.[0-9]*.[0-9]*" shl --version
+end
+
+begin usage
+expect 2 "" shl
+expect 2 "" shl --base "$B" frob
+want_err "shmledger: unknown command 'frob'*"
+one_line_err
+expect 2 "" shl --frob
+want_err "shmledger: unknown option '--frob'*"
+expect 2 "" shl --base "$B" list --frob
+want_err "shmledger list: unknown option '--frob'*"
+one_line_err
+expect 2 "" shl --base "$B" list extra
+expect 2 "" shl --base "$B" show
+want_err "shmledger show: missing operation id*"
+expect 2 "" shl --base "$B" show 'bad id'
+want_err "shmledger show: malformed operation id 'bad id'*"
+one_line_err
+expect 2 "" shl --base "$B" run --op x
+want_err "*missing command*"
+expect 2 "" shl --base "$B" run -- true
+want_err "*missing --op OP*"
+expect 2 "" shl --base "$B" run --op x --abort-signal nope -- true
+expect 2 "" shl --base "$B" create --participant 'no/slash'
+expect 2 "" shl --base "$B" export x
+want_err "*--trace*"
+expect 2 "" shl --base "$B" log
+expect 2 "" env -u SHMLEDGER_BASE "$SHL" list
+want_err "*no base path*"
+end
+
+begin no_ledger
+expect 1 "" shl --base "$B" list
+want_err "shmledger list: no ledger at $B*"
+one_line_err
+expect 1 "" shl --base "$B" show 20250101T00:00:00.000-x-00000000
+one_line_err
+expect 1 "" shl --base "$B" check
+expect 1 "" shl --base "$B" abort 20250101T00:00:00.000-x-00000000
+[[ -e $B ]] && note "abort created $B"
+expect 0 "no segment*nothing to do" shl --base "$B" gc --unlink
+end
+
+begin create_list
+cap shl --base "$B" create --description "first op"
+want_rc 0
+want_out "$ID_GLOB"
+OP=$OUT
+expect_sq 0 "ID STATE FRAMES PARTS ABORTED AGE DESCRIPTION
+$OP running 0 0 no * first op" shl --base "$B" list
+# SHMLEDGER_BASE works as --base
+cap env SHMLEDGER_BASE="$B" $PREFIX "$SHL" list
+want_rc 0
+want_out "*$OP*"
+cap shl --base "$B" create -p other
+want_rc 0
+want_out "*-other-*"
+expect 0 "*$OP*running*-other-*running*" shl --base "$B" list
+end
+
+begin show
+OP=$(shl --base "$B" create -d "shown")
+expect 0 "{*\"operationId\": \"$OP\"*\"initiatorId\": \"cli\"*\"operationState\": \"running\"*\"aborted\": false*\"callFrames\": \[\]*\"description\": \"shown\"*}" \
+    shl --base "$B" show "$OP"
+json_ok "$OUT" || note "show: not valid JSON"
+expect 0 "{\"operationId\":\"$OP\",*}" shl --base "$B" show --compact "$OP"
+expect 1 "" shl --base "$B" show 20250101T00:00:00.000-x-00000000
+want_err "shmledger show: no operation 20250101T00:00:00.000-x-00000000*"
+one_line_err
+end
+
+begin run_exit0
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+expect 0 "$OP call_w0_1_*
+$B" shl --base "$B" run --op "$OP" -p w0 -- \
+    sh -c 'echo "$SHMLEDGER_OP $SHMLEDGER_CALL"; echo "$SHMLEDGER_BASE"'
+cap shl --base "$B" show --compact "$OP"
+want_out "*\"operationState\":\"running\"*"
+[[ $OUT == *call_w0_* ]] && note "the ended call's frame is still there"
+expect_sq 0 "*$OP running 1 1 no *" shl --base "$B" list
+end
+
+begin run_exit3
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+# failOnCrash false: the call fails, the operation keeps running
+expect 3 "" shl --base "$B" run --op "$OP" -p soft --no-fail-on-crash \
+    -- sh -c 'exit 3'
+expect 0 "*\"operationState\":\"running\"*" shl --base "$B" show -c "$OP"
+# default: the failed call fails the operation
+expect 3 "" shl --base "$B" run --op "$OP" -p hard -- sh -c 'exit 3'
+expect 0 "*\"operationState\":\"failed\"*\"reason\":\"Call call_hard_1_* failed: exit status 3\"*\"crashedCallIds\":\[\"call_hard_1_*\"\]*" \
+    shl --base "$B" show -c "$OP"
+expect_sq 0 "*$OP failed 1 1 no *" shl --base "$B" list
+# a failed operation cannot be joined
+expect 1 "" shl --base "$B" run --op "$OP" -- true
+want_err "*already completed or failed*"
+end
+
+begin run_killed
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+expect 137 "" shl --base "$B" run --op "$OP" -p victim -- sh -c 'kill -9 $$'
+expect 0 "*\"operationState\":\"failed\"*\"reason\":\"Call call_victim_1_* failed: killed by signal 9\"*call_victim_1_*" \
+    shl --base "$B" show -c "$OP"
+end
+
+begin run_signal_forwarded
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+$PREFIX "$SHL" --base "$B" run --op "$OP" -p fwd --no-fail-on-crash \
+    -- sleep 600 >/dev/null 2>&1 &
+pid=$!
+wait_until 20 frames_of "$OP" fwd || note "fwd's frame never showed"
+kill -TERM "$pid"
+wait "$pid"
+RC=$?
+ERR=""
+want_rc 143
+cap shl --base "$B" show -c "$OP"
+[[ $OUT == *call_fwd_* ]] && note "the killed call's frame is still there"
+want_out "*\"operationState\":\"running\"*"
+end
+
+begin run_exec_failure
+OP=$(shl --base "$B" create)
+expect 127 "" shl --base "$B" run --op "$OP" --no-fail-on-crash \
+    -- /nonexistent/command
+want_err "*cannot execute /nonexistent/command*"
+expect 1 "" shl --base "$B" run --op 20250101T00:00:00.000-x-00000000 -- true
+want_err "shmledger run: no operation 20250101T00:00:00.000-x-00000000*"
+end
+
+begin abort
+OP=$(shl --base "$B" create)
+expect 0 "aborted $OP" shl --base "$B" abort "$OP"
+expect_sq 0 "*$OP running 0 0 yes *" shl --base "$B" list
+expect 0 "*\"aborted\":true*" shl --base "$B" show -c "$OP"
+expect 0 "cleared abort flag of $OP" shl --base "$B" abort --clear "$OP"
+expect_sq 0 "*$OP running 0 0 no *" shl --base "$B" list
+expect 1 "" shl --base "$B" abort 20250101T00:00:00.000-x-00000000
+one_line_err
+# run reacts to the abort flag with its --abort-signal
+$PREFIX "$SHL" --base "$B" run --op "$OP" -p w --no-fail-on-crash \
+    -- sleep 600 >/dev/null 2>&1 &
+pid=$!
+wait_until 20 frames_of "$OP" w || note "w's frame never showed"
+shl --base "$B" abort "$OP" >/dev/null
+timeout $((20 * MULT)) tail --pid="$pid" -f /dev/null
+wait "$pid"
+RC=$?
+want_rc 143
+end
+
+begin complete
+OP=$(shl --base "$B" create)
+expect 1 "" shl --base "$B" complete "$OP"
+want_err "shmledger complete: cannot complete $OP: only its initiator 'cli'*"
+one_line_err
+expect 1 "" shl --base "$B" complete 20250101T00:00:00.000-x-00000000
+end
+
+begin check
+OP=$(shl --base "$B" create)
+expect 0 "ok: * records checked, no violations" shl --base "$B" check
+expect 0 "" shl --base "$B" check --quiet
+end
+
+begin garbled_segment
+OP=$(shl --base "$B" create)
+seg=$(shl --base "$B" gc | sed -n 's/^segment \/\([^:]*\):.*/\1/p')
+if [[ -z $seg || ! -e /dev/shm/$seg ]]; then
+    note "cannot find the segment file (/dev/shm/$seg)"
+else
+    printf 'this is not a shmledger segment at all' |
+        dd of="/dev/shm/$seg" conv=notrunc status=none
+    for c in list check "show $OP" "export --trace $OP" "abort $OP"; do
+        # shellcheck disable=SC2086
+        expect 3 "" shl --base "$B" $c
+        want_err "shmledger ${c%% *}: *segment*"
+        one_line_err
+    done
+    expect 3 "" shl --base "$B" gc --unlink
+    want_err "*--force*"
+    expect 0 "removed unreadable segment*" shl --base "$B" gc --unlink --force
+    [[ -e /dev/shm/$seg ]] && note "segment still there"
+    # a truncated segment
+    OP=$(shl --base "$B" create)
+    truncate -s 64 "/dev/shm/$seg"
+    expect 3 "" shl --base "$B" list
+    one_line_err
+fi
+end
+
+begin gc
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+expect 0 "participant holder (pid *, slot *): alive
+segment /shmledger.*: 1 participant slot(s) in use: 1 alive, 0 dead*" \
+    shl --base "$B" gc
+expect 1 "*1 alive*" shl --base "$B" gc --unlink
+want_err "shmledger gc: not removing segment*"
+kill -TERM "${BG[@]}"
+wait "${BG[@]}" 2>/dev/null
+BG=()
+expect 0 "*0 alive*removed segment /shmledger.*" shl --base "$B" gc --unlink
+expect 0 "no segment*nothing to do" shl --base "$B" gc --unlink
+expect 1 "" shl --base "$B" list
+end
+
+begin log
+OP=$(shl --base "$B" create)
+rm -f "$B/$OP.operation.log"
+expect 1 "" shl --base "$B" log "$OP"
+want_err "shmledger log: no log file*"
+printf 'line one\nline two\n' >"$B/$OP.operation.log"
+expect 0 "line one
+line two" shl --base "$B" log "$OP"
+# -f ends once the operation is gone and the file stopped growing
+gone=20250101T00:00:00.000-x-00000000
+printf 'old line\n' >"$B/$gone.operation.log"
+cap timeout $((20 * MULT)) $PREFIX "$SHL" --base "$B" log -f "$gone"
+want_rc 0
+want_out "old line"
+end
+
+begin export_trace
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+expect 0 "{\"displayTimeUnit\":\"ms\"*\"traceEvents\":\[*\"ph\":\"M\",\"name\":\"process_name\"*holder*\"ph\":\"X\",\"cat\":\"call\",\"name\":\"sleep 600\",\"ts\":*,\"dur\":*\"callId\":\"call_holder_1_*\"*]}" \
+    shl --base "$B" export --trace "$OP"
+json_ok "$OUT" || note "export: not valid JSON"
+expect 1 "" shl --base "$B" export --trace 20250101T00:00:00.000-x-00000000
+end
+
+begin demo
+cap shl --base "$B" demo --wait $((3000 * MULT)) --timeout $((10000 * MULT))
+want_rc 0
+want_out "shmledger demo:*\[1\]*-demo-*\[2\]*worker-1 *active*worker-2 *active*exited with status 0*\[3\]*kill -9 *killed by signal 9*\[4\]*worker-3 is dead*\[5\]*\[6\] Where to look:*base directory  $B*segment         /dev/shm/shmledger.*"
+variant="no crash cleanup in this build"
+if [[ $OUT == *"crashed call: call_worker-3_1_"* ]]; then
+    variant="crash cleanup: operation failed with the crashed call id"
+elif [[ $OUT != *"no crash cleanup yet"* ]]; then
+    note "demo reports neither crash cleanup nor its absence"
+fi
+[[ $OUT == *"[4]"*"[5]"*"[6]"* ]] || note "demo steps out of order"
+end "$variant"
+
+# shmledger-top cases go here (when built)
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
