@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "log.h"
 #include "ops.h"
 #include "table.h"
 
@@ -139,6 +140,7 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     op->calls_tail = c;
     op->pending++;
     pthread_mutex_unlock(&op->mu);
+    shl__log_call_started(l, lop->id, c->id);
     *out = c;
     return 0;
 }
@@ -191,6 +193,8 @@ shl_call_end(shl_call *c, void *result)
     int rc = finish(c, 1);
     if (rc == SHL_ESTATE)
         return rc;
+    shl__log_call_ended(c->op->lop->l, c->op->lop->id, c->id,
+                        (shl__mono_ns() - c->started_mono_ns) / 1000000);
     if (result && c->cb.on_completion)
         c->cb.on_completion(c, result, c->cb.user);
     return rc;
@@ -202,6 +206,9 @@ fail_impl(struct shl_call *c, const char *error, bool may_fail_op)
     int rc = finish(c, 2);
     if (rc == SHL_ESTATE)
         return rc;
+    shl__log_call_failed(c->op->lop->l, c->op->lop->id, c->id,
+                         (shl__mono_ns() - c->started_mono_ns) / 1000000,
+                         error);
     if (c->cb.on_cleanup)
         c->cb.on_cleanup(c, c->cb.user);
     if (may_fail_op && c->fail_on_crash) {

@@ -20,6 +20,7 @@
 #include "index.h"
 #include "internal.h"
 #include "lock.h"
+#include "log.h"
 #include "table.h"
 
 /* ---- helpers ---- */
@@ -277,6 +278,7 @@ shl_op_create(shl_ledger *l, const char *description,
         return -ENOMEM;
     }
     pthread_mutex_unlock(&l->mu);
+    shl__log_create_files(l, id);
     *out = op;
     return 0;
 }
@@ -474,6 +476,7 @@ shl_op_complete(shl_op *op)
     free_op_resources_locked(s, lop->op_idx, lop->op_gen);
     shl__unlock(s);
     shl__epoch_bump(s);
+    shl__oplog(l, lop->id, SHL_LOG_INFO, "OPERATION_COMPLETED");
 
     /* Our own pending calls lose their frames with everyone else's. */
     pthread_mutex_lock(&l->mu);
@@ -740,6 +743,8 @@ shl__op_fail(struct shl__lop *lop, const char *reason,
     shl__intent_clear(s);
     shl__unlock(s);
     shl__epoch_bump(s);
+    shl__oplog(lop->l, lop->id, SHL_LOG_INFO,
+               "OPERATION_STATE_CHANGED state=failed");
     return 0;
 }
 

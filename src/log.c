@@ -1,0 +1,555 @@
+/*
+ * log.c: the log API (log, debugLog, logMessage), the text of every line
+ * the library writes, and appending lines to an operation's files.
+ *
+ * Line formats are the original's (reference §1.8):
+ *   operation log  "<ISO> [<LEVEL>] <message>"
+ *   debug log      "<ISO> <message>"        (no callback, not mirrored)
+ *   logMessage     "<elapsed> | " + 4 spaces per depth + "[<pid>] <msg>",
+ *                  logged at INFO and printed bare to stdout
+ * The ISO timestamp is shl__format_iso (local time, microseconds, offset),
+ * taken when the event happened, not when the snapshotter writes it.
+ *
+ * Nothing here takes a ledger lock. Appends are one write() of whole lines
+ * on an O_APPEND descriptor opened for that append (so a file moved away by
+ * an archive is never written through a stale descriptor).
+ */
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "internal.h"
+#include "json.h"
+
+/* ---- text buffer ---- */
+
+void
+shl__sbuf_init(struct shl__sbuf *b)
+{
+    b->p = b->local;
+    b->len = 0;
+    b->cap = sizeof(b->local);
+    b->heap = false;
+    b->local[0] = 0;
+}
+
+void
+shl__sbuf_reset(struct shl__sbuf *b)
+{
+    b->len = 0;
+    b->p[0] = 0;
+}
+
+void
+shl__sbuf_fini(struct shl__sbuf *b)
+{
+    if (b->heap)
+        free(b->p);
+    shl__sbuf_init(b);
+}
+
+static int
+sbuf_reserve(struct shl__sbuf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t nc = b->cap * 2;
+    while (nc < b->len + extra + 1)
+        nc *= 2;
+    char *p = b->heap ? realloc(b->p, nc) : malloc(nc);
+    if (!p)
+        return -ENOMEM;
+    if (!b->heap)
+        memcpy(p, b->p, b->len + 1);
+    b->p = p;
+    b->cap = nc;
+    b->heap = true;
+    return 0;
+}
+
+int
+shl__sbuf_add(struct shl__sbuf *b, const char *s, size_t n)
+{
+    if (sbuf_reserve(b, n) != 0)
+        return -ENOMEM;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+int
+shl__sbuf_printf(struct shl__sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n >= b->cap - b->len) {
+        if (sbuf_reserve(b, (size_t)n) != 0) {
+            b->p[b->len] = 0;
+            return -ENOMEM;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+    return 0;
+}
+
+/* ---- levels ---- */
+
+const char *
+shl_log_level_name(shl_log_level level)
+{
+    switch (level) {
+    case SHL_LOG_DEBUG:
+        return "DEBUG";
+    case SHL_LOG_INFO:
+        return "INFO";
+    case SHL_LOG_WARNING:
+        return "WARNING";
+    case SHL_LOG_ERROR:
+        return "ERROR";
+    }
+    return "UNKNOWN";
+}
+
+/* ---- rendering ---- */
+
+bool
+shl__event_targets(const struct shl__event *ev, enum shl__file f)
+{
+    switch (f) {
+    case SHL__FILE_LOG:
+        return ev->kind != SHL__EV_DEBUG && ev->kind != SHL__EV_TRAIL;
+    case SHL__FILE_DEBUG:
+        return ev->kind == SHL__EV_DEBUG;
+    case SHL__FILE_TRAIL:
+        return ev->kind != SHL__EV_LOG && ev->kind != SHL__EV_DEBUG;
+    default:
+        return false;
+    }
+}
+
+int
+shl__event_message(const struct shl__event *ev, struct shl__sbuf *b)
+{
+    int a = (int)ev->a_len, bl = (int)ev->b_len;
+    switch (ev->kind) {
+    case SHL__EV_CALL_STARTED:
+        return shl__sbuf_printf(b, "CALL_STARTED callId=%.*s participant=%.*s",
+                                a, ev->a, bl, ev->b);
+    case SHL__EV_CALL_ENDED:
+        return shl__sbuf_printf(b, "CALL_ENDED callId=%.*s duration=%lldms", a,
+                                ev->a, (long long)ev->value);
+    case SHL__EV_CALL_FAILED:
+        return shl__sbuf_printf(b,
+                                "CALL_FAILED callId=%.*s duration=%lldms "
+                                "error=%.*s",
+                                a, ev->a, (long long)ev->value, bl, ev->b);
+    default:
+        return shl__sbuf_add(b, ev->a ? ev->a : "", ev->a_len);
+    }
+}
+
+/* Add "key": value pairs parsed from "NAME k=v k2=v2 ..." to obj, and
+ * return NAME's length. A value runs to the next " ident=" or the end; the
+ * keys error, reason and message take the rest of the text (they are last
+ * in every line the library writes, and may contain anything). */
+static size_t
+parse_event_fields(json_t *obj, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] != ' ')
+        i++;
+    size_t name_len = i;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t k0 = i;
+        while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '_'))
+            i++;
+        if (i >= n || s[i] != '=' || i == k0) {
+            /* not key=value: stop, the message keeps the full text */
+            break;
+        }
+        size_t klen = i - k0;
+        size_t v0 = ++i;
+        bool rest = (klen == 5 && !memcmp(s + k0, "error", 5)) ||
+                    (klen == 6 && !memcmp(s + k0, "reason", 6)) ||
+                    (klen == 7 && !memcmp(s + k0, "message", 7));
+        size_t v1 = n;
+        if (!rest) {
+            for (size_t j = v0; j < n; j++) {
+                if (s[j] != ' ')
+                    continue;
+                size_t t = j + 1;
+                while (t < n && (isalnum((unsigned char)s[t]) || s[t] == '_'))
+                    t++;
+                if (t < n && s[t] == '=' && t > j + 1) {
+                    v1 = j;
+                    break;
+                }
+            }
+        }
+        char key[64];
+        if (klen >= sizeof(key))
+            klen = sizeof(key) - 1;
+        memcpy(key, s + k0, klen);
+        key[klen] = 0;
+        json_t *v = json_stringn(s + v0, v1 - v0);
+        if (v)
+            json_object_set_new(obj, key, v);
+        i = v1;
+    }
+    return name_len;
+}
+
+static int
+render_trail(const struct shl__event *ev, struct shl__sbuf *b)
+{
+    char iso[48];
+    if (shl__format_iso(ev->wall_us, iso, sizeof(iso)) < 0)
+        return -EINVAL;
+    json_t *o = json_object();
+    if (!o)
+        return -ENOMEM;
+    if (ev->seq)
+        json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
+    json_object_set_new(o, "ts", json_string(iso));
+    json_t *fields = json_object();
+    const char *name = NULL;
+    size_t name_len = 0;
+    switch (ev->kind) {
+    case SHL__EV_CALL_STARTED:
+        name = "CALL_STARTED";
+        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "participantId",
+                            json_stringn(ev->b, ev->b_len));
+        break;
+    case SHL__EV_CALL_ENDED:
+        name = "CALL_ENDED";
+        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "durationMs", json_integer(ev->value));
+        break;
+    case SHL__EV_CALL_FAILED:
+        name = "CALL_FAILED";
+        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "durationMs", json_integer(ev->value));
+        json_object_set_new(fields, "error", json_stringn(ev->b, ev->b_len));
+        break;
+    default:
+        name = ev->a;
+        name_len = parse_event_fields(fields, ev->a, ev->a_len);
+        json_object_set_new(fields, "message",
+                            json_stringn(ev->a, ev->a_len));
+        break;
+    }
+    json_object_set_new(o, "event", name_len || !name
+                                        ? json_stringn(ev->a, name_len)
+                                        : json_string(name));
+    json_object_set_new(o, "level",
+                        json_string(shl_log_level_name(ev->level)));
+    json_object_set_new(o, "pid", json_integer(ev->pid));
+    if (fields)
+        json_object_update(o, fields);
+    json_decref(fields);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text)
+        return -ENOMEM;
+    int rc = shl__sbuf_add(b, text, strlen(text));
+    free(text);
+    if (rc == 0)
+        rc = shl__sbuf_add(b, "\n", 1);
+    return rc;
+}
+
+int
+shl__event_render(const struct shl__event *ev, enum shl__file f,
+                  struct shl__sbuf *b)
+{
+    if (!shl__event_targets(ev, f))
+        return -EINVAL;
+    if (f == SHL__FILE_TRAIL)
+        return render_trail(ev, b);
+    char iso[48];
+    if (shl__format_iso(ev->wall_us, iso, sizeof(iso)) < 0)
+        return -EINVAL;
+    int rc;
+    if (f == SHL__FILE_DEBUG)
+        rc = shl__sbuf_printf(b, "%s ", iso);
+    else
+        rc = shl__sbuf_printf(b, "%s [%s] ", iso,
+                              shl_log_level_name(ev->level));
+    if (rc == 0)
+        rc = shl__event_message(ev, b);
+    if (rc == 0)
+        rc = shl__sbuf_add(b, "\n", 1);
+    return rc;
+}
+
+/* ---- files ---- */
+
+int
+shl__op_file_path(const char *base, const char *op_id, enum shl__file f,
+                  char *buf, size_t cap)
+{
+    static const char *const suffix[SHL__NFILES] = {
+        ".operation.log", ".operation.debug.log", "_trail.jsonl"};
+    if ((unsigned)f >= SHL__NFILES)
+        return -EINVAL;
+    int n = snprintf(buf, cap, "%s/%s%s", base, op_id, suffix[f]);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    return n;
+}
+
+int
+shl__op_file_append(const char *base, const char *op_id, enum shl__file f,
+                    const char *data, size_t len)
+{
+    char path[PATH_MAX];
+    int rc = shl__op_file_path(base, op_id, f, path, sizeof(path));
+    if (rc < 0)
+        return rc;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    rc = shl__write_all(fd, data, len);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+void
+shl__file_error(shl_ledger *l, const char *what, const char *path, int err)
+{
+    shl__events_count_error(l);
+    if (!l->opts.callbacks.on_log_line)
+        return;
+    char line[PATH_MAX + 160];
+    snprintf(line, sizeof(line), "[Ledger] %s %s failed: %s", what, path,
+             strerror(-err));
+    l->opts.callbacks.on_log_line(line, l->opts.callbacks.user);
+}
+
+int
+shl__event_write_direct(shl_ledger *l, const struct shl__event *ev)
+{
+    struct shl__sbuf b;
+    shl__sbuf_init(&b);
+    int first = 0;
+    for (int f = 0; f < SHL__NFILES; f++) {
+        if (!shl__event_targets(ev, (enum shl__file)f))
+            continue;
+        shl__sbuf_reset(&b);
+        int rc = shl__event_render(ev, (enum shl__file)f, &b);
+        if (rc == 0)
+            rc = shl__op_file_append(l->base_path, ev->op_id,
+                                     (enum shl__file)f, b.p, b.len);
+        if (rc != 0) {
+            char path[PATH_MAX];
+            if (shl__op_file_path(l->base_path, ev->op_id, (enum shl__file)f,
+                                  path, sizeof(path)) < 0)
+                snprintf(path, sizeof(path), "%s", ev->op_id);
+            shl__file_error(l, "append to", path, rc);
+            if (!first)
+                first = rc;
+        }
+    }
+    shl__sbuf_fini(&b);
+    return first;
+}
+
+void
+shl__event_notify(shl_ledger *l, const struct shl__event *ev)
+{
+    if (!l->opts.callbacks.on_log_line || !shl__event_targets(ev, SHL__FILE_LOG))
+        return;
+    struct shl__sbuf b;
+    shl__sbuf_init(&b);
+    if (shl__event_render(ev, SHL__FILE_LOG, &b) == 0) {
+        if (b.len && b.p[b.len - 1] == '\n')
+            b.p[--b.len] = 0;
+        l->opts.callbacks.on_log_line(b.p, l->opts.callbacks.user);
+    }
+    shl__sbuf_fini(&b);
+}
+
+void
+shl__log_create_files(shl_ledger *l, const char *op_id)
+{
+    for (int f = SHL__FILE_LOG; f <= SHL__FILE_DEBUG; f++) {
+        char path[PATH_MAX];
+        int rc = shl__op_file_path(l->base_path, op_id, (enum shl__file)f,
+                                   path, sizeof(path));
+        if (rc < 0)
+            continue;
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+            shl__file_error(l, "create", path, -errno);
+        else
+            close(fd);
+    }
+}
+
+/* ---- producers ---- */
+
+static void
+event_init(struct shl__event *ev, uint32_t kind, uint32_t level,
+           const char *op_id)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = kind;
+    ev->level = level;
+    ev->wall_us = shl__wall_us();
+    ev->pid = (int32_t)getpid();
+    ev->op_id = op_id;
+}
+
+void
+shl__oplog(shl_ledger *l, const char *op_id, int level, const char *fmt, ...)
+{
+    if (!l || !op_id || !fmt)
+        return;
+    char stack[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(stack, sizeof(stack), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    char *msg = stack;
+    if ((size_t)n >= sizeof(stack)) {
+        msg = malloc((size_t)n + 1);
+        if (!msg)
+            return;
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    struct shl__event ev;
+    event_init(&ev, SHL__EV_LIB, (uint32_t)level, op_id);
+    ev.a = msg;
+    ev.a_len = (size_t)n;
+    (void)shl__event_post(l, &ev);
+    if (msg != stack)
+        free(msg);
+}
+
+void
+shl__log_call_started(shl_ledger *l, const char *op_id, const char *call_id)
+{
+    struct shl__event ev;
+    event_init(&ev, SHL__EV_CALL_STARTED, SHL_LOG_INFO, op_id);
+    ev.a = call_id;
+    ev.a_len = strlen(call_id);
+    ev.b = l->id;
+    ev.b_len = strlen(l->id);
+    (void)shl__event_post(l, &ev);
+}
+
+void
+shl__log_call_ended(shl_ledger *l, const char *op_id, const char *call_id,
+                    int64_t duration_ms)
+{
+    struct shl__event ev;
+    event_init(&ev, SHL__EV_CALL_ENDED, SHL_LOG_INFO, op_id);
+    ev.a = call_id;
+    ev.a_len = strlen(call_id);
+    ev.value = duration_ms;
+    (void)shl__event_post(l, &ev);
+}
+
+void
+shl__log_call_failed(shl_ledger *l, const char *op_id, const char *call_id,
+                     int64_t duration_ms, const char *error)
+{
+    struct shl__event ev;
+    event_init(&ev, SHL__EV_CALL_FAILED, SHL_LOG_ERROR, op_id);
+    ev.a = call_id;
+    ev.a_len = strlen(call_id);
+    ev.b = error ? error : "unknown";
+    ev.b_len = strlen(ev.b);
+    ev.value = duration_ms;
+    (void)shl__event_post(l, &ev);
+}
+
+/* ---- public API ---- */
+
+static int
+post_text(shl_op *op, uint32_t kind, shl_log_level level, const char *msg,
+          size_t len)
+{
+    struct shl__event ev;
+    event_init(&ev, kind, (uint32_t)level, op->lop->id);
+    ev.a = msg;
+    ev.a_len = len;
+    return shl__event_post(op->lop->l, &ev);
+}
+
+int
+shl_op_log(shl_op *op, shl_log_level level, const char *message)
+{
+    shl__clear_err();
+    if (!op || !message)
+        return SHL_SET_ERR(-EINVAL, "shl_op_log: NULL argument");
+    if ((unsigned)level > SHL_LOG_ERROR)
+        return SHL_SET_ERR(-EINVAL, "shl_op_log: level %d out of range",
+                           (int)level);
+    return post_text(op, SHL__EV_LOG, level, message, strlen(message));
+}
+
+int
+shl_op_debug_log(shl_op *op, const char *message)
+{
+    shl__clear_err();
+    if (!op || !message)
+        return SHL_SET_ERR(-EINVAL, "shl_op_debug_log: NULL argument");
+    return post_text(op, SHL__EV_DEBUG, SHL_LOG_DEBUG, message,
+                     strlen(message));
+}
+
+int
+shl_op_log_message(shl_op *op, int depth, const char *message)
+{
+    shl__clear_err();
+    if (!op || !message)
+        return SHL_SET_ERR(-EINVAL, "shl_op_log_message: NULL argument");
+    if (depth < 0)
+        return SHL_SET_ERR(-EINVAL, "shl_op_log_message: depth < 0");
+    char elapsed[32];
+    if (shl_op_elapsed_formatted(op, elapsed, sizeof(elapsed)) < 0)
+        elapsed[0] = 0;
+    struct shl__sbuf b;
+    shl__sbuf_init(&b);
+    int rc = shl__sbuf_printf(&b, "%s | ", elapsed);
+    for (int i = 0; rc == 0 && i < depth; i++)
+        rc = shl__sbuf_add(&b, "    ", 4);
+    if (rc == 0)
+        rc = shl__sbuf_printf(&b, "[%s] %s", op->lop->l->id, message);
+    if (rc == 0) {
+        rc = post_text(op, SHL__EV_LOG, SHL_LOG_INFO, b.p, b.len);
+        /* the original also print()s the bare line */
+        flockfile(stdout);
+        fwrite(b.p, 1, b.len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        funlockfile(stdout);
+    }
+    shl__sbuf_fini(&b);
+    return rc;
+}
