@@ -20,8 +20,8 @@
 /* A participant process: parent -> child commands, child -> parent acks. */
 struct peer {
     pid_t pid;
-    int cmd;  /* parent writes */
-    int ack;  /* parent reads */
+    int cmd; /* parent writes */
+    int ack; /* parent reads */
     char call_id[SHL_CALL_ID_MAX + 1];
 };
 

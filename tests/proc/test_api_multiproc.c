@@ -48,8 +48,8 @@ has_frame(shl_reader *r, const char *op_id, const char *call_id, int *err)
 
 /* In the child: join, signal ready, wait for go, run the calls, report. */
 static void
-child_main(const char *base, const char *op_id, const char *name,
-           int ready_fd, int go_fd, int report_fd)
+child_main(const char *base, const char *op_id, const char *name, int ready_fd,
+           int go_fd, int report_fd)
 {
     shl_ledger *l = NULL;
     CHILD_CHECK(shl_ledger_open(&l, base, name, NULL));

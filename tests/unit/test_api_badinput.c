@@ -175,13 +175,19 @@ test_api_badinput_operation_ids(void **state)
     char too_long[SHL_OPERATION_ID_MAX + 2];
     memset(too_long, 'o', SHL_OPERATION_ID_MAX + 1);
     too_long[SHL_OPERATION_ID_MAX + 1] = 0;
-    const char *bad[] = {"../../../etc/passwd", "/absolute/path", "",
-                         "test<script>", "a..b", "with space", "x/y",
-                         "new\nline", "ünï", too_long};
+    const char *bad[] = {"../../../etc/passwd",
+                         "/absolute/path",
+                         "",
+                         "test<script>",
+                         "a..b",
+                         "with space",
+                         "x/y",
+                         "new\nline",
+                         "ünï",
+                         too_long};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         shl_op *out = SENTINEL(shl_op);
-        EXPECT_UNCHANGED(&f, shl_op_join(f.l2, bad[i], NULL, &out),
-                         SHL_EBADID);
+        EXPECT_UNCHANGED(&f, shl_op_join(f.l2, bad[i], NULL, &out), SHL_EBADID);
         assert_ptr_equal(out, SENTINEL(shl_op));
         assert_int_equal(shl_validate_operation_id(bad[i]), SHL_EBADID);
         shl_snapshot *s = SENTINEL(shl_snapshot);
@@ -196,8 +202,11 @@ test_api_badinput_operation_ids(void **state)
     memset(longest, 'o', SHL_OPERATION_ID_MAX);
     longest[SHL_OPERATION_ID_MAX] = 0;
     const char *missing[] = {"20260125T12:30:45.123-cli-abcd1234",
-                             "simple_test", "test-with-dashes",
-                             "test.with.dots", "TEST_123:456", longest};
+                             "simple_test",
+                             "test-with-dashes",
+                             "test.with.dots",
+                             "TEST_123:456",
+                             longest};
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         assert_int_equal(shl_validate_operation_id(missing[i]), 0);
         shl_op *out = SENTINEL(shl_op);
@@ -339,22 +348,20 @@ test_api_badinput_null_ledger_and_reader(void **state)
     EXPECT_UNCHANGED(&f, shl_reader_check(r, NULL), -EINVAL);
     char buf[96];
     EXPECT_UNCHANGED(&f, shl_segment_name(NULL, buf, sizeof(buf)), -EINVAL);
-    EXPECT_UNCHANGED(&f, shl_segment_name(f.base, NULL, sizeof(buf)),
-                     -EINVAL);
+    EXPECT_UNCHANGED(&f, shl_segment_name(f.base, NULL, sizeof(buf)), -EINVAL);
     EXPECT_UNCHANGED(&f, shl_segment_name(f.base, buf, 4), -ENOSPC);
     EXPECT_UNCHANGED(&f, shl_segment_unlink(NULL), -EINVAL);
 
     /* names of codes and states never return NULL */
-    const int codes[] = {0,           -1,           -EINVAL,     -4095,
-                         -4096,       -999999,      1,           INT_MIN,
-                         SHL_EVERSION, SHL_EFENCED, SHL_EFENCED - 1};
+    const int codes[] = {
+        0, -1,      -EINVAL,      -4095,       -4096,          -999999,
+        1, INT_MIN, SHL_EVERSION, SHL_EFENCED, SHL_EFENCED - 1};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         assert_non_null(shl_strerror(codes[i]));
         assert_true(strlen(shl_strerror(codes[i])) > 0);
     }
     assert_string_equal(shl_op_state_name((shl_op_state)-1), "unknown");
-    assert_string_equal(shl_frame_state_name((shl_frame_state)99),
-                        "unknown");
+    assert_string_equal(shl_frame_state_name((shl_frame_state)99), "unknown");
     assert_non_null(shl_version_string());
     assert_non_null(shl_errmsg());
     fx_close(&f);
@@ -405,12 +412,9 @@ test_api_badinput_null_operation(void **state)
                      -EINVAL);
     EXPECT_UNCHANGED(&f, shl_op_start_time_iso(f.op, NULL, 64), -EINVAL);
     EXPECT_UNCHANGED(&f, shl_op_start_time_iso(f.op, buf, 10), -ENOSPC);
-    EXPECT_UNCHANGED(&f, shl_op_set_staleness_threshold_ms(NULL, 10),
-                     -EINVAL);
-    EXPECT_UNCHANGED(&f, shl_op_set_staleness_threshold_ms(f.op, 0),
-                     -EINVAL);
-    EXPECT_UNCHANGED(&f, shl_op_set_staleness_threshold_ms(f.op, -1),
-                     -EINVAL);
+    EXPECT_UNCHANGED(&f, shl_op_set_staleness_threshold_ms(NULL, 10), -EINVAL);
+    EXPECT_UNCHANGED(&f, shl_op_set_staleness_threshold_ms(f.op, 0), -EINVAL);
+    EXPECT_UNCHANGED(&f, shl_op_set_staleness_threshold_ms(f.op, -1), -EINVAL);
     assert_int_equal(shl_op_staleness_threshold_ms(f.op), 10000);
 
     EXPECT_UNCHANGED(&f, shl_op_set_abort_flag(NULL, true), -EINVAL);
@@ -430,8 +434,7 @@ test_api_badinput_null_operation(void **state)
                      -EINVAL);
     EXPECT_UNCHANGED(&f, shl_op_unregister_temp_resource(NULL, "/tmp/api-bad"),
                      -EINVAL);
-    EXPECT_UNCHANGED(&f, shl_op_unregister_temp_resource(f.op, NULL),
-                     -EINVAL);
+    EXPECT_UNCHANGED(&f, shl_op_unregister_temp_resource(f.op, NULL), -EINVAL);
     fx_close(&f);
 }
 
@@ -489,10 +492,9 @@ test_api_badinput_state_errors(void **state)
                         "Only the initiator can complete an operation");
     /* join of a missing operation */
     shl_op *o = SENTINEL(shl_op);
-    EXPECT_UNCHANGED(&f,
-                     shl_op_join(f.l2, "20200101T00:00:00.000-cli-00000000",
-                                 NULL, &o),
-                     SHL_ENOTFOUND);
+    EXPECT_UNCHANGED(
+        &f, shl_op_join(f.l2, "20200101T00:00:00.000-cli-00000000", NULL, &o),
+        SHL_ENOTFOUND);
     assert_ptr_equal(o, SENTINEL(shl_op));
     /* refused resource paths */
     EXPECT_UNCHANGED(&f, shl_op_register_temp_resource(f.op, "rel"), -EINVAL);
@@ -505,8 +507,7 @@ test_api_badinput_state_errors(void **state)
     lp[SHL_PATH_MAX + 2] = 0;
     EXPECT_UNCHANGED(&f, shl_op_register_temp_resource(f.op, lp),
                      -ENAMETOOLONG);
-    EXPECT_UNCHANGED(&f, shl_op_unregister_temp_resource(f.op, "/tmp/none"),
-                     0);
+    EXPECT_UNCHANGED(&f, shl_op_unregister_temp_resource(f.op, "/tmp/none"), 0);
     /* the handles are all still usable */
     assert_true(shl_op_has_pending_calls(f.j));
     assert_false(shl_call_is_completed(f.pend_op));

@@ -254,8 +254,7 @@ test_api_calls_fail_on_crash_and_started_at(void **state)
     assert_true(shl_call_fail_on_crash(viaopts));
     assert_false(shl_call_fail_on_crash(off));
     assert_in_range(shl_call_started_at_us(dflt), before, after);
-    assert_true(shl_call_started_at_us(off) >=
-                shl_call_started_at_us(dflt));
+    assert_true(shl_call_started_at_us(off) >= shl_call_started_at_us(dflt));
     assert_false(shl_call_is_completed(dflt));
 
     shl_snapshot *s = snap(f.l, f.id);
@@ -499,8 +498,7 @@ test_api_calls_fail_null_error_is_unknown(void **state)
     shl_call *c = NULL;
     assert_shl_ok(shl_call_start(f.op, NULL, &c));
     char reason[300];
-    snprintf(reason, sizeof(reason), "Call %s failed: unknown",
-             shl_call_id(c));
+    snprintf(reason, sizeof(reason), "Call %s failed: unknown", shl_call_id(c));
     assert_shl_ok(shl_call_fail(c, NULL));
     shl_failed_info fi;
     assert_int_equal(shl_op_failure_info(f.j, &fi), 1);

@@ -95,8 +95,13 @@ test_api_ledger_participant_id_validation(void **state)
     memset(too_long, 'p', SHL_PARTICIPANT_ID_MAX + 1);
     too_long[SHL_PARTICIPANT_ID_MAX + 1] = 0;
 
-    const char *good[] = {"cli", "a", "TEST_123:456", "test-with-dashes",
-                          "test.with.dots", "simple_test", max_ok};
+    const char *good[] = {"cli",
+                          "a",
+                          "TEST_123:456",
+                          "test-with-dashes",
+                          "test.with.dots",
+                          "simple_test",
+                          max_ok};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         assert_int_equal(shl_validate_participant_id(good[i]), 0);
         shl_ledger *l = NULL;
@@ -105,9 +110,9 @@ test_api_ledger_participant_id_validation(void **state)
         shl_ledger_close(l);
     }
 
-    const char *bad[] = {"",      "a/b",         "..",     "a..b",
-                         "../x",  "test<script>", "sp ace", "tab\t",
-                         "ütf8",  "semi;colon",  too_long};
+    const char *bad[] = {"",     "a/b",          "..",     "a..b",
+                         "../x", "test<script>", "sp ace", "tab\t",
+                         "ütf8", "semi;colon",   too_long};
     shl_reader *r = NULL;
     assert_shl_ok(shl_reader_open(&r, base));
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -344,7 +344,8 @@ test_api_operation_time_properties(void **state)
 
     int64_t e1 = shl_op_elapsed_ns(op);
     assert_true(e1 >= 0);
-    assert_true(__extension__ SHL_WAIT_FOR(shl_op_elapsed_ns(op) >= e1 + 3000000, 2000));
+    assert_true(__extension__ SHL_WAIT_FOR(
+        shl_op_elapsed_ns(op) >= e1 + 3000000, 2000));
     int64_t e2 = shl_op_elapsed_ns(op);
     assert_true(e2 > e1);
 
@@ -380,8 +381,7 @@ test_api_operation_time_properties(void **state)
     snprintf(expect, sizeof(expect), "%c%02ld:%02ld", off < 0 ? '-' : '+',
              labs(off) / 3600, (labs(off) % 3600) / 60);
     assert_string_equal(buf + 26, expect);
-    assert_int_equal(shl_op_start_time_iso(op, small, sizeof(small)),
-                     -ENOSPC);
+    assert_int_equal(shl_op_start_time_iso(op, small, sizeof(small)), -ENOSPC);
 
     assert_shl_ok(shl_op_complete(op));
     shl_ledger_close(l);
@@ -405,8 +405,7 @@ test_api_operation_staleness_threshold(void **state)
     assert_int_equal(shl_op_staleness_threshold_ms(op), 2500);
     assert_int_equal(shl_op_set_staleness_threshold_ms(op, 0), -EINVAL);
     assert_int_equal(shl_op_set_staleness_threshold_ms(op, -1), -EINVAL);
-    assert_int_equal(shl_op_set_staleness_threshold_ms(op, INT64_MIN),
-                     -EINVAL);
+    assert_int_equal(shl_op_set_staleness_threshold_ms(op, INT64_MIN), -EINVAL);
     assert_int_equal(shl_op_staleness_threshold_ms(op), 2500);
     assert_shl_ok(shl_op_set_staleness_threshold_ms(op, 1));
     assert_int_equal(shl_op_staleness_threshold_ms(op), 1);
@@ -889,8 +888,7 @@ test_api_operation_get_state(void **state)
     assert_string_equal(shl_op_state_name((shl_op_state)42), "unknown");
     /* a failed operation cannot be joined */
     shl_op *late = NULL;
-    assert_int_equal(shl_op_join(l2, shl_op_id(op), NULL, &late),
-                     SHL_ESTATE);
+    assert_int_equal(shl_op_join(l2, shl_op_id(op), NULL, &late), SHL_ESTATE);
     assert_null(late);
     assert_shl_ok(shl_op_leave(j, false));
     /* the initiator's last leave reclaims a failed operation */

@@ -103,8 +103,7 @@ test_api_resources_register_unregister(void **state)
     uint64_t cc = s->change_count;
     shl_snapshot_free(s);
 
-    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-one"),
-                     1);
+    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-one"), 1);
     s = snap(f.op, f.l);
     assert_int_equal(s->resource_count, 1);
     assert_string_equal(s->resources[0].path, "/tmp/res-two");
@@ -113,10 +112,8 @@ test_api_resources_register_unregister(void **state)
     shl_snapshot_free(s);
 
     /* unregistering a path that is not there: 0, nothing changes */
-    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-one"),
-                     0);
-    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-tw"),
-                     0);
+    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-one"), 0);
+    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-tw"), 0);
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-two/x"),
                      0);
     s = snap(f.op, f.l);
@@ -125,8 +122,7 @@ test_api_resources_register_unregister(void **state)
     shl_snapshot_free(s);
 
     /* any participant may unregister any entry (as the original) */
-    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-two"),
-                     1);
+    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-two"), 1);
     s = snap(f.op, f.l);
     assert_int_equal(s->resource_count, 0);
     assert_true(shl_snapshot_is_empty(s));
@@ -162,8 +158,7 @@ test_api_resources_normalisation(void **state)
                      cases[i].in, s->resources[0].path, cases[i].out);
         shl_snapshot_free(s);
         /* unregister normalises too: the raw spelling removes it */
-        assert_int_equal(
-            shl_op_unregister_temp_resource(f.op, cases[i].in), 1);
+        assert_int_equal(shl_op_unregister_temp_resource(f.op, cases[i].in), 1);
     }
     /* different spellings of one path are one path */
     assert_shl_ok(shl_op_register_temp_resource(f.op, "/tmp/a/c"));
@@ -219,13 +214,13 @@ test_api_resources_only_this_operation(void **state)
     assert_shl_ok(shl_op_create(f.l, NULL, NULL, &other));
     assert_shl_ok(shl_op_register_temp_resource(f.op, "/tmp/shared-name"));
     assert_shl_ok(shl_op_register_temp_resource(other, "/tmp/shared-name"));
-    assert_int_equal(
-        shl_op_unregister_temp_resource(f.op, "/tmp/shared-name"), 1);
+    assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/shared-name"),
+                     1);
     shl_snapshot *s = snap(other, f.l);
     assert_int_equal(s->resource_count, 1);
     shl_snapshot_free(s);
-    assert_int_equal(
-        shl_op_unregister_temp_resource(other, "/tmp/shared-name"), 1);
+    assert_int_equal(shl_op_unregister_temp_resource(other, "/tmp/shared-name"),
+                     1);
     assert_shl_ok(shl_op_complete(other));
     fx_close(&f);
 }
@@ -246,12 +241,12 @@ test_api_resources_refused_paths(void **state)
     assert_int_equal(shl_op_register_temp_resource_n(f.op, "/tmp/x", 0),
                      -EINVAL);
     static const char with_nul[] = "/tmp/a\0b";
-    assert_int_equal(shl_op_register_temp_resource_n(f.op, with_nul,
-                                                     sizeof(with_nul) - 1),
-                     -EINVAL);
+    assert_int_equal(
+        shl_op_register_temp_resource_n(f.op, with_nul, sizeof(with_nul) - 1),
+        -EINVAL);
     static const char trailing_nul[] = "/tmp/a\0";
-    assert_int_equal(shl_op_register_temp_resource_n(
-                         f.op, trailing_nul, sizeof(trailing_nul) - 1),
+    assert_int_equal(shl_op_register_temp_resource_n(f.op, trailing_nul,
+                                                     sizeof(trailing_nul) - 1),
                      -EINVAL);
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "relative"),
                      -EINVAL);
@@ -279,8 +274,7 @@ test_api_resources_refused_paths(void **state)
     assert_int_equal(shl_op_unregister_temp_resource(f.op, path), 1);
     path[SHL_PATH_MAX] = 'p';
     path[SHL_PATH_MAX + 1] = 0;
-    assert_int_equal(shl_op_register_temp_resource(f.op, path),
-                     -ENAMETOOLONG);
+    assert_int_equal(shl_op_register_temp_resource(f.op, path), -ENAMETOOLONG);
     assert_int_equal(shl_op_unregister_temp_resource(f.op, path),
                      -ENAMETOOLONG);
     /* many short components that end up too long */
@@ -291,8 +285,7 @@ test_api_resources_refused_paths(void **state)
         deep[o++] = 'd';
     }
     deep[o] = 0;
-    assert_int_equal(shl_op_register_temp_resource(f.op, deep),
-                     -ENAMETOOLONG);
+    assert_int_equal(shl_op_register_temp_resource(f.op, deep), -ENAMETOOLONG);
     /* a long spelling that normalises to a short path is fine */
     char dots[1200] = "/tmp";
     while (strlen(dots) + 3 < sizeof(dots) - 8)
@@ -325,8 +318,7 @@ test_api_resources_released_when_failed_then_reclaimed(void **state)
     assert_shl_ok(shl_call_start(op, NULL, &c));
     assert_shl_ok(shl_call_fail(c, "x"));
     /* failed: no new resources, but unregistering still works */
-    assert_int_equal(shl_op_register_temp_resource(op, "/tmp/new"),
-                     SHL_ESTATE);
+    assert_int_equal(shl_op_register_temp_resource(op, "/tmp/new"), SHL_ESTATE);
     assert_int_equal(shl_op_unregister_temp_resource(op, "/tmp/keep-a"), 1);
     shl_snapshot *s = snap(op, l);
     assert_int_equal(s->resource_count, 1);
@@ -352,7 +344,8 @@ main(void)
         cmocka_unit_test(test_api_resources_duplicates),
         cmocka_unit_test(test_api_resources_only_this_operation),
         cmocka_unit_test(test_api_resources_refused_paths),
-        cmocka_unit_test(test_api_resources_released_when_failed_then_reclaimed),
+        cmocka_unit_test(
+            test_api_resources_released_when_failed_then_reclaimed),
     };
     return cmocka_run_group_tests_name("api_resources", tests, NULL, NULL);
 }
