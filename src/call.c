@@ -166,6 +166,25 @@ remove_frame(struct shl_call *c)
                                       memory_order_release);
         return 0;
     }
+    /* Our own monitor marked the frame cleanedUp (or cleaningUp, as the
+     * coordinator) when the operation failed: the owner still removes it. */
+    for (uint32_t mine = SHL_FRAME_CLEANING_UP; mine <= SHL_FRAME_CLEANED_UP;
+         mine++) {
+        expect = SHL__FWORD(c->frame_gen, mine);
+        if (atomic_compare_exchange_strong_explicit(
+                &f->fword, &expect, SHL__FWORD(c->frame_gen, SHL__F_GONE),
+                memory_order_acq_rel, memory_order_acquire)) {
+            shl__rec_release(s, SHL__T_FRAME, &f->h);
+            return 0;
+        }
+    }
+    struct shl__op *r = shl__lop_record(c->op->lop);
+    uint32_t st = r ? atomic_load(&r->op_state) : SHL_OP_COMPLETED;
+    if (st == SHL_OP_CLEANUP || st == SHL_OP_FAILED)
+        return SHL_SET_ERR(SHL_EFAILED,
+                           "call %s: the operation failed and its frame was "
+                           "declared crashed",
+                           c->id);
     return SHL_SET_ERR(SHL_EFENCED, "frame of call %s was taken over",
                        c->id);
 }
@@ -209,7 +228,9 @@ fail_impl(struct shl_call *c, const char *error, bool may_fail_op)
     shl__log_call_failed(c->op->lop->l, c->op->lop->id, c->id,
                          (shl__mono_ns() - c->started_mono_ns) / 1000000,
                          error);
-    if (c->cb.on_cleanup)
+    bool ran = false;
+    if (c->cb.on_cleanup &&
+        atomic_compare_exchange_strong(&c->cleanup_ran, &ran, true))
         c->cb.on_cleanup(c, c->cb.user);
     if (may_fail_op && c->fail_on_crash) {
         char reason[SHL_REASON_MAX + 1];
@@ -218,15 +239,9 @@ fail_impl(struct shl_call *c, const char *error, bool may_fail_op)
         int frc = shl__op_fail(c->op->lop, reason, c->id);
         if (frc == 0) {
             shl_op *op = c->op;
-            bool exp = false;
-            if (op->cb.on_failure &&
-                atomic_compare_exchange_strong(&op->failure_fired, &exp,
-                                               true)) {
-                shl_failed_info info;
-                struct shl__op *r = shl__lop_record(op->lop);
-                if (r && shl_op_failure_info(op, &info) == 1)
-                    op->cb.on_failure(op, &info, op->cb.user);
-            }
+            shl_failed_info info;
+            if (shl_op_failure_info(op, &info) == 1)
+                shl__session_deliver_failure(op, &info);
         }
     }
     return rc;

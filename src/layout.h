@@ -137,6 +137,8 @@ struct shl__op {
     uint32_t initiator_slot;
     uint32_t has_description;
     uint64_t initiator_gen;
+    _Atomic uint64_t coordinator; /* cleanup coordinator: (gen << 16) |
+                                     (slot + 1), 0 = none; CAS to take */
     char id[SHL_OPERATION_ID_MAX + 1];
     char initiator[SHL_PARTICIPANT_ID_MAX + 1];
     char description[SHL_DESCRIPTION_MAX + 1];
@@ -179,6 +181,7 @@ struct shl__res {
     int64_t registered_at_us;
     int32_t owner_pid;            /* participantPid of the registrant */
     uint32_t pad1;
+    uint64_t part_gen;            /* generation of the registrant's slot */
     char path[SHL_PATH_MAX + 1];
 } SHL__ALIGNED;
 

@@ -177,6 +177,7 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
         return -ENOMEM;
     l->slot = SHL__NO_SLOT;
     l->seg.fd = -1;
+    l->mon_epfd = l->mon_wake_efd = l->mon_epoch_efd = -1;
     l->opts = o;
     pthread_mutex_init(&l->mu, NULL);
     if (shl__strlcpy_checked(l->base_path, sizeof(l->base_path),
@@ -230,6 +231,8 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
                    (l->seg.hdr->cap[SHL__T_PART] ? l->seg.hdr->cap[SHL__T_PART]
                                                  : 1);
     atomic_store(&l->frame_hint, l->slot * per);
+    /* leftovers of processes that died while nobody watched */
+    (void)shl__reap(l);
     *out = l;
     return 0;
 
@@ -257,6 +260,7 @@ shl_ledger_close(shl_ledger *l)
             break;
         shl__session_end(op, true);
     }
+    shl__monitor_stop(l);
     release_participant_slot(l);
     shl__seg_close(&l->seg);
     pthread_mutex_destroy(&l->mu);

@@ -41,6 +41,7 @@ struct shl_call {
     bool fail_on_crash;
     shl_call_callbacks cb;
     _Atomic int done;             /* 0 pending, 1 ended, 2 failed */
+    _Atomic bool cleanup_ran;     /* on_cleanup fired (fail or cleanup) */
 };
 
 struct shl_op {
@@ -54,6 +55,25 @@ struct shl_op {
     _Atomic bool aborted;
     _Atomic bool abort_fired;
     _Atomic bool failure_fired;
+
+    /* heartbeat configuration (ledger->mu) */
+    bool hb_enabled;
+    int64_t hb_interval_ms;
+    int64_t hb_jitter_ms;
+    int64_t hb_next_ns;
+    shl_heartbeat_opts hb;
+
+    /* failure / abort delivery (op->mu) */
+    pthread_cond_t cv;
+    bool failed;                  /* this session learned of a failure */
+    bool cleaned;                 /* self-cleanup done */
+    shl_failed_info finfo;
+    int efd;                      /* eventfd, -1 until asked for */
+
+    /* lifetime against the monitor (ledger->mu) */
+    int busy;                     /* monitor callbacks in flight */
+    bool free_pending;            /* left while busy: monitor frees */
+    bool unlinked;                /* no longer on the lop's list */
 };
 
 struct shl__lop {
@@ -67,6 +87,7 @@ struct shl__lop {
     int64_t start_mono_ns;
     uint64_t session_counter;
     uint32_t join_count;
+    uint32_t alive;               /* session objects not yet freed */
     shl_op *sessions;
     _Atomic uint64_t call_counter;
     _Atomic int64_t staleness_ms;
@@ -85,6 +106,40 @@ struct shl_ledger {
     shl_ledger_opts opts;
     struct shl__lop *lops;
     _Atomic uint32_t frame_hint;
+
+    /* monitor (monitor.c) */
+    pthread_t mon_thread;
+    pthread_t futex_thread;
+    bool mon_running;             /* ledger->mu */
+    _Atomic bool mon_stop;
+    int mon_epfd;
+    int mon_wake_efd;             /* control: wake the monitor */
+    int mon_epoch_efd;            /* futex thread -> monitor */
+    int64_t mon_next_hb_ns;
+    struct shl__watch *watches;   /* pidfds of peers (monitor thread) */
+    size_t watch_count, watch_cap;
 };
+
+/* A peer process watched through its pidfd (monitor thread only). */
+struct shl__watch {
+    uint32_t slot;
+    uint64_t gen;
+    int pidfd;
+    bool seen;                    /* still a peer at the last pass */
+};
+
+/* monitor.c */
+int shl__monitor_ensure(shl_ledger *l);   /* start on first session */
+void shl__monitor_stop(shl_ledger *l);
+void shl__monitor_wake(shl_ledger *l);
+/* Session bookkeeping for the monitor. */
+void shl__session_init_monitor(shl_op *op);
+void shl__session_fini_monitor(shl_op *op);
+/* Deliver a failure to one session (all channels), once. */
+void shl__session_deliver_failure(shl_op *op, const shl_failed_info *info);
+/* Deliver the abort to one session, once. */
+void shl__session_deliver_abort(shl_op *op);
+/* Reap dead participants (and run the crash protocol). */
+int shl__reap(shl_ledger *l);
 
 #endif /* SHL_LEDGER_H */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "index.h"
 #include "internal.h"
 #include "lock.h"
@@ -148,6 +149,8 @@ session_new(struct shl__lop *lop, const shl_op_callbacks *cb)
     pthread_mutex_init(&op->mu, NULL);
     op->session_id = ++lop->session_counter;
     lop->join_count++;
+    lop->alive++;
+    shl__session_init_monitor(op);
     op->next_session = lop->sessions;
     lop->sessions = op;
     return op;
@@ -226,6 +229,7 @@ shl_op_create(shl_ledger *l, const char *description,
     r->id_hash = shl__id_hash(id);
     r->initiator_slot = l->slot;
     r->initiator_gen = l->slot_gen;
+    atomic_store_explicit(&r->coordinator, 0, memory_order_relaxed);
     memset(r->id, 0, sizeof(r->id));
     memcpy(r->id, id, strlen(id));
     memset(r->initiator, 0, sizeof(r->initiator));
@@ -279,6 +283,11 @@ shl_op_create(shl_ledger *l, const char *description,
     }
     pthread_mutex_unlock(&l->mu);
     shl__log_create_files(l, id);
+    rc = shl__monitor_ensure(l);
+    if (rc) {
+        (void)shl__session_end(op, true);
+        return rc;
+    }
     *out = op;
     return 0;
 }
@@ -340,6 +349,13 @@ shl_op_join(shl_ledger *l, const char *operation_id,
     if (atomic_load(&r->h.gen) == gen) {
         member_set(r, l->slot, true);
         touch(s, r);
+        /* the other members start watching us (pidfd) right away */
+        shl__epoch_bump(s);
+    }
+    rc = shl__monitor_ensure(l);
+    if (rc) {
+        (void)shl__session_end(op, true);
+        return rc;
     }
     *out = op;
     return 0;
@@ -399,6 +415,7 @@ shl__session_end(shl_op *op, bool cancel)
     bool last;
     pthread_mutex_lock(&l->mu);
     lop_unlink_session(l, op, &last);
+    op->unlinked = true;
     pthread_mutex_unlock(&l->mu);
 
     if (last) {
@@ -407,32 +424,43 @@ shl__session_end(shl_op *op, bool cancel)
         if (r) {
             member_set(r, l->slot, false);
             touch(s, r);
-            /* A failed operation is reclaimed when its initiator leaves. */
-            uint32_t st = atomic_load(&r->op_state);
-            if (lop->is_initiator && st == SHL_OP_FAILED &&
-                shl__lock(s, l->opts.timeout_ms) == 0) {
-                free_op_resources_locked(s, lop->op_idx, lop->op_gen);
-                shl__unlock(s);
-                shl__op_release_frames(s, lop->op_idx, lop->op_gen);
-                if (shl__lock(s, l->opts.timeout_ms) == 0) {
-                    op_free_locked(s, lop->op_idx, lop->op_gen);
-                    shl__unlock(s);
-                }
-                shl__epoch_bump(s);
-            }
+            /* A failed operation is reclaimed when nobody takes part any
+             * more. */
+            if (atomic_load(&r->op_state) == SHL_OP_FAILED)
+                (void)shl__op_reclaim_if_abandoned(l, lop->op_idx);
         }
-        free(lop);
     }
-    /* free the session and its call handles */
+    /* free now, or let the monitor free it once its callbacks return */
+    pthread_mutex_lock(&l->mu);
+    bool defer = op->busy > 0;
+    if (defer)
+        op->free_pending = true;
+    pthread_mutex_unlock(&l->mu);
+    if (!defer)
+        shl__session_free(op);
+    return 0;
+}
+
+void
+shl__session_free(shl_op *op)
+{
+    struct shl__lop *lop = op->lop;
+    shl_ledger *l = lop->l;
     struct shl_call *c = op->calls_head;
     while (c) {
         struct shl_call *n = c->next;
         shl__call_free(c);
         c = n;
     }
+    shl__session_fini_monitor(op);
     pthread_mutex_destroy(&op->mu);
+    pthread_mutex_lock(&l->mu);
+    lop->alive--;
+    bool free_lop = lop->alive == 0 && lop->join_count == 0;
+    pthread_mutex_unlock(&l->mu);
     free(op);
-    return 0;
+    if (free_lop)
+        free(lop);
 }
 
 int
@@ -473,10 +501,13 @@ shl_op_complete(shl_op *op)
     atomic_store_explicit(&r->op_state, SHL_OP_COMPLETED,
                           memory_order_release);
     touch(s, r);
+    /* the archive shows the frames and resources as they are now */
+    shl_snapshot *arch = shl__archive_capture(l, lop->op_idx, lop->op_gen);
     free_op_resources_locked(s, lop->op_idx, lop->op_gen);
     shl__unlock(s);
     shl__epoch_bump(s);
     shl__oplog(l, lop->id, SHL_LOG_INFO, "OPERATION_COMPLETED");
+    (void)shl__archive_write(l, arch);
 
     /* Our own pending calls lose their frames with everyone else's. */
     pthread_mutex_lock(&l->mu);
@@ -643,11 +674,7 @@ shl_op_trigger_abort(shl_op *op)
 {
     if (!op)
         return;
-    atomic_store(&op->aborted, true);
-    bool expect = false;
-    if (atomic_compare_exchange_strong(&op->abort_fired, &expect, true) &&
-        op->cb.on_abort)
-        op->cb.on_abort(op, op->cb.user);
+    shl__session_deliver_abort(op);
 }
 
 int
@@ -745,6 +772,7 @@ shl__op_fail(struct shl__lop *lop, const char *reason,
     shl__epoch_bump(s);
     shl__oplog(lop->l, lop->id, SHL_LOG_INFO,
                "OPERATION_STATE_CHANGED state=failed");
+    (void)shl__archive_operation(lop->l, lop->op_idx, lop->op_gen);
     return 0;
 }
 
@@ -853,6 +881,7 @@ shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
     x->op_idx = lop->op_idx;
     x->op_gen = lop->op_gen;
     x->part_slot = l->slot;
+    x->part_gen = l->slot_gen;
     x->registered_at_us = shl__wall_us();
     x->owner_pid = l->recorded_pid;
     memset(x->path, 0, sizeof(x->path));

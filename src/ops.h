@@ -34,6 +34,14 @@ void shl__call_orphan(struct shl_call *c);
 
 void shl__call_free(struct shl_call *c);
 
+/* Free a session object (after it was unlinked), and its lop when it was
+ * the last object of it. */
+void shl__session_free(shl_op *op);
+
+/* Free a failed operation nobody takes part in any more (monitor.c). */
+int shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx);
+void shl__delete_temp_path(shl_ledger *l, const char *path);
+
 /* Fail a pending call as cancelled (frame removed, on_cleanup fires, the
  * operation is not failed). */
 int shl__call_cancel(struct shl_call *c);

@@ -260,15 +260,10 @@ fill_participant(shl_reader *r, uint32_t slot, shl_participant_info *pi,
                 part_alive(r, slot);
 }
 
-int
-shl_reader_snapshot(shl_reader *r, const char *operation_id,
-                    shl_snapshot **out)
+static int
+snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
 {
-    if (!r || !operation_id || !out)
-        return SHL_SET_ERR(-EINVAL, "NULL argument");
-    int rc = shl_validate_operation_id(operation_id);
-    if (rc)
-        return rc;
+    int rc;
     struct shl__seg *s = r->seg;
     uint32_t idx;
     uint64_t gen;
@@ -424,6 +419,39 @@ fail:
     free(f);
     free(x);
     return rc;
+}
+
+/* Each record is copied consistently under its seqlock. Across records,
+ * a protocol change (crash, cleanup, failure, abort, join) bumps the
+ * segment's epoch before it touches frames, so a snapshot taken while the
+ * epoch did not move shows no half-done transition; we retry a bounded
+ * number of times. Calls starting and ending meanwhile are per-frame
+ * atomic and do not force a retry. */
+int
+shl_reader_snapshot(shl_reader *r, const char *operation_id,
+                    shl_snapshot **out)
+{
+    if (!r || !operation_id || !out)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    int rc = shl_validate_operation_id(operation_id);
+    if (rc)
+        return rc;
+    for (int t = 0;; t++) {
+        uint32_t e1 = atomic_load_explicit(&r->seg->hdr->epoch,
+                                           memory_order_acquire);
+        shl_snapshot *snap = NULL;
+        rc = snapshot_once(r, operation_id, &snap);
+        if (rc)
+            return rc;
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&r->seg->hdr->epoch, memory_order_relaxed) ==
+                e1 ||
+            t >= 15) {
+            *out = snap;
+            return 0;
+        }
+        shl_snapshot_free(snap);
+    }
 }
 
 /* ---- invariant checker ---- */

@@ -591,8 +591,15 @@ SHL_API SHL_NODISCARD int shl_call_start(shl_op *op, const shl_call_opts *o,
 /**
  * end: finish the call successfully. Removes its frame; fires
  * on_completion(result) when `result` is not NULL. `result` is borrowed.
+ * If the operation failed meanwhile and this process already cleaned the
+ * call up (its frame `cleanedUp`), end still removes the frame and
+ * succeeds; the failure itself is reported through on_failure and the
+ * waits.
  * @return 0; -EINVAL, SHL_ESTATE (already ended or failed),
- *         SHL_EFENCED (the frame was taken over by crash cleanup).
+ *         SHL_EFAILED (the frame was declared crashed: this participant was
+ *         stale and the operation failed), SHL_EFENCED (the frame was taken
+ *         over otherwise, e.g. released by complete()). In every case the
+ *         call counts as completed afterwards.
  * Context: any thread; lock-free.
  */
 SHL_API int shl_call_end(shl_call *call, void *result);
@@ -602,7 +609,8 @@ SHL_API int shl_call_end(shl_call *call, void *result);
  * and if the call has fail_on_crash the operation moves to `failed` with
  * reason "Call <id> failed: <error>" and this call id in its failure info.
  * @param error  text, may be NULL ("unknown").
- * @return 0; -EINVAL, SHL_ESTATE (already ended or failed), SHL_EFENCED.
+ * @return 0; -EINVAL, SHL_ESTATE (already ended or failed), SHL_EFAILED,
+ *         SHL_EFENCED (as for shl_call_end).
  * Context: any thread. May block (when it fails the operation).
  */
 SHL_API int shl_call_fail(shl_call *call, const char *error);

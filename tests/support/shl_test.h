@@ -33,7 +33,7 @@ int64_t shl_test_now_ms(void);
 void shl_test_pause_ms(int ms); /* for poll loops only */
 
 #define SHL_WAIT_FOR(cond, ms)                                                 \
-    ({                                                                         \
+    __extension__({                                                            \
         int64_t _dl = shl_test_now_ms() + (int64_t)(ms)*shl_test_multiplier(); \
         bool _ok = false;                                                      \
         for (;;) {                                                             \
