@@ -342,7 +342,7 @@ shl__file_error(shl_ledger *l, const char *what, const char *path, int err)
         return;
     char line[PATH_MAX + 160];
     snprintf(line, sizeof(line), "[Ledger] %s %s failed: %s", what, path,
-             strerror(-err));
+             shl_strerror(err));
     l->opts.callbacks.on_log_line(line, l->opts.callbacks.user);
 }
 

@@ -229,7 +229,12 @@ test_log_call_events(void **state)
     assert_shl_ok(shl_call_start(fx->op, &co, &b));
     assert_shl_ok(shl_call_fail(b, "boom: it broke"));
     assert_shl_ok(shl__events_flush(fx->l, 5000));
-    char *text = slurp(op_file(fx->l, fx->op, ".operation.log"));
+    /* the failed operation was archived: its log moved to backup/ */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/backup/%s/operation.log", fx->base,
+             shl_op_id(fx->op));
+    char *text = slurp(path);
+    assert_non_null(text);
     char *ln[16];
     int n = split(text, ln, 16);
     assert_int_equal(n, 5);
