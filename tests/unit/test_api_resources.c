@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -312,17 +313,33 @@ test_api_resources_released_when_failed_then_reclaimed(void **state)
     assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
     shl_op *op = NULL;
     assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
-    assert_shl_ok(shl_op_register_temp_resource(op, "/tmp/keep-a"));
-    assert_shl_ok(shl_op_register_temp_resource(op, "/tmp/keep-b"));
+    char pa[600], pb[600];
+    snprintf(pa, sizeof(pa), "%s/keep-a", base);
+    snprintf(pb, sizeof(pb), "%s/keep-b", base);
+    FILE *fa = fopen(pa, "w"), *fb = fopen(pb, "w");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    fclose(fa);
+    fclose(fb);
+    assert_shl_ok(shl_op_register_temp_resource(op, pa));
+    assert_shl_ok(shl_op_register_temp_resource(op, pb));
     shl_call *c = NULL;
     assert_shl_ok(shl_call_start(op, NULL, &c));
     assert_shl_ok(shl_call_fail(c, "x"));
-    /* failed: no new resources, but unregistering still works */
+    /* failed: no new resources */
     assert_int_equal(shl_op_register_temp_resource(op, "/tmp/new"), SHL_ESTATE);
-    assert_int_equal(shl_op_unregister_temp_resource(op, "/tmp/keep-a"), 1);
-    shl_snapshot *s = snap(op, l);
-    assert_int_equal(s->resource_count, 1);
+    /* everyone cleans up: this participant's monitor deletes the files it
+     * registered and their records */
+    struct stat st;
+    assert_true(SHL_WAIT_FOR(stat(pa, &st) != 0 && stat(pb, &st) != 0, 5000));
+    shl_snapshot *s = NULL;
+    assert_true(SHL_WAIT_FOR(
+        (s = snap(op, l))->resource_count == 0 ||
+            (shl_snapshot_free(s), s = NULL, false),
+        5000));
     shl_snapshot_free(s);
+    /* unregistering still works (nothing left to remove) */
+    assert_int_equal(shl_op_unregister_temp_resource(op, pa), 0);
     /* the initiator's last leave reclaims the failed operation and its
      * resource records */
     assert_shl_ok(shl_op_leave(op, false));
