@@ -8,6 +8,8 @@
 //   Paths/CreateComplete/churn:C      shl_op_create + shl_op_complete, after
 //                                     C create+complete cycles were run first
 //                                     (0, and enough to wear the id index)
+//   Paths/LookupMiss/churn:C          shl_op_join of an absent id
+//                                     (SHL_ENOTFOUND) after C cycles
 //   Paths/JoinLeave                   shl_op_join + shl_op_leave by another
 //                                     ledger, one operation in the segment
 //   Paths/Lookup/ops:N                the same join+leave, round-robin over N
@@ -74,6 +76,20 @@ CallPair(benchmark::State &state)
 }
 BENCHMARK(CallPair)->Name("Paths/CallPair");
 
+// Run `cycles` create+complete cycles (untimed), waiting out SHL_EFULL.
+void
+churn_ops(shl_ledger *l, int cycles)
+{
+    for (int i = 0; i < cycles; i++) {
+        shl_op *op = nullptr;
+        int rc;
+        while ((rc = shl_op_create(l, nullptr, nullptr, &op)) == SHL_EFULL)
+            usleep(11000);
+        SHLB_CHECK(rc);
+        SHLB_CHECK(shl_op_complete(op));
+    }
+}
+
 void
 CreateComplete(benchmark::State &state)
 {
@@ -84,7 +100,7 @@ CreateComplete(benchmark::State &state)
     // delay), so a loop faster than cap/10 ms runs out of records and
     // create answers SHL_EFULL. Then wait, untimed, and count it.
     int64_t full_waits = 0;
-    auto create = [&](shl_op **op, bool timed) {
+    auto create = [&](shl_op **op) {
         for (;;) {
             int rc = shl_op_create(l, nullptr, nullptr, op);
             if (rc != SHL_EFULL) {
@@ -92,22 +108,15 @@ CreateComplete(benchmark::State &state)
                 return;
             }
             full_waits++;
-            if (timed)
-                state.PauseTiming();
+            state.PauseTiming();
             usleep(11000);
-            if (timed)
-                state.ResumeTiming();
+            state.ResumeTiming();
         }
     };
-    for (int i = 0; i < churn; i++) {
-        shl_op *op = nullptr;
-        create(&op, false);
-        SHLB_CHECK(shl_op_complete(op));
-    }
-    full_waits = 0;
+    churn_ops(l, churn);
     for (auto _ : state) {
         shl_op *op = nullptr;
-        create(&op, true);
+        create(&op);
         SHLB_CHECK(shl_op_complete(op));
     }
     state.counters["efull_waits"] = (double)full_waits;
@@ -115,6 +124,32 @@ CreateComplete(benchmark::State &state)
 }
 BENCHMARK(CreateComplete)
     ->Name("Paths/CreateComplete")
+    ->ArgName("churn")
+    ->Arg(0)
+    ->Arg(20000);
+
+// Looking up an id that is not in the index (what create does for every
+// new id, and join of a finished operation): the probe runs to the first
+// empty entry, so its cost depends on the tombstones that churn leaves.
+void
+LookupMiss(benchmark::State &state)
+{
+    shlb::TempBase base("miss");
+    shl_ledger *l = shlb::open_ledger(base, "p", shlb::opts());
+    churn_ops(l, (int)state.range(0));
+    const char *absent = "20260101T00:00:00.000-nobody-00000000";
+    for (auto _ : state) {
+        shl_op *op = nullptr;
+        int rc = shl_op_join(l, absent, nullptr, &op);
+        if (rc != SHL_ENOTFOUND) {
+            state.SkipWithError("join of an absent id did not fail");
+            break;
+        }
+    }
+    shl_ledger_close(l);
+}
+BENCHMARK(LookupMiss)
+    ->Name("Paths/LookupMiss")
     ->ArgName("churn")
     ->Arg(0)
     ->Arg(20000);

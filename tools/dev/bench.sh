@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Build the benchmarks in Release, run them, print medians and ratios.
+#
+#   tools/dev/bench.sh                 build/bench, every bench of this suite
+#   tools/dev/bench.sh floors paths    only bench/bench_floors.cc, bench_paths.cc
+#
+# Each benchmark runs with 5 repetitions and reports aggregates only; the
+# JSON lands in build/bench/results/<name>.json, the summary (a Markdown
+# table of medians, the ratios and which bars hold) in
+# build/bench/results/summary.md and on stdout. About 3 minutes on 2 cores.
+#
+# Environment:
+#   BUILD=<dir>          build directory (default build/bench)
+#   SHL_BENCH_SRC=<dir>  source tree to build (default: this checkout); e.g. a
+#                        `git archive HEAD` export when the working tree has
+#                        someone's unfinished changes
+#   REPS=5               --benchmark_repetitions
+#   MIN_TIME=0.5         --benchmark_min_time (seconds) of the timed benches
+#   SUMMARY_ONLY=1       do not build or run: summarise existing results
+#
+# The machine should be otherwise idle: the load average before and after
+# the run is printed with the results, and concurrency numbers on a busy
+# 2-core machine mean little.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SRC=${SHL_BENCH_SRC:-$ROOT}
+BUILD=${BUILD:-$ROOT/build/bench}
+REPS=${REPS:-5}
+MIN_TIME=${MIN_TIME:-0.5}
+RESULTS="$BUILD/results"
+BENCHES=("$@")
+if ((${#BENCHES[@]} == 0)); then
+    BENCHES=(floors paths original concurrency)
+fi
+
+mkdir -p "$RESULTS"
+
+if [[ "${SUMMARY_ONLY:-0}" != 1 ]]; then
+    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
+        -DSHL_BUILD_TESTS=OFF -DSHL_BUILD_TOOLS=OFF -DSHL_BUILD_BENCH=ON \
+        >"$RESULTS/cmake.log" 2>&1 || {
+        cat "$RESULTS/cmake.log"
+        exit 1
+    }
+    targets=()
+    for b in "${BENCHES[@]}"; do targets+=("bench_bench_$b"); done
+    cmake --build "$BUILD" -j"${JOBS:-2}" --target "${targets[@]}" \
+        >"$RESULTS/build.log" 2>&1 || {
+        tail -50 "$RESULTS/build.log"
+        exit 1
+    }
+
+    {
+        echo "date: $(date -Is)"
+        echo "source: $SRC ($(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo export))"
+        echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+        echo "cores: $(nproc)"
+        echo "kernel: $(uname -sr)"
+        echo "tmp_fs: $(df -T /tmp | awk 'NR==2 {print $2}')"
+        echo "shm_fs: $(df -T /dev/shm | awk 'NR==2 {print $2}')"
+        echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    } >"$RESULTS/machine.txt"
+
+    for b in "${BENCHES[@]}"; do
+        exe="$BUILD/bench/bench_bench_$b"
+        echo "running $b ..." >&2
+        "$exe" --benchmark_format=json \
+            --benchmark_repetitions="$REPS" \
+            --benchmark_report_aggregates_only=true \
+            --benchmark_min_time="$MIN_TIME" \
+            >"$RESULTS/$b.json" 2>"$RESULTS/$b.log" || {
+            echo "bench $b failed:" >&2
+            tail -20 "$RESULTS/$b.log" >&2
+            exit 1
+        }
+    done
+    echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/machine.txt"
+fi
+
+python3 - "$RESULTS" <<'PY' | tee "$RESULTS/summary.md"
+import json, os, sys
+
+res = sys.argv[1]
+med = {}      # run_name -> median entry
+order = []
+for fn in ["floors", "paths", "original", "concurrency"]:
+    p = os.path.join(res, fn + ".json")
+    if not os.path.exists(p):
+        continue
+    with open(p) as f:
+        data = json.load(f)
+    for b in data["benchmarks"]:
+        if b.get("run_type") != "aggregate" or b.get("aggregate_name") != "median":
+            continue
+        name = b["run_name"].replace("/iterations:5", "").replace("/manual_time", "")
+        med[name] = b
+        order.append(name)
+
+def ns(name):
+    b = med.get(name)
+    if b is None:
+        return None
+    t = b["real_time"]
+    unit = b.get("time_unit", "ns")
+    return t * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]
+
+def ctr(name, key):
+    b = med.get(name)
+    return None if b is None else b.get(key)
+
+def fmt_ns(v):
+    if v is None:
+        return "n/a"
+    if v >= 1e6:
+        return "%.2f ms" % (v / 1e6)
+    if v >= 1e3:
+        return "%.2f µs" % (v / 1e3)
+    return "%.1f ns" % v
+
+with open(os.path.join(res, "machine.txt")) as f:
+    machine = f.read().strip()
+print("## Machine\n")
+print("```\n" + machine + "\n```\n")
+
+print("## Medians (%s)\n" % "5 repetitions")
+print("| benchmark | median time | notes |")
+print("|---|---:|---|")
+for name in order:
+    b = med[name]
+    notes = []
+    for k in ("pairs_per_s", "pairs_per_s_per_worker", "file_bytes",
+              "efull_waits"):
+        if k in b:
+            v = b[k]
+            notes.append("%s=%s" % (k, ("%.3gM" % (v / 1e6)) if v >= 1e5 else "%.0f" % v))
+    if b.get("error_occurred"):
+        notes.append("skipped: " + b.get("error_message", ""))
+    print("| %s | %s | %s |" % (name, fmt_ns(ns(name)), ", ".join(notes)))
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+rows = []
+def row(label, value, bar=None, ok=None):
+    rows.append((label, value, bar, ok))
+
+hb = ns("Paths/Heartbeat/participants:10")
+hbf = ns("Paths/Heartbeat/participants:1024")
+floor_hb = ns("Floor/HeartbeatStore")
+floor_mx = ns("Floor/RobustMutex")
+pair = ns("Paths/CallPair")
+r = ratio(hb, floor_hb)
+row("heartbeat ÷ floor (clock + release store)", r, "≤ 1.5", r is not None and r <= 1.5)
+row("call pair ÷ robust-mutex floor", ratio(pair, floor_mx))
+row("call pair median (ns)", pair, "≤ 1000 ns", pair is not None and pair <= 1000)
+for fs, label in ((0, "/tmp, ext4 disk"), (1, "/dev/shm, tmpfs")):
+    r = ratio(ns("Original/CallPair/fs:%d" % fs), pair)
+    row("original ÷ shmledger, call pair (%s)" % label, r, "≥ 100", r is not None and r >= 100)
+for fs, label in ((0, "/tmp, ext4 disk"), (1, "/dev/shm, tmpfs")):
+    r = ratio(ns("Original/Heartbeat/fs:%d" % fs), hb)
+    row("original ÷ shmledger, heartbeat (%s)" % label, r)
+
+def thr(kind, op, n):
+    return ctr("Concurrency/%s/op:%d/n:%d" % (kind, op, n), "pairs_per_s")
+for kind in ("Procs", "Threads"):
+    for op, opname in ((0, "separate ops"), (1, "one op")):
+        one = thr(kind, op, 1)
+        for n, bar in ((2, 1.6), (4, 2.0)):
+            r = ratio(thr(kind, op, n), one)
+            if kind == "Procs" and op == 0:
+                row("%s, %s: %d ÷ 1 total throughput" % (kind.lower(), opname, n),
+                    r, "≥ %.1f" % bar, r is not None and r >= bar)
+            else:
+                row("%s, %s: %d ÷ 1 total throughput" % (kind.lower(), opname, n), r)
+one = ctr("Concurrency/ThreadsOneLedger/n:1", "pairs_per_s")
+for n in (2, 4):
+    row("threads sharing one ledger, separate ops: %d ÷ 1" % n,
+        ratio(ctr("Concurrency/ThreadsOneLedger/n:%d" % n, "pairs_per_s"), one))
+
+r = ratio(hbf, hb)
+row("heartbeat, 1024 ÷ 10 participants", r, "≤ 1.5", r is not None and r <= 1.5)
+r = ratio(ns("Paths/Lookup/ops:1024"), ns("Paths/Lookup/ops:10"))
+row("lookup (join+leave), 1024 (full) ÷ 10 operations", r, "≤ 1.5", r is not None and r <= 1.5)
+row("lookup (join+leave), 1000 ÷ 10 operations",
+    ratio(ns("Paths/Lookup/ops:1000"), ns("Paths/Lookup/ops:10")))
+row("lookup by the creating ledger, 1024 ÷ 10",
+    ratio(ns("Paths/LookupOwn/ops:1024"), ns("Paths/LookupOwn/ops:10")))
+row("snapshot lookup (no frames), 1024 ÷ 10",
+    ratio(ns("Paths/SnapshotLookup/ops:1024"), ns("Paths/SnapshotLookup/ops:10")))
+row("snapshot of 10 frames, 10,000 other frames ÷ none",
+    ratio(ns("Paths/Snapshot/frames:10/others:10000"), ns("Paths/Snapshot/frames:10/others:0")))
+row("create+complete, after 20,000 cycles ÷ fresh",
+    ratio(ns("Paths/CreateComplete/churn:20000"), ns("Paths/CreateComplete/churn:0")))
+
+print("\n## Ratios and bars\n")
+print("| ratio | value | bar | holds |")
+print("|---|---:|---|---|")
+for label, v, bar, ok in rows:
+    if v is None:
+        vs = "n/a"
+    elif v >= 100:
+        vs = "%.0f" % v
+    else:
+        vs = "%.2f" % v
+    if label.endswith("(ns)") and v is not None:
+        vs = "%.0f ns" % v
+    print("| %s | %s | %s | %s |" % (label, vs, bar or "", "" if bar is None else ("yes" if ok else "**no**")))
+PY
