@@ -1195,13 +1195,14 @@ unwatch(shl_ledger *l, size_t i)
 }
 
 /* Peers of an operation: members and frame owners (excluding us). */
-static void
+static int
 lop_peers(shl_ledger *l, struct shl__lop *lop, int64_t now)
 {
     struct shl__seg *s = &l->seg;
     struct shl__op *r = shl__lop_record(lop);
+    int err = 0;
     if (!r)
-        return;
+        return 0;
     uint32_t pcap = s->hdr->cap[SHL__T_PART];
     for (uint32_t w = 0; w < SHL__ARRAY_LEN(r->members); w++) {
         uint64_t bits = atomic_load(&r->members[w]);
@@ -1218,15 +1219,33 @@ lop_peers(shl_ledger *l, struct shl__lop *lop, int64_t now)
                 continue; /* the reaper handles the dead */
             watch_peer(l, slot, g);
             if (slot_stale(l, slot, now) && !atomic_load(&p->fenced)) {
-                if (crash_op(l, lop->op_idx, lop->op_gen, slot, g,
-                             "is stale") >= 0) {
+                int rc = crash_op(l, lop->op_idx, lop->op_gen, slot, g,
+                                  "is stale");
+                if (rc >= 0) {
                     /* fence it: it must stop writing when it wakes */
                     atomic_store(&p->fenced, 1);
                     shl__epoch_bump(s);
+                } else if (!err) {
+                    err = rc;
                 }
             }
         }
     }
+    return err;
+}
+
+/* The structure lock could not be taken for crash handling: lockFailed
+ * (the original never emitted it; a lock failure looked like a missing
+ * file there). */
+static void
+report_lock_failure(shl_op **ss, size_t k, struct shl__lop *lop, int rc)
+{
+    for (size_t i = 0; i < k; i++)
+        if (!lop || ss[i]->lop == lop)
+            hb_error(ss[i], rc == SHL_EPANIC ? SHL_HB_IO_ERROR
+                                             : SHL_HB_LOCK_FAILED,
+                     rc, "Failed to acquire the structure lock: %s (%s)",
+                     shl_strerror(rc), shl_errmsg());
 }
 
 static void
@@ -1279,15 +1298,20 @@ monitor_pass(shl_ledger *l)
 
     for (size_t i = 0; i < l->watch_count; i++)
         l->watches[i].seen = false;
-    (void)shl__reap(l);
+    int reap_rc = shl__reap(l);
+    if (reap_rc < 0)
+        report_lock_failure(ss, k, NULL, reap_rc);
 
     for (size_t j = 0; j < nl; j++) {
         struct shl__lop *lop = lops[j];
         struct shl__op *r = shl__lop_record(lop);
         if (!r)
             continue;
-        if (!fenced)
-            lop_peers(l, lop, now);
+        if (!fenced) {
+            int prc = lop_peers(l, lop, now);
+            if (prc < 0)
+                report_lock_failure(ss, k, lop, prc);
+        }
         uint32_t st = atomic_load(&r->op_state);
         if (atomic_load(&r->aborted))
             for (size_t i = 0; i < k; i++)
