@@ -138,9 +138,15 @@ repair(struct shl__seg *s)
              * say failed */
             struct shl__op *op = (struct shl__op *)r;
             close_seq(r);
-            if (g == in->gen && st == SHL__R_ALLOCATED)
+            if (g == in->gen && st == SHL__R_ALLOCATED) {
+                if (op->failed_at_us == 0) { /* died before stamping it */
+                    shl__seq_write_begin(r);
+                    op->failed_at_us = shl__wall_us();
+                    shl__seq_write_end(r);
+                }
                 atomic_store_explicit(&op->op_state, SHL_OP_FAILED,
                                       memory_order_release);
+            }
             break;
         }
         }

@@ -420,6 +420,15 @@ shl__seg_open(struct shl__seg *s, const char *name, bool writable,
     }
 
     for (;;) {
+        /* An initialiser only ever sizes the object 0 -> total, so a size
+         * between is damage: refuse it rather than re-initialise over it. */
+        struct stat st;
+        if (fstat(s->fd, &st) == 0 && st.st_size > 0 &&
+            (size_t)st.st_size < sizeof(struct shl__hdr)) {
+            rc = SHL_SET_ERR(SHL_ECORRUPT, "segment %s truncated (%lld bytes)",
+                             name, (long long)st.st_size);
+            goto fail;
+        }
         if (peek_version(s->fd) != 0) {
             rc = map_existing(s);
             if (rc != 0)
