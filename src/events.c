@@ -1,28 +1,415 @@
 /*
- * events.c: posting events. (The segment event ring arrives in a later
- * step; until then every event is written directly by its producer.)
+ * events.c: the segment's event ring: producers post, the snapshotter
+ * drains.
+ *
+ * Ring (layout.h: shl__evrec, hdr ev_head/ev_tail). Positions grow without
+ * bound; record i holds positions p with p % cap == i.
+ *
+ * Producer (any thread of any participant, no structure lock):
+ *   1. claim: CAS ev_head p -> p + 1, only while p - ev_tail < cap. A full
+ *      ring is refused here, before anything is claimed, so the caller can
+ *      write the line itself without leaving a hole. (A plain fetch-add, as
+ *      DESIGN §7 sketches, cannot refuse: it would claim a position whose
+ *      record is still unread and leave a hole the consumer must skip.)
+ *   2. name itself: CAS the record's `claim` word from its previous value to
+ *      ((p + 1) << 25 | gen12 << 12 | slot). If the word already names p
+ *      (the consumer gave up on p, see below) the producer writes directly.
+ *   3. fill the fields, then store `commit` = p + 1 with release.
+ * Consumer (the snapshotter, one per segment):
+ *   - commit == t + 1: the record is complete; render it.
+ *   - claim names t and its producer is alive: wait (it is between 2 and 3).
+ *   - claim names t and its producer is dead (its participant liveness lock
+ *     is gone, or the slot changed generation): skip t (ev_skipped).
+ *   - claim does not name t yet (a producer between 1 and 2): wait; after
+ *     UNNAMED_TIMEOUT CAS the claim word to "t skipped". The CAS decides
+ *     against a producer that is just naming itself: exactly one wins.
+ * A claimed record of a dead producer is therefore never waited on forever.
+ *
+ * Exactly-once into the files: before writing a batch [tail, end) the
+ * consumer stores ev_inflight = end; after every write succeeded it stores
+ * ev_tail = end. A consumer that finds ev_inflight > ev_tail (its
+ * predecessor died mid-batch, or a write failed) renders those records
+ * again and appends only the lines not already at the end of each file
+ * (trail lines carry their position, log lines a microsecond timestamp).
  */
 #include "events.h"
 
-#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int
-shl__event_post(shl_ledger *l, const struct shl__event *ev)
+#include "internal.h"
+#include "json.h"
+#include "segment.h"
+
+#define UNNAMED_TIMEOUT_NS (1000ll * 1000000)
+#define GIVE_UP_NS (30000ll * 1000000)
+#define CHUNK 4096            /* records per batch */
+#define DEDUPE_WINDOW 65536   /* bytes looked back beyond the batch */
+
+#define CLAIM_SKIP (1ull << 24)
+
+static inline uint64_t
+claim_word(uint64_t pos, uint32_t slot, uint64_t gen)
 {
-    shl__event_notify(l, ev);
-    return shl__event_write_direct(l, ev);
+    return ((pos + 1) << 25) | ((gen & 0xfffu) << 12) | (slot & 0xfffu);
+}
+static inline uint64_t
+claim_pos1(uint64_t w) /* position + 1 named by the word */
+{
+    return w >> 25;
 }
 
-int
-shl__events_flush(shl_ledger *l, int64_t timeout_ms)
+static inline struct shl__evrec *
+ev_at(const struct shl__seg *s, uint64_t pos)
 {
-    SHL__UNUSED(l);
-    SHL__UNUSED(timeout_ms);
-    return 0;
+    const struct shl__hdr *h = s->hdr;
+    return (struct shl__evrec *)((char *)s->base + h->ev_off) +
+           (pos & (h->ev_cap - 1));
 }
 
 void
 shl__events_count_error(shl_ledger *l)
 {
-    SHL__UNUSED(l);
+    if (l && l->seg.hdr)
+        atomic_fetch_add_explicit(&l->seg.hdr->ev_file_errors, 1,
+                                  memory_order_relaxed);
+}
+
+/* ---- producer ---- */
+
+static int
+fallback(shl_ledger *l, const struct shl__event *ev)
+{
+    if (l->seg.hdr)
+        atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
+                                  memory_order_relaxed);
+    return shl__event_write_direct(l, ev);
+}
+
+int
+shl__event_post(shl_ledger *l, const struct shl__event *ev)
+{
+    shl__event_notify(l, ev);
+    struct shl__seg *s = &l->seg;
+    struct shl__hdr *h = s->hdr;
+    uint32_t cap = h->ev_cap;
+    size_t idlen = strlen(ev->op_id);
+    if (cap == 0 || ev->a_len + ev->b_len > SHL__EV_TEXT ||
+        idlen > SHL_OPERATION_ID_MAX || l->slot >= 4096)
+        return fallback(l, ev);
+
+    uint64_t pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
+    for (;;) {
+        uint64_t tail = atomic_load_explicit(&h->ev_tail,
+                                             memory_order_acquire);
+        if (pos - tail >= cap)
+            return fallback(l, ev); /* full: never block the caller */
+        if (atomic_compare_exchange_weak_explicit(&h->ev_head, &pos, pos + 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+    }
+    SHL_CRASH_POINT("event.claimed");
+    struct shl__evrec *r = ev_at(s, pos);
+    uint64_t mine = claim_word(pos, l->slot, l->slot_gen);
+    uint64_t w = atomic_load_explicit(&r->claim, memory_order_acquire);
+    do {
+        if (claim_pos1(w) >= pos + 1)
+            return fallback(l, ev); /* the consumer gave up on us */
+    } while (!atomic_compare_exchange_weak_explicit(
+        &r->claim, &w, mine, memory_order_acq_rel, memory_order_acquire));
+    SHL_CRASH_POINT("event.named");
+    r->kind = (uint16_t)ev->kind;
+    r->level = (uint16_t)ev->level;
+    r->len_a = (uint16_t)ev->a_len;
+    r->len_b = (uint16_t)ev->b_len;
+    r->part_slot = l->slot;
+    r->pid = ev->pid;
+    r->wall_us = ev->wall_us;
+    r->value = ev->value;
+    memcpy(r->op_id, ev->op_id, idlen + 1);
+    if (ev->a_len)
+        memcpy(r->text, ev->a, ev->a_len);
+    if (ev->b_len)
+        memcpy(r->text + ev->a_len, ev->b, ev->b_len);
+    SHL_CRASH_POINT("event.filled");
+    atomic_store_explicit(&r->commit, pos + 1, memory_order_release);
+    return 0;
+}
+
+/* ---- consumer ---- */
+
+/* Is the producer named by claim word w alive? */
+static bool
+producer_alive(shl_ledger *l, uint64_t w)
+{
+    struct shl__seg *s = &l->seg;
+    uint32_t slot = (uint32_t)(w & 0xfffu);
+    uint64_t gen12 = (w >> 12) & 0xfffu;
+    if (slot >= s->hdr->cap[SHL__T_PART])
+        return false;
+    if (slot == l->slot)
+        return (l->slot_gen & 0xfffu) == gen12;
+    struct shl__part *p = shl__part_at(s, slot);
+    if (atomic_load_explicit(&p->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED ||
+        (atomic_load(&p->h.gen) & 0xfffu) != gen12)
+        return false;
+    return shl__ofd_is_locked(s->fd, SHL__LOCK_PART_BASE + slot) == 1;
+}
+
+enum verdict { V_READY, V_SKIP, V_WAIT };
+
+static enum verdict
+examine(shl_ledger *l, struct shl__drain_state *st, uint64_t t,
+        struct shl__evrec *copy)
+{
+    struct shl__evrec *r = ev_at(&l->seg, t);
+    for (;;) {
+        if (atomic_load_explicit(&r->commit, memory_order_acquire) == t + 1) {
+            memcpy(copy, r, sizeof(*copy));
+            return V_READY;
+        }
+        uint64_t w = atomic_load_explicit(&r->claim, memory_order_acquire);
+        if (claim_pos1(w) == t + 1) {
+            if (w & CLAIM_SKIP)
+                return V_SKIP;
+            if (producer_alive(l, w))
+                return V_WAIT;
+            /* dead: it may still have committed just before dying */
+            if (atomic_load_explicit(&r->commit, memory_order_acquire) ==
+                t + 1)
+                continue;
+            atomic_fetch_add(&l->seg.hdr->ev_skipped, 1);
+            return V_SKIP;
+        }
+        /* claimed (head passed t) but not named yet */
+        int64_t now = shl__mono_ns();
+        if (st->wait_pos != t + 1) {
+            st->wait_pos = t + 1;
+            st->wait_since_ns = now;
+            return V_WAIT;
+        }
+        if (now - st->wait_since_ns < UNNAMED_TIMEOUT_NS)
+            return V_WAIT;
+        uint64_t skip = ((t + 1) << 25) | CLAIM_SKIP | 0xfffu;
+        if (atomic_compare_exchange_strong(&r->claim, &w, skip)) {
+            atomic_fetch_add(&l->seg.hdr->ev_skipped, 1);
+            return V_SKIP;
+        }
+        /* the producer named itself meanwhile: look again */
+    }
+}
+
+/* One output buffer per (operation, file) of a batch. */
+struct outbuf {
+    char op_id[SHL_OPERATION_ID_MAX + 1];
+    enum shl__file file;
+    struct shl__sbuf b;
+};
+
+struct batch {
+    struct outbuf *v;
+    size_t n, cap;
+};
+
+static struct shl__sbuf *
+batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
+{
+    for (size_t i = bt->n; i-- > 0;)
+        if (bt->v[i].file == f && !strcmp(bt->v[i].op_id, op_id))
+            return &bt->v[i].b;
+    if (bt->n == bt->cap) {
+        size_t nc = bt->cap ? bt->cap * 2 : 8;
+        struct outbuf *p = realloc(bt->v, nc * sizeof(*p));
+        if (!p)
+            return NULL;
+        bt->v = p;
+        bt->cap = nc;
+        /* the buffers moved: re-point those still using their own array */
+        for (size_t i = 0; i < bt->n; i++)
+            if (!bt->v[i].b.heap)
+                bt->v[i].b.p = bt->v[i].b.local;
+    }
+    struct outbuf *o = &bt->v[bt->n++];
+    memcpy(o->op_id, op_id, strlen(op_id) + 1);
+    o->file = f;
+    shl__sbuf_init(&o->b);
+    return &o->b;
+}
+
+static void
+batch_free(struct batch *bt)
+{
+    for (size_t i = 0; i < bt->n; i++)
+        shl__sbuf_fini(&bt->v[i].b);
+    free(bt->v);
+    bt->v = NULL;
+    bt->n = bt->cap = 0;
+}
+
+/* Keep only the lines of b not found in the last bytes of path. */
+static int
+dedupe(const char *path, struct shl__sbuf *b)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    size_t want = b->len + DEDUPE_WINDOW;
+    size_t size = (size_t)st.st_size;
+    size_t n = size < want ? size : want;
+    char *win = malloc(n + 1);
+    if (!win) {
+        close(fd);
+        return -ENOMEM;
+    }
+    ssize_t got = n ? pread(fd, win, n, (off_t)(size - n)) : 0;
+    close(fd);
+    if (got < 0) {
+        free(win);
+        return -errno;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < b->len;) {
+        char *nl = memchr(b->p + i, '\n', b->len - i);
+        size_t len = nl ? (size_t)(nl - (b->p + i)) + 1 : b->len - i;
+        if (!memmem(win, (size_t)got, b->p + i, len)) {
+            memmove(b->p + o, b->p + i, len);
+            o += len;
+        }
+        i += len;
+    }
+    b->len = o;
+    b->p[o] = 0;
+    free(win);
+    return 0;
+}
+
+int
+shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
+{
+    struct shl__seg *s = &l->seg;
+    struct shl__hdr *h = s->hdr;
+    *blocked = false;
+    if (h->ev_cap == 0)
+        return 0;
+    struct shl__evrec *rec = malloc(sizeof(*rec));
+    if (!rec)
+        return -ENOMEM;
+    int result = 0;
+    for (;;) {
+        uint64_t tail = atomic_load_explicit(&h->ev_tail,
+                                             memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&h->ev_head,
+                                             memory_order_acquire);
+        if (tail >= head)
+            break;
+        uint64_t inflight = atomic_load(&h->ev_inflight);
+        bool redo = inflight > tail;
+        struct batch bt = {0};
+        uint64_t end = tail;
+        int rc = 0;
+        while (end < head && end - tail < CHUNK) {
+            enum verdict v = examine(l, st, end, rec);
+            if (v == V_WAIT) {
+                *blocked = true;
+                break;
+            }
+            if (v == V_READY) {
+                struct shl__event ev = {0};
+                ev.kind = rec->kind;
+                ev.level = rec->level;
+                ev.wall_us = rec->wall_us;
+                ev.value = rec->value;
+                ev.seq = end + 1;
+                ev.pid = rec->pid;
+                rec->op_id[SHL_OPERATION_ID_MAX] = 0;
+                ev.op_id = rec->op_id;
+                ev.a = rec->text;
+                ev.a_len = rec->len_a;
+                ev.b = rec->text + rec->len_a;
+                ev.b_len = rec->len_b;
+                bool sane = ev.kind >= SHL__EV_LOG &&
+                            ev.kind <= SHL__EV_KIND_MAX &&
+                            ev.level <= SHL_LOG_ERROR &&
+                            (size_t)rec->len_a + rec->len_b <= SHL__EV_TEXT &&
+                            shl_validate_operation_id(ev.op_id) == 0;
+                if (!sane) {
+                    atomic_fetch_add(&h->ev_skipped, 1);
+                } else {
+                    for (int f = 0; f < SHL__NFILES && rc == 0; f++) {
+                        if (!shl__event_targets(&ev, (enum shl__file)f))
+                            continue;
+                        struct shl__sbuf *b =
+                            batch_buf(&bt, ev.op_id, (enum shl__file)f);
+                        rc = b ? shl__event_render(&ev, (enum shl__file)f, b)
+                               : -ENOMEM;
+                    }
+                }
+            }
+            if (rc)
+                break;
+            end++;
+        }
+        if (rc == 0 && end > tail) {
+            if (inflight < end)
+                atomic_store(&h->ev_inflight, end);
+            SHL_CRASH_POINT("drain.inflight");
+            for (size_t i = 0; i < bt.n && rc == 0; i++) {
+                struct outbuf *o = &bt.v[i];
+                char path[PATH_MAX];
+                int prc = shl__op_file_path(l->base_path, o->op_id, o->file,
+                                            path, sizeof(path));
+                if (prc < 0) {
+                    rc = prc;
+                    break;
+                }
+                if (redo)
+                    rc = dedupe(path, &o->b);
+                if (rc == 0 && o->b.len)
+                    rc = shl__op_file_append(l->base_path, o->op_id,
+                                             o->file, o->b.p, o->b.len);
+                if (rc != 0)
+                    shl__file_error(l, "append to", path, rc);
+                SHL_CRASH_POINT("drain.wrote");
+            }
+        }
+        batch_free(&bt);
+        if (rc != 0) {
+            /* keep the records; the next pass redoes the batch (dedupe) */
+            if (end > tail && atomic_load(&h->ev_inflight) < end)
+                atomic_store(&h->ev_inflight, end);
+            int64_t now = shl__mono_ns();
+            if (st->fail_pos != tail + 1) {
+                st->fail_pos = tail + 1;
+                st->fail_since_ns = now;
+            } else if (now - st->fail_since_ns > GIVE_UP_NS && end > tail) {
+                atomic_fetch_add(&h->ev_dropped, end - tail);
+                atomic_store_explicit(&h->ev_tail, end, memory_order_release);
+                st->fail_pos = 0;
+            }
+            result = rc;
+            break;
+        }
+        st->fail_pos = 0;
+        if (end > tail) {
+            if (atomic_load(&h->ev_inflight) < end)
+                atomic_store(&h->ev_inflight, end);
+            atomic_store_explicit(&h->ev_tail, end, memory_order_release);
+        }
+        if (*blocked || end == tail)
+            break;
+    }
+    free(rec);
+    return result;
 }

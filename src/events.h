@@ -9,12 +9,30 @@
 #ifndef SHL_EVENTS_H
 #define SHL_EVENTS_H
 
+#include <stdbool.h>
+
 #include "log.h"
 
 /* Post an event: into the ring, or written directly when the ring cannot
  * take it. Fires on_log_line on this thread for log lines. Returns 0, or
  * the -errno of a direct write. */
 int shl__event_post(shl_ledger *l, const struct shl__event *ev);
+
+/* Consumer state kept by the snapshotter between passes. */
+struct shl__drain_state {
+    uint64_t wait_pos;      /* position + 1 waited on without a name */
+    int64_t wait_since_ns;
+    uint64_t fail_pos;      /* tail + 1 of a batch whose writes failed */
+    int64_t fail_since_ns;
+};
+
+/* Drain the ring into the files as far as possible (snapshotter role held,
+ * one drainer per process at a time). *blocked is set when it stopped at a
+ * record whose live producer has not committed it yet. Returns 0 or the
+ * first write error (the batch is then kept and redone next time, and
+ * abandoned after 30 s of failures). */
+int shl__events_drain(shl_ledger *l, struct shl__drain_state *st,
+                      bool *blocked);
 
 /* Make every event posted so far (by any process) reach its files: drain
  * the ring here if this ledger can take the snapshotter role, else wait for

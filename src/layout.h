@@ -22,6 +22,8 @@
  *   | temp resources[cap]       |  shl__res
  *   +---------------------------+  index_off
  *   | operation-id index        |  open addressing, XXH3_64 keys
+ *   +---------------------------+  ev_off
+ *   | event ring    [ev_cap]    |  shl__evrec, 512 B each (events.c)
  *   +---------------------------+  total_size
  *
  * Records refer to each other by (index, generation), never by pointer.
@@ -211,7 +213,29 @@ struct shl__intent {
     uint32_t index;
     uint32_t pad;
     uint64_t gen;
+    char note[SHL_CALL_ID_MAX + 1]; /* I_FAIL: the crashed call id, so a
+                                       roll-forward can record it */
 };
+
+/* One record of the event ring (events.c explains the protocol). Written
+ * by the producer that claimed its position, read by the snapshotter. */
+#define SHL__EV_TEXT 320
+struct shl__evrec {
+    _Atomic uint64_t claim;  /* ((pos + 1) << 25) | skip << 24 |
+                                (producer gen & 0xfff) << 12 | slot; CAS */
+    _Atomic uint64_t commit; /* pos + 1 once complete; stored last, release */
+    uint16_t kind;           /* shl__ev_kind (log.h) */
+    uint16_t level;          /* shl_log_level */
+    uint16_t len_a;          /* bytes of text[] that are field a */
+    uint16_t len_b;          /* bytes after them that are field b */
+    uint32_t part_slot;      /* producer's participant slot */
+    int32_t pid;             /* producer's real pid */
+    int64_t wall_us;         /* when the event happened */
+    int64_t value;           /* duration ms, ... (per kind) */
+    uint64_t pad[2];
+    char op_id[SHL_OPERATION_ID_MAX + 1];
+    char text[SHL__EV_TEXT];  /* a then b, not NUL-terminated */
+} SHL__ALIGNED;
 
 struct shl__hdr {
     /* line 0: identity, written by the creator before `version` */
@@ -254,6 +278,19 @@ struct shl__hdr {
     struct shl__intent intent;
     uint32_t used[SHL__NTABLES]; /* ALLOCATED records of the mutex tables
                                     (PART, OP, RES); FRAME is not counted */
+
+    /* event ring (events.c); geometry written once by the creator */
+    uint64_t ev_off SHL__ALIGNED; /* first record */
+    uint32_t ev_cap;              /* records, a power of two */
+    uint32_t ev_stride;           /* sizeof(struct shl__evrec) */
+    _Atomic uint64_t ev_fallback; /* events their producer wrote itself */
+    _Atomic uint64_t ev_skipped;  /* claimed by a dead producer, skipped */
+    _Atomic uint64_t ev_dropped;  /* given up after write errors */
+    _Atomic uint64_t ev_file_errors; /* failed file writes (any writer) */
+    _Atomic uint64_t ev_inflight; /* snapshotter: records in [tail, this)
+                                     may be partly in the files */
+    _Atomic uint64_t ev_head SHL__ALIGNED; /* next position (producers CAS) */
+    _Atomic uint64_t ev_tail SHL__ALIGNED; /* next to drain (snapshotter) */
 } SHL__ALIGNED;
 
 _Static_assert(sizeof(struct shl__part) == 192, "participant record size");
@@ -262,5 +299,6 @@ _Static_assert(sizeof(struct shl__res) % SHL__CACHE_LINE == 0, "res");
 _Static_assert(sizeof(struct shl__op) % SHL__CACHE_LINE == 0, "op");
 _Static_assert(sizeof(struct shl__hdr) % SHL__CACHE_LINE == 0, "hdr");
 _Static_assert(sizeof(struct shl__rec) == 40, "record head");
+_Static_assert(sizeof(struct shl__evrec) == 512, "event record");
 
 #endif /* SHL_LAYOUT_H */

@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "ops.h"
+#include "snapshotter.h"
 #include "table.h"
 
 void
@@ -33,6 +34,9 @@ shl_ledger_opts_init(shl_ledger_opts *o)
     o->max_resources = 16384;
     o->mode = 0600;
     o->timeout_ms = 2000;
+    o->snapshotter = true;
+    o->snapshot_period_ms = 100;
+    o->max_events = 4096;
 }
 
 /* mkdir -p with mode 0700 for created components. */
@@ -167,7 +171,8 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
         o.max_operations == 0 || o.max_operations > (1u << 20) ||
         o.max_frames == 0 || o.max_frames > (1u << 24) ||
         o.max_resources == 0 || o.max_resources > (1u << 24) ||
-        o.participant_pid < 0 || (o.mode & ~0777u) != 0)
+        o.participant_pid < 0 || (o.mode & ~0777u) != 0 ||
+        o.snapshot_period_ms <= 0 || o.max_events > (1u << 20))
         return SHL_SET_ERR(-EINVAL, "shl_ledger_open: option out of range");
     if (o.mode == 0)
         o.mode = 0600;
@@ -217,6 +222,7 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
         .heartbeat_interval_ms = o.heartbeat_interval_ms,
         .stale_threshold_ms = o.stale_threshold_ms,
         .timeout_ms = o.timeout_ms,
+        .ev_cap = o.max_events,
     };
     rc = shl__seg_open(&l->seg, name, true, &p);
     if (rc)
@@ -233,6 +239,7 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
     atomic_store(&l->frame_hint, l->slot * per);
     /* leftovers of processes that died while nobody watched */
     (void)shl__reap(l);
+    shl__snapshotter_start(l);
     *out = l;
     return 0;
 
@@ -261,6 +268,7 @@ shl_ledger_close(shl_ledger *l)
         shl__session_end(op, true);
     }
     shl__monitor_stop(l);
+    shl__snapshotter_stop(l);
     release_participant_slot(l);
     shl__seg_close(&l->seg);
     pthread_mutex_destroy(&l->mu);

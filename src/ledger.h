@@ -28,6 +28,7 @@ struct shl_reader {
 };
 
 struct shl__lop;
+struct shl__snapshotter;
 
 struct shl_call {
     shl_op *op;
@@ -74,6 +75,8 @@ struct shl_op {
     int busy;                     /* monitor callbacks in flight */
     bool free_pending;            /* left while busy: monitor frees */
     bool unlinked;                /* no longer on the lop's list */
+
+    shl_snapshot *cached;         /* cachedData (op->mu) */
 };
 
 struct shl__lop {
@@ -91,6 +94,7 @@ struct shl__lop {
     shl_op *sessions;
     _Atomic uint64_t call_counter;
     _Atomic int64_t staleness_ms;
+    bool self_cleaned;            /* monitor: resources cleaned up once */
 };
 
 struct shl_ledger {
@@ -106,6 +110,7 @@ struct shl_ledger {
     shl_ledger_opts opts;
     struct shl__lop *lops;
     _Atomic uint32_t frame_hint;
+    struct shl__snapshotter *snap; /* snapshotter.c; NULL when not started */
 
     /* monitor (monitor.c) */
     pthread_t mon_thread;
@@ -127,6 +132,12 @@ struct shl__watch {
     int pidfd;
     bool seen;                    /* still a peer at the last pass */
 };
+
+/* reader.c */
+shl_snapshot *shl__snapshot_dup(const shl_snapshot *s);
+/* Replace a session's cachedData with a copy of s (or a fresh read when s
+ * is NULL). */
+void shl__session_cache(shl_op *op, const shl_snapshot *s);
 
 /* monitor.c */
 int shl__monitor_ensure(shl_ledger *l);   /* start on first session */

@@ -15,6 +15,7 @@
 #include "lock.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -59,16 +60,71 @@ shl__intent_set(struct shl__seg *s, enum shl__intent_kind kind, int table,
 }
 
 void
+shl__intent_note(struct shl__seg *s, const char *note)
+{
+    struct shl__intent *in = &s->hdr->intent;
+    memset(in->note, 0, sizeof(in->note));
+    if (note)
+        shl__copy_field(in->note, note, sizeof(in->note));
+}
+
+void
 shl__intent_clear(struct shl__seg *s)
 {
     atomic_store_explicit(&s->hdr->intent.kind, SHL__I_NONE,
                           memory_order_release);
 }
 
+/* A completed operation never stays allocated: complete() does everything
+ * in one locked section, so a record found `completed` here belongs to a
+ * completer that died inside it. Finish its work (roll forward): free its
+ * resources, release its frames, drop it from the index, free it. */
+static void
+finish_completed_ops(struct shl__seg *s)
+{
+    struct shl__hdr *h = s->hdr;
+    uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
+    uint32_t rhw = shl__table_hwm(s, SHL__T_RES);
+    uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
+    for (uint32_t o = 0; o < ohw; o++) {
+        struct shl__op *op = shl__op_at(s, o);
+        if (atomic_load(&op->h.state) != SHL__R_ALLOCATED ||
+            atomic_load(&op->op_state) != SHL_OP_COMPLETED)
+            continue;
+        uint64_t og = atomic_load(&op->h.gen);
+        for (uint32_t i = 0; i < rhw; i++) {
+            struct shl__res *x = shl__res_at(s, i);
+            if (atomic_load(&x->h.state) == SHL__R_ALLOCATED &&
+                x->op_idx == o && x->op_gen == og)
+                shl__rec_release(s, SHL__T_RES, &x->h);
+        }
+        for (uint32_t i = 0; i < fhw; i++) {
+            struct shl__frame *f = shl__frame_at(s, i);
+            if (atomic_load(&f->h.state) != SHL__R_ALLOCATED ||
+                f->op_idx != o || f->op_gen != og)
+                continue;
+            uint64_t g = atomic_load(&f->h.gen);
+            uint64_t w = atomic_load(&f->fword);
+            while (SHL__FWORD_GEN_OK(w, g) &&
+                   SHL__FWORD_STATE(w) != SHL__F_GONE) {
+                if (atomic_compare_exchange_weak(&f->fword, &w,
+                                                 SHL__FWORD(g, SHL__F_GONE))) {
+                    shl__rec_release(s, SHL__T_FRAME, &f->h);
+                    break;
+                }
+            }
+        }
+        /* the index is rebuilt from the records right after */
+        shl__rec_release(s, SHL__T_OP, &op->h);
+    }
+    (void)h;
+}
+
 void
 shl__rebuild_derived(struct shl__seg *s)
 {
     struct shl__hdr *h = s->hdr;
+    finish_completed_ops(s);
     const int counted[] = {SHL__T_PART, SHL__T_OP, SHL__T_RES};
     for (size_t k = 0; k < SHL__ARRAY_LEN(counted); k++) {
         int t = counted[k];
@@ -139,11 +195,30 @@ repair(struct shl__seg *s)
             struct shl__op *op = (struct shl__op *)r;
             close_seq(r);
             if (g == in->gen && st == SHL__R_ALLOCATED) {
-                if (op->failed_at_us == 0) { /* died before stamping it */
-                    shl__seq_write_begin(r);
+                shl__seq_write_begin(r);
+                if (op->failed_at_us == 0) /* died before stamping it */
                     op->failed_at_us = shl__wall_us();
-                    shl__seq_write_end(r);
+                /* the crashed call id rides in the intent */
+                char note[sizeof(in->note)];
+                shl__copy_field(note, in->note, sizeof(note));
+                if (note[0] && op->crashed_count == 0) {
+                    memset(op->crashed[0], 0, sizeof(op->crashed[0]));
+                    shl__copy_field(op->crashed[0], note,
+                                    sizeof(op->crashed[0]));
+                    op->crashed_count = 1;
                 }
+                if (!memchr(op->reason, 0, sizeof(op->reason)) ||
+                    op->reason[0] == 0) {
+                    memset(op->reason, 0, sizeof(op->reason));
+                    if (note[0])
+                        snprintf(op->reason, sizeof(op->reason),
+                                 "Call %s failed", note);
+                    else
+                        snprintf(op->reason, sizeof(op->reason),
+                                 "Operation failed (the failing process "
+                                 "died while recording it)");
+                }
+                shl__seq_write_end(r);
                 atomic_store_explicit(&op->op_state, SHL_OP_FAILED,
                                       memory_order_release);
             }

@@ -29,6 +29,8 @@ void shl__unlock(struct shl__seg *s);
 void shl__intent_set(struct shl__seg *s, enum shl__intent_kind kind,
                      int table, uint32_t index, uint64_t gen);
 void shl__intent_clear(struct shl__seg *s);
+/* Set the intent's note (call before shl__intent_set). */
+void shl__intent_note(struct shl__seg *s, const char *note);
 
 /* Rebuild counts and the index from the records (mutex held). */
 void shl__rebuild_derived(struct shl__seg *s);

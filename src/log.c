@@ -28,6 +28,7 @@
 #include "events.h"
 #include "internal.h"
 #include "json.h"
+#include "snapshotter.h"
 
 /* ---- text buffer ---- */
 
@@ -404,19 +405,22 @@ shl__log_create_files(shl_ledger *l, const char *op_id)
         else
             close(fd);
     }
+    /* and {opId}.operation.json at once, as the original's create does
+     * (the snapshotter keeps it current from here on) */
+    (void)shl__snapshotter_write_json(l, op_id);
 }
 
 /* ---- producers ---- */
 
 static void
-event_init(struct shl__event *ev, uint32_t kind, uint32_t level,
-           const char *op_id)
+event_init(shl_ledger *l, struct shl__event *ev, uint32_t kind,
+           uint32_t level, const char *op_id)
 {
     memset(ev, 0, sizeof(*ev));
     ev->kind = kind;
     ev->level = level;
     ev->wall_us = shl__wall_us();
-    ev->pid = (int32_t)getpid();
+    ev->pid = l->pid; /* getpid() is a syscall: keep it off the hot path */
     ev->op_id = op_id;
 }
 
@@ -442,7 +446,7 @@ shl__oplog(shl_ledger *l, const char *op_id, int level, const char *fmt, ...)
         va_end(ap);
     }
     struct shl__event ev;
-    event_init(&ev, SHL__EV_LIB, (uint32_t)level, op_id);
+    event_init(l, &ev, SHL__EV_LIB, (uint32_t)level, op_id);
     ev.a = msg;
     ev.a_len = (size_t)n;
     (void)shl__event_post(l, &ev);
@@ -454,7 +458,7 @@ void
 shl__log_call_started(shl_ledger *l, const char *op_id, const char *call_id)
 {
     struct shl__event ev;
-    event_init(&ev, SHL__EV_CALL_STARTED, SHL_LOG_INFO, op_id);
+    event_init(l, &ev, SHL__EV_CALL_STARTED, SHL_LOG_INFO, op_id);
     ev.a = call_id;
     ev.a_len = strlen(call_id);
     ev.b = l->id;
@@ -467,7 +471,7 @@ shl__log_call_ended(shl_ledger *l, const char *op_id, const char *call_id,
                     int64_t duration_ms)
 {
     struct shl__event ev;
-    event_init(&ev, SHL__EV_CALL_ENDED, SHL_LOG_INFO, op_id);
+    event_init(l, &ev, SHL__EV_CALL_ENDED, SHL_LOG_INFO, op_id);
     ev.a = call_id;
     ev.a_len = strlen(call_id);
     ev.value = duration_ms;
@@ -479,7 +483,7 @@ shl__log_call_failed(shl_ledger *l, const char *op_id, const char *call_id,
                      int64_t duration_ms, const char *error)
 {
     struct shl__event ev;
-    event_init(&ev, SHL__EV_CALL_FAILED, SHL_LOG_ERROR, op_id);
+    event_init(l, &ev, SHL__EV_CALL_FAILED, SHL_LOG_ERROR, op_id);
     ev.a = call_id;
     ev.a_len = strlen(call_id);
     ev.b = error ? error : "unknown";
@@ -495,7 +499,7 @@ post_text(shl_op *op, uint32_t kind, shl_log_level level, const char *msg,
           size_t len)
 {
     struct shl__event ev;
-    event_init(&ev, kind, (uint32_t)level, op->lop->id);
+    event_init(op->lop->l, &ev, kind, (uint32_t)level, op->lop->id);
     ev.a = msg;
     ev.a_len = len;
     return shl__event_post(op->lop->l, &ev);

@@ -361,6 +361,7 @@ crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen, uint32_t slot,
     }
     bool now_cleanup = false;
     if (marked) {
+        shl__intent_note(s, nids ? ids[0] : NULL);
         shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, op_idx, op_gen);
         shl__seq_write_begin(&r->h);
         int64_t now_us = shl__wall_us();
@@ -670,6 +671,8 @@ shl__session_init_monitor(shl_op *op)
 void
 shl__session_fini_monitor(shl_op *op)
 {
+    shl_snapshot_free(op->cached);
+    op->cached = NULL;
     if (op->efd >= 0)
         close(op->efd);
     pthread_cond_destroy(&op->cv);
@@ -764,8 +767,12 @@ self_cleanup(shl_ledger *l, struct shl__lop *lop, shl_op **sessions,
         }
         free(calls);
     }
-    /* our temp resources in this operation */
+    /* our temp resources in this operation (once: the epoch bump below
+     * wakes every monitor, which must not answer with another bump) */
+    if (lop->self_cleaned)
+        return;
     if (shl__lock(s, l->opts.timeout_ms) == 0) {
+        lop->self_cleaned = true;
         size_t n = 0;
         char(*paths)[SHL_PATH_MAX + 1] =
             collect_resources_locked(s, lop->op_idx, lop->op_gen, l->slot,
@@ -777,8 +784,8 @@ self_cleanup(shl_ledger *l, struct shl__lop *lop, shl_op **sessions,
         for (size_t i = 0; i < n; i++)
             shl__delete_temp_path(l, paths[i]);
         free(paths);
+        shl__epoch_bump(s);
     }
-    shl__epoch_bump(s);
 }
 
 /* Phase 3 by the coordinator. Returns true when the operation was moved to
@@ -839,6 +846,7 @@ coordinate(shl_ledger *l, struct shl__lop *lop)
     /* clear the frames, then say failed (DESIGN §6 phase 3); the crashed
      * call ids stay in the failure info */
     shl__op_release_frames(s, lop->op_idx, lop->op_gen);
+    shl__intent_note(s, NULL);
     shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, lop->op_idx, lop->op_gen);
     shl__seq_write_begin(&r->h);
     r->removal_us = shl__wall_us();
@@ -952,6 +960,7 @@ shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out)
     res->has_stale_children = res->stale_count > 0;
     res->data_before = before;
     res->data_after = after;
+    shl__session_cache(op, after);
     *out = res;
     return 0;
 }

@@ -288,6 +288,7 @@ shl_op_create(shl_ledger *l, const char *description,
         (void)shl__session_end(op, true);
         return rc;
     }
+    shl__session_cache(op, NULL); /* cachedData loaded, as the original */
     *out = op;
     return 0;
 }
@@ -357,6 +358,7 @@ shl_op_join(shl_ledger *l, const char *operation_id,
         (void)shl__session_end(op, true);
         return rc;
     }
+    shl__session_cache(op, NULL); /* cachedData loaded, as the original */
     *out = op;
     return 0;
 }
@@ -498,18 +500,24 @@ shl_op_complete(shl_op *op)
         return SHL_SET_ERR(SHL_ESTATE, "operation %s is %s, not running",
                            lop->id, shl_op_state_name((shl_op_state)st));
     }
+    /* One locked section: a completer that dies anywhere in it leaves a
+     * record that is `completed` and still allocated, which the repair of
+     * the next locker finishes (lock.c: completed operations never stay
+     * allocated). */
     atomic_store_explicit(&r->op_state, SHL_OP_COMPLETED,
                           memory_order_release);
     touch(s, r);
     /* the archive shows the frames and resources as they are now */
     shl_snapshot *arch = shl__archive_capture(l, lop->op_idx, lop->op_gen);
     free_op_resources_locked(s, lop->op_idx, lop->op_gen);
-    shl__unlock(s);
+    shl__op_release_frames(s, lop->op_idx, lop->op_gen);
+    op_free_locked(s, lop->op_idx, lop->op_gen);
     shl__epoch_bump(s);
+    shl__unlock(s);
     shl__oplog(l, lop->id, SHL_LOG_INFO, "OPERATION_COMPLETED");
     (void)shl__archive_write(l, arch);
 
-    /* Our own pending calls lose their frames with everyone else's. */
+    /* Our own pending calls lost their frames with everyone else's. */
     pthread_mutex_lock(&l->mu);
     for (shl_op *x = lop->sessions; x; x = x->next_session) {
         pthread_mutex_lock(&x->mu);
@@ -521,13 +529,6 @@ shl_op_complete(shl_op *op)
         pthread_mutex_unlock(&x->mu);
     }
     pthread_mutex_unlock(&l->mu);
-    shl__op_release_frames(s, lop->op_idx, lop->op_gen);
-
-    rc = shl__lock(s, l->opts.timeout_ms);
-    if (rc == 0) {
-        op_free_locked(s, lop->op_idx, lop->op_gen);
-        shl__unlock(s);
-    }
     shl__epoch_bump(s);
     shl__session_end(op, true);
     return 0;
@@ -750,6 +751,7 @@ shl__op_fail(struct shl__lop *lop, const char *reason,
         return SHL_SET_ERR(SHL_ESTATE, "operation %s is already %s", lop->id,
                            shl_op_state_name((shl_op_state)st));
     }
+    shl__intent_note(s, crashed_call_id);
     shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, lop->op_idx, lop->op_gen);
     SHL_CRASH_POINT("fail.intent");
     shl__seq_write_begin(&r->h);

@@ -7,6 +7,7 @@
  * yields errors or violations, never a crash.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,13 @@ shl_reader_info(shl_reader *r, shl_segment_info *out)
     out->lock_recoveries = atomic_load(&h->lock_recoveries);
     out->crashes_detected = atomic_load(&h->crashes_detected);
     out->epoch = atomic_load(&h->epoch);
+    out->cap_events = h->ev_cap;
+    uint64_t eh = atomic_load(&h->ev_head), et = atomic_load(&h->ev_tail);
+    out->events_pending = eh > et ? eh - et : 0;
+    out->events_fallback = atomic_load(&h->ev_fallback);
+    out->events_skipped = atomic_load(&h->ev_skipped);
+    out->events_dropped = atomic_load(&h->ev_dropped);
+    out->file_errors = atomic_load(&h->ev_file_errors);
     out->poisoned = atomic_load(&h->poisoned) != 0;
     return 0;
 }
@@ -216,6 +224,73 @@ shl_snapshot_free(shl_snapshot *s)
     free(s->resources);
     free(s->participants);
     free(s);
+}
+
+shl_snapshot *
+shl__snapshot_dup(const shl_snapshot *s)
+{
+    shl_snapshot *d = malloc(sizeof(*d));
+    if (!d)
+        return NULL;
+    *d = *s;
+    d->frames = NULL;
+    d->resources = NULL;
+    d->participants = NULL;
+    if (s->frame_count &&
+        !(d->frames = malloc(s->frame_count * sizeof(*s->frames))))
+        goto fail;
+    if (s->resource_count &&
+        !(d->resources = malloc(s->resource_count * sizeof(*s->resources))))
+        goto fail;
+    if (s->participant_count &&
+        !(d->participants =
+              malloc(s->participant_count * sizeof(*s->participants))))
+        goto fail;
+    if (s->frame_count)
+        memcpy(d->frames, s->frames, s->frame_count * sizeof(*s->frames));
+    if (s->resource_count)
+        memcpy(d->resources, s->resources,
+               s->resource_count * sizeof(*s->resources));
+    if (s->participant_count)
+        memcpy(d->participants, s->participants,
+               s->participant_count * sizeof(*s->participants));
+    return d;
+fail:
+    shl_snapshot_free(d);
+    return NULL;
+}
+
+void
+shl__session_cache(shl_op *op, const shl_snapshot *s)
+{
+    shl_snapshot *fresh = NULL;
+    if (s)
+        fresh = shl__snapshot_dup(s);
+    else if (shl_reader_snapshot(&op->lop->l->reader, op->lop->id, &fresh) !=
+             0)
+        fresh = NULL;
+    if (!fresh)
+        return;
+    pthread_mutex_lock(&op->mu);
+    shl_snapshot *old = op->cached;
+    op->cached = fresh;
+    pthread_mutex_unlock(&op->mu);
+    shl_snapshot_free(old);
+}
+
+int
+shl_op_cached_data(shl_op *op, shl_snapshot **out)
+{
+    if (!op || !out)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    pthread_mutex_lock(&op->mu);
+    shl_snapshot *c = op->cached ? shl__snapshot_dup(op->cached) : NULL;
+    bool had = op->cached != NULL;
+    pthread_mutex_unlock(&op->mu);
+    if (had && !c)
+        return -ENOMEM;
+    *out = c;
+    return had ? 1 : 0;
 }
 
 bool

@@ -48,6 +48,9 @@ shl__format_signature(void)
         sizeof(struct shl__frame),
         sizeof(struct shl__res),
         sizeof(struct shl__index_ent),
+        sizeof(struct shl__evrec),
+        offsetof(struct shl__hdr, ev_head),
+        offsetof(struct shl__evrec, text),
         sizeof(pthread_mutex_t),
         sizeof(pid_t),
         SHL__CACHE_LINE,
@@ -206,7 +209,8 @@ next_pow2(uint32_t v)
 /* Geometry from capacities; returns the total size. */
 static uint64_t
 compute_geometry(const uint32_t cap[SHL__NTABLES], uint32_t stride[],
-                  uint64_t off[], uint64_t *index_off, uint32_t *index_cap)
+                  uint64_t off[], uint64_t *index_off, uint32_t *index_cap,
+                  uint32_t ev_cap, uint64_t *ev_off)
 {
     stride[SHL__T_PART] = sizeof(struct shl__part);
     stride[SHL__T_OP] = sizeof(struct shl__op);
@@ -220,6 +224,8 @@ compute_geometry(const uint32_t cap[SHL__NTABLES], uint32_t stride[],
     *index_cap = next_pow2(cap[SHL__T_OP] * 2);
     *index_off = o;
     o = align_up(o + (uint64_t)*index_cap * sizeof(struct shl__index_ent));
+    *ev_off = o;
+    o = align_up(o + (uint64_t)ev_cap * sizeof(struct shl__evrec));
     return o;
 }
 
@@ -260,9 +266,18 @@ shl__seg_validate(const struct shl__hdr *h, size_t size, uid_t uid)
     for (int t = 0; t < SHL__NTABLES; t++)
         if (h->cap[t] == 0 || h->cap[t] > (1u << 24))
             return SHL_SET_ERR(SHL_ECORRUPT, "segment capacity out of range");
-    uint64_t total = compute_geometry(h->cap, stride, off, &ioff, &icap);
+    if (h->cap[SHL__T_PART] > SHL__MAX_PARTICIPANTS)
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "segment participant capacity %u above %u",
+                           h->cap[SHL__T_PART], SHL__MAX_PARTICIPANTS);
+    if (h->ev_cap > (1u << 20) || (h->ev_cap & (h->ev_cap - 1)) != 0 ||
+        h->ev_stride != sizeof(struct shl__evrec))
+        return SHL_SET_ERR(SHL_ECORRUPT, "segment event ring out of range");
+    uint64_t evoff;
+    uint64_t total = compute_geometry(h->cap, stride, off, &ioff, &icap,
+                                      h->ev_cap, &evoff);
     if (total != h->total_size || ioff != h->index_off ||
-        icap != h->index_cap)
+        icap != h->index_cap || evoff != h->ev_off)
         return SHL_SET_ERR(SHL_ECORRUPT, "segment geometry inconsistent");
     for (int t = 0; t < SHL__NTABLES; t++)
         if (stride[t] != h->stride[t] || off[t] != h->off[t])
@@ -279,7 +294,15 @@ init_segment(struct shl__seg *s, const struct shl__seg_params *p)
     uint32_t stride[SHL__NTABLES];
     uint64_t off[SHL__NTABLES], ioff;
     uint32_t icap;
-    uint64_t total = compute_geometry(p->cap, stride, off, &ioff, &icap);
+    uint32_t ev_cap = 0;
+    if (p->ev_cap) {
+        ev_cap = 1;
+        while (ev_cap < p->ev_cap && ev_cap < (1u << 20))
+            ev_cap <<= 1;
+    }
+    uint64_t ev_off;
+    uint64_t total = compute_geometry(p->cap, stride, off, &ioff, &icap,
+                                      ev_cap, &ev_off);
 
     if (ftruncate(s->fd, 0) != 0 || ftruncate(s->fd, (off_t)total) != 0)
         return SHL_SET_ERR(-errno, "ftruncate(%s, %llu): %s", s->name,
@@ -306,6 +329,9 @@ init_segment(struct shl__seg *s, const struct shl__seg_params *p)
     }
     h->index_off = ioff;
     h->index_cap = icap;
+    h->ev_off = ev_off;
+    h->ev_cap = ev_cap;
+    h->ev_stride = sizeof(struct shl__evrec);
     h->heartbeat_interval_ms = p->heartbeat_interval_ms;
     h->stale_threshold_ms = p->stale_threshold_ms;
     h->created_wall_us = shl__wall_us();

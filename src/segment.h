@@ -29,6 +29,7 @@ struct shl__seg_params {
     int64_t heartbeat_interval_ms;
     int64_t stale_threshold_ms;
     int64_t timeout_ms;
+    uint32_t ev_cap; /* event ring records (rounded up to a power of 2) */
 };
 
 /* Name of the segment for base_path (must exist). */

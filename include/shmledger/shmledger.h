@@ -288,6 +288,18 @@ typedef struct shl_ledger_opts {
     int64_t timeout_ms;
     /** Grouped callbacks (LedgerCallback). Copied. */
     shl_ledger_callbacks callbacks;
+    /** Take part in the snapshotter role: a thread of this ledger drains
+     * the segment's event ring into the log and trail files and rewrites
+     * changed {opId}.operation.json files, while this ledger holds the role
+     * (one process per segment; another takes over when it dies). Default
+     * true. */
+    bool snapshotter;
+    /** Snapshotter period in ms (> 0). Default 100. */
+    int64_t snapshot_period_ms;
+    /** Event ring capacity in records (rounded up to a power of two, at
+     * most 1 << 20), used only when this open creates the segment. 0 means
+     * no ring: every event is written by its producer. Default 4096. */
+    uint32_t max_events;
 } shl_ledger_opts;
 
 /** Fill `o` with the defaults. Context: any thread. */
@@ -463,6 +475,15 @@ SHL_API int shl_op_elapsed_formatted(const shl_op *op, char *buf, size_t cap);
 /** startTimeIso: ISO 8601 local time with microseconds and UTC offset.
  * @return the length written, or -ENOSPC (40 bytes always suffice). */
 SHL_API int shl_op_start_time_iso(const shl_op *op, char *buf, size_t cap);
+/**
+ * cachedData: a copy of the operation as this session last read it (at
+ * create/join and at every heartbeat).
+ * @param[out] out  the copy, or NULL when nothing was read yet; free with
+ *                  shl_snapshot_free().
+ * @return 1 with a copy, 0 when nothing is cached, -EINVAL, -ENOMEM.
+ * Context: any thread.
+ */
+SHL_API int shl_op_cached_data(shl_op *op, struct shl_snapshot **out);
 /** isAborted: this session saw the abort flag or called trigger_abort. */
 SHL_API bool shl_op_is_aborted(const shl_op *op);
 /** stalenessThresholdMs (frame staleness, default 10000). */
@@ -832,6 +853,13 @@ typedef struct shl_segment_info {
     uint64_t lock_recoveries;  /**< EOWNERDEAD repairs done */
     uint64_t crashes_detected; /**< dead participants reaped */
     uint64_t epoch;            /**< bumped by state/abort changes */
+    uint32_t cap_events;       /**< event ring capacity (records) */
+    uint64_t events_pending;   /**< posted, not yet written by the
+                                    snapshotter */
+    uint64_t events_fallback;  /**< written by their producer (ring full) */
+    uint64_t events_skipped;   /**< claimed by a producer that died */
+    uint64_t events_dropped;   /**< abandoned after persistent errors */
+    uint64_t file_errors;      /**< failed writes of the operation files */
     bool poisoned;
 } shl_segment_info;
 

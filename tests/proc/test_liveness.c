@@ -87,8 +87,23 @@ test_liveness_heartbeat_result(void **state)
     assert_shl_ok(shl_call_start(j, NULL, &c2));
     assert_shl_ok(shl_op_register_temp_resource(op, "/tmp/hb-res"));
 
+    /* cachedData: loaded at create (no frames then), refreshed by the
+     * heartbeat */
+    shl_snapshot *cached = NULL;
+    assert_int_equal(shl_op_cached_data(op, &cached), 1);
+    assert_non_null(cached);
+    assert_int_equal(cached->frame_count, 0);
+    assert_string_equal(cached->operation_id, shl_op_id(op));
+    shl_snapshot_free(cached);
+    assert_int_equal(shl_op_cached_data(j, &cached), 1); /* join loads it */
+    shl_snapshot_free(cached);
+
     shl_heartbeat_result *r = NULL;
     assert_shl_ok(shl_op_heartbeat(op, &r));
+    assert_int_equal(shl_op_cached_data(op, &cached), 1);
+    assert_int_equal(cached->frame_count, 2);
+    assert_int_equal(cached->resource_count, 1);
+    shl_snapshot_free(cached);
     assert_false(r->abort_flag);
     assert_true(r->ledger_exists);
     assert_true(r->heartbeat_updated);

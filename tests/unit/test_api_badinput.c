@@ -525,6 +525,10 @@ test_api_badinput_failed_operation(void **state)
     assert_shl_ok(shl_call_start(f.j, NULL, &boom));
     assert_shl_ok(shl_call_fail(boom, "boom"));
     assert_int_equal(shl_op_get_state(f.op), SHL_OP_FAILED);
+    /* let both participants' monitors finish their cleanup (it changes
+     * the frames' states) before comparing before/after */
+    assert_shl_ok(shl_op_wait_failure(f.op, 5000, NULL));
+    assert_shl_ok(shl_op_wait_failure(f.j, 5000, NULL));
     shl_call *c = SENTINEL(shl_call);
     EXPECT_UNCHANGED(&f, shl_call_start(f.op, NULL, &c), SHL_ESTATE);
     EXPECT_UNCHANGED(&f, shl_call_start(f.j, NULL, &c), SHL_ESTATE);
