@@ -1,20 +1,10 @@
 /*
- * test_found_complete_crash.c: KNOWN BUG, fails until fixed (tier stress so
- * the unit/proc runs stay green meanwhile).
- *
- * shl_op_complete() is not crash-atomic. It stores `completed` and frees the
- * operation's temp resources under one holding of the structure mutex, then
- * unlocks, releases the frames, and frees the operation record under a
- * second holding. A completer killed anywhere in between (here: at the
- * crash points free.intent / free.released of its first resource free) leaves
- * the operation `completed` but allocated, with a dead initiator: it is not
- * gone, not running, nobody can complete it again, and nothing frees it (the
- * repair only finishes the one record named by the intent; the reaper frees
- * only failed abandoned operations). Expected (issue 2): an interrupted
- * complete leaves the operation fully gone, or still running and whole.
- *
- * When fixed, move the "operation complete with a resource" scenario into
- * the table of tests/proc/test_crash_repair.c and delete this file.
+ * test_found_complete_crash.c: a completer killed in the middle of
+ * shl_op_complete() (at the crash points of its resource frees) leaves the
+ * operation fully gone after the next locker's repair: complete() does all
+ * its work in one locked section, and the repair finishes any operation it
+ * finds `completed` but still allocated (lock.c, finish_completed_ops).
+ * Found as a bug by this test, fixed since; kept as a regression test.
  */
 #include <signal.h>
 #include <stdio.h>
