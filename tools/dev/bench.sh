@@ -17,6 +17,8 @@
 #   REPS=5               --benchmark_repetitions
 #   MIN_TIME=0.5         --benchmark_min_time (seconds) of the timed benches
 #   SUMMARY_ONLY=1       do not build or run: summarise existing results
+#   WAIT_IDLE=<load>     before each bench, wait (up to 10 min) until the
+#                        1-minute load average is below <load> (e.g. 0.5)
 #
 # The machine should be otherwise idle: the load average before and after
 # the run is printed with the results, and concurrency numbers on a busy
@@ -62,9 +64,21 @@ if [[ "${SUMMARY_ONLY:-0}" != 1 ]]; then
         echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$RESULTS/machine.txt"
 
+    wait_idle() {
+        [[ -n "${WAIT_IDLE:-}" ]] || return 0
+        local t=0
+        while awk -v max="$WAIT_IDLE" '{exit !($1 >= max)}' /proc/loadavg &&
+            ((t < 600)); do
+            sleep 10
+            t=$((t + 10))
+        done
+    }
+
     for b in "${BENCHES[@]}"; do
         exe="$BUILD/bench/bench_bench_$b"
-        echo "running $b ..." >&2
+        wait_idle
+        echo "running $b (load $(cut -d' ' -f1 /proc/loadavg)) ..." >&2
+        echo "load_before_$b: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/machine.txt"
         "$exe" --benchmark_format=json \
             --benchmark_repetitions="$REPS" \
             --benchmark_report_aggregates_only=true \
@@ -192,6 +206,8 @@ row("snapshot lookup (no frames), 1024 ÷ 10",
     ratio(ns("Paths/SnapshotLookup/ops:1024"), ns("Paths/SnapshotLookup/ops:10")))
 row("snapshot of 10 frames, 10,000 other frames ÷ none",
     ratio(ns("Paths/Snapshot/frames:10/others:10000"), ns("Paths/Snapshot/frames:10/others:0")))
+row("lookup miss (absent id), after 20,000 create+complete ÷ fresh",
+    ratio(ns("Paths/LookupMiss/churn:20000"), ns("Paths/LookupMiss/churn:0")))
 row("create+complete, after 20,000 cycles ÷ fresh",
     ratio(ns("Paths/CreateComplete/churn:20000"), ns("Paths/CreateComplete/churn:0")))
 
