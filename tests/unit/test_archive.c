@@ -96,6 +96,8 @@ test_archive_complete(void **state)
     shl_call *done = NULL, *open_call = NULL;
     assert_shl_ok(shl_call_start(op, NULL, &done));
     assert_shl_ok(shl_call_end(done, NULL));
+    char done_id[SHL_CALL_ID_MAX + 1]; /* the handle dies with complete() */
+    strcpy(done_id, shl_call_id(done));
     shl_call_opts co;
     shl_call_opts_init(&co);
     co.description = "still running";
@@ -168,10 +170,10 @@ test_archive_complete(void **state)
         assert_non_null(name);
         assert_non_null(json_object_get(ev, "ts"));
         if (!strcmp(name, "CALL_STARTED") && cid &&
-            !strcmp(cid, shl_call_id(done)))
+            !strcmp(cid, done_id))
             started = n;
         if (!strcmp(name, "CALL_ENDED") && cid &&
-            !strcmp(cid, shl_call_id(done))) {
+            !strcmp(cid, done_id)) {
             ended = n;
             assert_true(json_is_integer(json_object_get(ev, "durationMs")));
         }
