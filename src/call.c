@@ -262,6 +262,12 @@ shl__call_cancel(struct shl_call *c)
     return fail_impl(c, "cancelled", false);
 }
 
+int
+shl__call_fail_local(struct shl_call *c, const char *error)
+{
+    return fail_impl(c, error, false);
+}
+
 void
 shl__call_orphan(struct shl_call *c)
 {

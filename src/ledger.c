@@ -17,6 +17,7 @@
 #include "lock.h"
 #include "ops.h"
 #include "snapshotter.h"
+#include "spawned.h"
 #include "table.h"
 
 void
@@ -267,6 +268,9 @@ shl_ledger_close(shl_ledger *l)
             break;
         shl__session_end(op, true);
     }
+    /* workers of left sessions finish (and free them) before the monitor
+     * and the mapping go */
+    shl__pool_stop(l);
     shl__monitor_stop(l);
     shl__snapshotter_stop(l);
     release_participant_slot(l);

@@ -43,6 +43,8 @@ struct shl_call {
     shl_call_callbacks cb;
     _Atomic int done;             /* 0 pending, 1 ended, 2 failed */
     _Atomic bool cleanup_ran;     /* on_cleanup fired (fail or cleanup) */
+    struct shl_spawned *spawned;  /* spawn.c: the spawned call built on this
+                                     call, or NULL (op->mu) */
 };
 
 struct shl_op {
@@ -53,6 +55,7 @@ struct shl_op {
     pthread_mutex_t mu;           /* calls, pending */
     struct shl_call *calls_head, *calls_tail;
     size_t pending;
+    struct shl_spawned *spawned_head, *spawned_tail; /* spawn.c (op->mu) */
     _Atomic bool aborted;
     _Atomic bool abort_fired;
     _Atomic bool failure_fired;
@@ -111,6 +114,8 @@ struct shl_ledger {
     struct shl__lop *lops;
     _Atomic uint32_t frame_hint;
     struct shl__snapshotter *snap; /* snapshotter.c; NULL when not started */
+    struct shl__pool *pool;       /* spawn.c: worker pool, created on first
+                                     use (ledger->mu), stopped at close */
 
     /* monitor (monitor.c) */
     pthread_t mon_thread;

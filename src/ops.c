@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "log.h"
+#include "spawned.h"
 #include "table.h"
 
 /* ---- helpers ---- */
@@ -390,6 +391,10 @@ shl__session_end(shl_op *op, bool cancel)
     struct shl__lop *lop = op->lop;
     shl_ledger *l = lop->l;
 
+    /* spawned calls first: refused, or cancelled and waited for */
+    int src = shl__spawn_session_end(op, cancel);
+    if (src)
+        return src;
     pthread_mutex_lock(&op->mu);
     size_t pending = op->pending;
     pthread_mutex_unlock(&op->mu);
@@ -448,6 +453,7 @@ shl__session_free(shl_op *op)
 {
     struct shl__lop *lop = op->lop;
     shl_ledger *l = lop->l;
+    shl__spawn_session_free(op);
     struct shl_call *c = op->calls_head;
     while (c) {
         struct shl_call *n = c->next;
@@ -615,7 +621,9 @@ shl_op_pending_call_count(const shl_op *op)
         return 0;
     shl_op *m = (shl_op *)op;
     pthread_mutex_lock(&m->mu);
-    size_t n = m->pending;
+    /* regular and spawned calls; a spawned call stays pending until its
+     * outcome is published, after its underlying call finished */
+    size_t n = m->pending + shl__spawn_unsettled_locked(m);
     pthread_mutex_unlock(&m->mu);
     return n;
 }
@@ -633,7 +641,7 @@ shl_op_pending_calls(const shl_op *op, shl_call **out, size_t cap)
     size_t n = 0;
     pthread_mutex_lock(&m->mu);
     for (struct shl_call *c = m->calls_head; c; c = c->next)
-        if (atomic_load(&c->done) == 0) {
+        if (atomic_load(&c->done) == 0 && !c->spawned) {
             if (out && n < cap)
                 out[n] = c;
             n++;

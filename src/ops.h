@@ -46,4 +46,9 @@ void shl__delete_temp_path(shl_ledger *l, const char *path);
  * operation is not failed). */
 int shl__call_cancel(struct shl_call *c);
 
+/* Fail a pending call with `error` without failing the operation (frame
+ * removed, CALL_FAILED, on_cleanup). spawn.c fails the operation itself,
+ * after, so waiters see the call failed before the operation is. */
+int shl__call_fail_local(struct shl_call *c, const char *error);
+
 #endif /* SHL_OPS_H */

@@ -652,6 +652,211 @@ SHL_API bool shl_call_is_completed(const shl_call *call);
 SHL_API bool shl_call_fail_on_crash(const shl_call *call);
 
 /* ------------------------------------------------------------------------ */
+/* Spawned calls, sync, waitForCompletion                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct shl_spawned shl_spawned;
+
+/**
+ * The work of a spawned call (the Dart `work`/`workWithCall`). Runs on a
+ * worker thread of the ledger's pool. Return 0 and set *result (may stay
+ * NULL) on success; return a negative code on failure, optionally with an
+ * error text through shl_spawned_set_error(). It may poll
+ * shl_spawned_is_cancelled() and attach a child process with
+ * shl_spawned_attach_pid() so shl_spawned_kill() can reach it.
+ */
+typedef int (*shl_work_fn)(shl_spawned *call, void *arg, void **result);
+
+/** Options of shl_op_spawn_call(). Initialise with shl_spawn_opts_init(). */
+typedef struct shl_spawn_opts {
+    const char *description; /**< NULL for none */
+    bool fail_on_crash;      /**< default true */
+    /** Free function for a successful result (called when the handle is
+     * released); NULL leaves results to the caller. */
+    void (*result_free)(void *result);
+    /** onCompletion(result) on success; onCleanup on failure;
+     * onOperationFailed when the operation fails while pending. */
+    shl_call_callbacks callbacks;
+    /** onCallCrashed: the work failed; return a non-NULL fallback to
+     * complete the call successfully with it, NULL to fail the call. */
+    void *(*on_call_crashed)(shl_spawned *call, void *user);
+} shl_spawn_opts;
+
+SHL_API void shl_spawn_opts_init(shl_spawn_opts *o);
+
+/**
+ * spawnCall: start a call whose work runs on a worker thread; returns at
+ * once with the call id available. The frame appears before this returns;
+ * the call counts as pending for the session until the work finishes.
+ * @param[out] out  owned by the session; valid until
+ *                  shl_spawned_release() or the session ends.
+ * @return 0; -EINVAL, -ENOMEM, -EAGAIN (no thread), and the errors of
+ *         shl_call_start(). Context: any thread.
+ */
+SHL_API SHL_NODISCARD int shl_op_spawn_call(shl_op *op, shl_work_fn work,
+                                            void *arg,
+                                            const shl_spawn_opts *o,
+                                            shl_spawned **out);
+
+SHL_API const char *shl_spawned_id(const shl_spawned *c);
+SHL_API const char *shl_spawned_description(const shl_spawned *c);
+SHL_API bool shl_spawned_is_completed(const shl_spawned *c);
+SHL_API bool shl_spawned_is_success(const shl_spawned *c);
+SHL_API bool shl_spawned_is_failed(const shl_spawned *c);
+SHL_API bool shl_spawned_is_cancelled(const shl_spawned *c);
+/** result: the value of a successful call, or NULL (resultOrNull). */
+SHL_API void *shl_spawned_result(const shl_spawned *c);
+/** resultOr(default). */
+SHL_API void *shl_spawned_result_or(const shl_spawned *c, void *dflt);
+/** error text of a failed call, or NULL. Valid while the handle is. */
+SHL_API const char *shl_spawned_error(const shl_spawned *c);
+/** For the work function: record the error text of this failure. */
+SHL_API void shl_spawned_set_error(shl_spawned *c, const char *error);
+/** cancel: request cooperative cancellation (isCancelled becomes true). */
+SHL_API void shl_spawned_cancel(shl_spawned *c);
+/** Attach a child process so kill() can reach it (0 detaches). */
+SHL_API void shl_spawned_attach_pid(shl_spawned *c, pid_t pid);
+/** kill(signal): signal the attached process. @return 1 if signalled, 0 if
+ * none attached, -errno. */
+SHL_API int shl_spawned_kill(shl_spawned *c, int sig);
+/**
+ * await_ / future: wait for the call to finish.
+ * @param[out] result  the result on success (may be NULL).
+ * @return 0 on success; SHL_EFAILED if the call failed; -ETIMEDOUT;
+ *         -EINVAL. timeout_ms < 0 waits forever.
+ */
+SHL_API int shl_spawned_wait(shl_spawned *c, int64_t timeout_ms,
+                             void **result);
+/** Free a finished spawned call (and its result with result_free).
+ * @return 0, -EINVAL, SHL_ESTATE if it is still running. */
+SHL_API int shl_spawned_release(shl_spawned *c);
+
+/** getPendingSpawnedCalls: like shl_op_pending_calls(). */
+SHL_API size_t shl_op_pending_spawned_calls(const shl_op *op,
+                                            shl_spawned **out, size_t cap);
+
+/** SyncResult. Arrays are owned by the result: free with
+ * shl_sync_result_fini(). */
+typedef struct shl_sync_result {
+    shl_spawned **successful;
+    size_t successful_count;
+    shl_spawned **failed;
+    size_t failed_count;
+    shl_spawned **unknown;
+    size_t unknown_count;
+    bool operation_failed;
+    shl_failed_info failure; /**< when operation_failed */
+    bool all_succeeded;      /**< no failures and no unknowns */
+    bool has_failed;         /**< some call failed */
+    bool all_resolved;       /**< no unknown calls */
+} shl_sync_result;
+
+SHL_API void shl_sync_result_fini(shl_sync_result *r);
+
+/** Callbacks of shl_op_sync(). */
+typedef struct shl_sync_opts {
+    void (*on_operation_failed)(const shl_failed_info *info, void *user);
+    void (*on_completion)(void *user);
+    void *user;
+    int64_t timeout_ms; /**< < 0: no limit (default); calls still running
+                             at the limit are reported unknown */
+} shl_sync_opts;
+
+SHL_API void shl_sync_opts_init(shl_sync_opts *o);
+
+/**
+ * sync: wait until every call finishes or the operation fails (or the
+ * timeout passes), and sort the calls into successful / failed / unknown.
+ * @return 0 with *out filled; -EINVAL, -ENOMEM. Context: any thread except
+ *         the monitor and worker threads.
+ */
+SHL_API int shl_op_sync(shl_op *op, shl_spawned **calls, size_t n,
+                        const shl_sync_opts *o, shl_sync_result *out);
+/** awaitCall: shl_op_sync() of one call. */
+SHL_API int shl_op_await_call(shl_op *op, shl_spawned *call,
+                              const shl_sync_opts *o, shl_sync_result *out);
+
+/**
+ * waitForCompletion: run `work` (on a worker thread) while watching the
+ * operation. If the operation fails first, on_operation_failed runs and
+ * SHL_EFAILED is returned with `*failure` filled (OperationFailedException).
+ * If the work fails and on_error is set, its return value becomes the
+ * result (fallback); otherwise the work's error is returned.
+ * @return 0 with *result; SHL_EFAILED; the work's error; -EINVAL, -ENOMEM.
+ */
+SHL_API int shl_op_wait_for_completion(
+    shl_op *op, shl_work_fn work, void *arg,
+    void (*on_operation_failed)(const shl_failed_info *info, void *user),
+    void *(*on_error)(int err, const char *error, void *user), void *user,
+    void **result, shl_failed_info *failure);
+
+/* ------------------------------------------------------------------------ */
+/* Exec helpers and polling helpers (OperationHelper)                        */
+/* ------------------------------------------------------------------------ */
+
+/** Options of the exec helpers. Initialise with shl_exec_opts_init(). */
+typedef struct shl_exec_opts {
+    const char *executable;        /**< path or name (PATH searched) */
+    const char *const *argv;       /**< arguments after argv[0]; NULL-ended,
+                                        may be NULL */
+    const char *working_directory; /**< NULL: current */
+    const char *description;       /**< NULL: "File result worker" /
+                                        "Stdio worker" */
+    const char *result_file_path;  /**< file-result worker: required */
+    bool delete_result_file;       /**< default true */
+    int64_t poll_interval_ms;      /**< default 100 */
+    int64_t timeout_ms;            /**< < 0: none (default) */
+    bool fail_on_crash;            /**< default true */
+    void (*on_stdout)(const char *line, void *user);
+    void (*on_stderr)(const char *line, void *user);
+    void (*on_exit)(int exit_code, void *user); /**< 128+sig if signalled */
+    void *user;
+    shl_call_callbacks callbacks;
+} shl_exec_opts;
+
+SHL_API void shl_exec_opts_init(shl_exec_opts *o);
+
+/**
+ * execFileResultWorker: spawn a process; the call's result is the content
+ * of result_file_path (a malloc'd NUL-terminated string, freed with the
+ * handle) once the process has exited 0 and the file exists. A non-zero
+ * exit, a signal, a missing file or the timeout fail the call (the original
+ * ignored exit codes and could poll forever). Exec failures (no such
+ * program) are reported as the call's error, never swallowed.
+ * @return as shl_op_spawn_call().
+ */
+SHL_API SHL_NODISCARD int shl_op_exec_file_result_worker(
+    shl_op *op, const shl_exec_opts *o, shl_spawned **out);
+
+/**
+ * execStdioWorker: spawn a process; the call's result is its whole stdout
+ * (malloc'd string) when it exits 0; timeout honoured (the original ignored
+ * it).
+ */
+SHL_API SHL_NODISCARD int shl_op_exec_stdio_worker(shl_op *op,
+                                                   const shl_exec_opts *o,
+                                                   shl_spawned **out);
+
+/**
+ * pollFile: wait until `path` exists, then read it whole.
+ * @param[out] content  malloc'd NUL-terminated text; free with free().
+ * @return 0; -ETIMEDOUT (timeout_ms >= 0 passed); -errno of the read.
+ */
+SHL_API int shl_poll_file(const char *path, bool delete_after,
+                          int64_t poll_interval_ms, int64_t timeout_ms,
+                          char **content);
+/** pollFiles: pollFile for every path, in order; contents[i] for paths[i].
+ * On error nothing is returned (everything read is freed). */
+SHL_API int shl_poll_files(const char *const *paths, size_t n,
+                           bool delete_after, int64_t poll_interval_ms,
+                           int64_t timeout_ms, char **contents);
+/** pollUntil: call check until it returns non-NULL; that value is the
+ * result. @return 0, -ETIMEDOUT. */
+SHL_API int shl_poll_until(void *(*check)(void *user), void *user,
+                           int64_t poll_interval_ms, int64_t timeout_ms,
+                           void **result);
+
+/* ------------------------------------------------------------------------ */
 /* Heartbeats, liveness, waits                                               */
 /* ------------------------------------------------------------------------ */
 

@@ -1,0 +1,87 @@
+/*
+ * spawned.h: spawned calls, the per-ledger worker pool, sync and
+ * waitForCompletion (spawn.c); exec helpers (exec.c) build on it.
+ *
+ * A spawned call is a regular call (struct shl_call: frame, id, session
+ * accounting, on_cleanup/on_operation_failed through the monitor) plus a
+ * task that runs its work on a pool thread. The worker settles the call in
+ * this order, so a waiter that wakes sees a finished call:
+ *
+ *   work -> (fallback) -> end/fail the underlying call (frame removed,
+ *   CALL_* line, on_cleanup) -> operation failed in the segment (if
+ *   fail_on_crash and no fallback) -> on_completion -> publish the outcome
+ *   under op->mu and broadcast op->cv -> deliver the failure to the session
+ *   -> unpin the session.
+ *
+ * Lifetime: every task pins its session (op->busy, ledger->mu); a session
+ * left while a worker still runs is freed by the worker that unpins it last
+ * (the monitor's deferred-free protocol). Once the outcome is published the
+ * worker no longer touches the shl_spawned object, so the owner may release
+ * it at once.
+ */
+#ifndef SHL_SPAWN_H
+#define SHL_SPAWN_H
+
+#include <pthread.h>
+
+#include "ledger.h"
+
+/* Outcome of a spawned call (shl_spawned.state). */
+enum { SHL__SP_RUNNING = 0, SHL__SP_SUCCEEDED = 1, SHL__SP_FAILED = 2 };
+
+struct shl_spawned {
+    shl_op *op;                     /* owning session (pinned by the task) */
+    struct shl_spawned *prev, *next; /* session's spawned list (op->mu) */
+    struct shl_spawned *qnext;      /* pool queue (pool->mu) */
+    struct shl_call *call;          /* underlying call; NULL for the private
+                                       task of waitForCompletion */
+    char id[SHL_CALL_ID_MAX + 1];
+    char *description;              /* malloc'd or NULL */
+    shl_work_fn work;
+    void *arg;
+    void (*arg_free)(void *arg);    /* exec helpers: their context */
+    void (*result_free)(void *result);
+    shl_call_callbacks cb;          /* the user's */
+    void *(*on_call_crashed)(shl_spawned *c, void *user);
+    bool fail_on_crash;
+    bool is_private;                /* waitForCompletion task */
+    _Atomic int refs;               /* private task: waiter + worker */
+
+    _Atomic bool cancelled;
+    int cancel_efd;                 /* eventfd written by cancel, or -1 */
+    pthread_mutex_t pid_mu;         /* pid, error */
+    pid_t pid;                      /* attached child, 0 = none */
+
+    _Atomic int state;              /* SHL__SP_*; written under op->mu */
+    bool abandoned;                 /* private: the waiter gave up (op->mu) */
+    void *result;                   /* valid once SUCCEEDED */
+    char *error;                    /* malloc'd; set by the work or worker */
+    int err;                        /* the work's return code on failure */
+};
+
+/* Start a spawned call. arg_free (may be NULL) runs once the work is done,
+ * and also when this fails. want_cancel_fd gives the call an eventfd that
+ * shl_spawned_cancel() writes (for work that waits in poll()). */
+int shl__spawn(shl_op *op, shl_work_fn work, void *arg,
+               void (*arg_free)(void *), bool want_cancel_fd,
+               const shl_spawn_opts *o, shl_spawned **out);
+
+/* The cancel eventfd of a call started with want_cancel_fd, else -1. */
+int shl__spawned_cancel_fd(const shl_spawned *c);
+
+/* Session hooks (ops.c). */
+/* Before a session ends: refuse with SHL_ESTATE while spawned calls are
+ * pending (cancel false); otherwise cancel them and wait, bounded by the
+ * ledger's timeout_ms, for them to finish. */
+int shl__spawn_session_end(shl_op *op, bool cancel);
+/* Free the session's spawned objects (all finished by then). */
+void shl__spawn_session_free(shl_op *op);
+/* Spawned calls whose underlying call is already finished but whose
+ * outcome is not yet published (still pending). Call with op->mu held. */
+size_t shl__spawn_unsettled_locked(const shl_op *op);
+
+/* Ledger hook (ledger.c): stop the pool after the sessions ended; runs the
+ * tasks still queued, joins the threads. */
+void shl__pool_stop(shl_ledger *l);
+
+#endif /* SHL_SPAWN_H */
