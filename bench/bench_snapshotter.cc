@@ -1,0 +1,158 @@
+// bench_snapshotter: the cost of the files on the hot path, and of
+// serialising a big operation.
+//
+//   Snapshotter/CallPair/snapshotter:0/period_ms:10
+//                                        shl_call_start + shl_call_end +
+//                                        shl_call_release; no snapshotter
+//                                        thread: the ring is drained in
+//                                        paused intervals (every 4096 pairs)
+//   Snapshotter/CallPair/snapshotter:1/period_ms:P
+//                                        the same with the ledger's
+//                                        snapshotter thread draining the ring
+//                                        into the files and rewriting the
+//                                        JSON every P ms, concurrently
+//   The bar (issue 5): :1 <= 1.2 x :0 in the same run. Both post
+//   CALL_STARTED/CALL_ENDED into the event ring; only the consumer differs.
+//
+//   Snapshotter/ToJson/frames:10000      shl_snapshot_to_json of a snapshot
+//                                        holding 10,000 frames (pretty)
+//   Snapshotter/TakeToJson/frames:10000  shl_reader_snapshot of a live
+//                                        operation with 10,000 frames, then
+//                                        shl_snapshot_to_json: what the
+//                                        snapshotter does per changed op
+#include "common.h"
+
+extern "C" {
+// internal (src/events.h): drain the ring now (links shmledger_objs)
+int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
+}
+
+namespace {
+
+void
+CallPair(benchmark::State &state)
+{
+    const bool snap = state.range(0) != 0;
+    shlb::TempBase base("snapcall");
+    shl_ledger_opts o = shlb::opts(64, 64, 4096);
+    o.snapshotter = snap;
+    o.snapshot_period_ms = state.range(1);
+    o.max_events = 1u << 17; // 64 MiB: room for ~60 ms of events at full speed
+    shl_ledger *l = shlb::open_ledger(base, "bench", o);
+    shl_op *op = nullptr;
+    SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
+    uint64_t n = 0;
+    for (auto _ : state) {
+        shl_call *c = nullptr;
+        SHLB_CHECK(shl_call_start(op, nullptr, &c));
+        SHLB_CHECK(shl_call_end(c, nullptr));
+        SHLB_CHECK(shl_call_release(c));
+        if (!snap && (++n & 4095) == 0) {
+            state.PauseTiming();
+            SHLB_CHECK(shl__events_flush(l, 10000));
+            state.ResumeTiming();
+        }
+    }
+    shl_segment_info info;
+    SHLB_CHECK(shl_reader_info(shl_ledger_reader(l), &info));
+    state.counters["fallback"] = (double)info.events_fallback;
+    SHLB_CHECK(shl__events_flush(l, 10000));
+    SHLB_CHECK(shl_op_complete(op));
+    shl_ledger_close(l);
+}
+BENCHMARK(CallPair)
+    ->Name("Snapshotter/CallPair")
+    ->ArgNames({"snapshotter", "period_ms"})
+    ->Args({0, 10})
+    ->Args({1, 10})
+    ->Args({1, 100})
+    ->UseRealTime();
+
+shl_snapshot *
+big_snapshot(size_t frames)
+{
+    auto *s = static_cast<shl_snapshot *>(std::calloc(1, sizeof(shl_snapshot)));
+    std::snprintf(s->operation_id, sizeof(s->operation_id),
+                  "20260122T12:00:00.000-cli-a1b2c3d4");
+    std::snprintf(s->initiator_id, sizeof(s->initiator_id), "cli");
+    int64_t t0 = 1769083200000123ll;
+    s->start_time_us = t0;
+    s->last_heartbeat_us = t0;
+    s->frame_count = frames;
+    s->frames = static_cast<shl_call_frame *>(
+        std::calloc(frames, sizeof(shl_call_frame)));
+    for (size_t i = 0; i < frames; i++) {
+        shl_call_frame *f = &s->frames[i];
+        std::snprintf(f->participant_id, sizeof(f->participant_id), "p%zu",
+                      i % 16);
+        std::snprintf(f->call_id, sizeof(f->call_id), "call_p%zu_%zu_%04zx",
+                      i % 16, i, i & 0xffff);
+        f->pid = 1000 + (int32_t)(i % 16);
+        f->start_time_us = t0 + (int64_t)i * 1000;
+        f->last_heartbeat_us = t0 + (int64_t)i * 1000 + 17;
+        f->fail_on_crash = true;
+        f->session_id = 1;
+        f->heartbeat_age_ms = 12;
+    }
+    return s;
+}
+
+void
+ToJson(benchmark::State &state)
+{
+    shl_snapshot *s = big_snapshot((size_t)state.range(0));
+    size_t bytes = 0;
+    for (auto _ : state) {
+        char *text = nullptr;
+        SHLB_CHECK(shl_snapshot_to_json(s, 0, &text));
+        bytes = std::strlen(text);
+        std::free(text);
+    }
+    state.counters["bytes"] = (double)bytes;
+    shl_snapshot_free(s);
+}
+BENCHMARK(ToJson)
+    ->Name("Snapshotter/ToJson")
+    ->ArgName("frames")
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond);
+
+void
+TakeToJson(benchmark::State &state)
+{
+    const int frames = (int)state.range(0);
+    shlb::TempBase base("snapjson");
+    shl_ledger_opts o = shlb::opts(64, 64, 16384);
+    o.snapshotter = false;
+    shl_ledger *l = shlb::open_ledger(base, "bench", o);
+    shl_op *op = nullptr;
+    SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
+    std::vector<shl_call *> calls((size_t)frames);
+    for (int i = 0; i < frames; i++) {
+        SHLB_CHECK(shl_call_start(op, nullptr, &calls[(size_t)i]));
+        if ((i & 1023) == 1023)
+            SHLB_CHECK(shl__events_flush(l, 10000));
+    }
+    SHLB_CHECK(shl__events_flush(l, 10000));
+    std::string id = shl_op_id(op);
+    for (auto _ : state) {
+        shl_snapshot *s = nullptr;
+        SHLB_CHECK(shl_reader_snapshot(shl_ledger_reader(l), id.c_str(), &s));
+        char *text = nullptr;
+        SHLB_CHECK(shl_snapshot_to_json(s, 0, &text));
+        benchmark::DoNotOptimize(text);
+        std::free(text);
+        shl_snapshot_free(s);
+    }
+    SHLB_CHECK(shl_op_leave(op, true));
+    shl_ledger_close(l);
+}
+BENCHMARK(TakeToJson)
+    ->Name("Snapshotter/TakeToJson")
+    ->ArgName("frames")
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond);
+
+} // namespace
+
+BENCHMARK_MAIN();
