@@ -102,7 +102,7 @@ wait_until() {
 
 json_ok() {
     command -v python3 >/dev/null || return 0
-    printf '%s' "$1" | python3 -c 'import json,sys; json.load(sys.stdin)'
+    printf '%s' "$1" | python3 -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null
 }
 
 begin() {
@@ -399,17 +399,115 @@ end
 begin demo
 cap shl --base "$B" demo --wait $((3000 * MULT)) --timeout $((10000 * MULT))
 want_rc 0
-want_out "shmledger demo:*\[1\]*-demo-*\[2\]*worker-1 *active*worker-2 *active*exited with status 0*\[3\]*kill -9 *killed by signal 9*\[4\]*worker-3 is dead*\[5\]*\[6\] Where to look:*base directory  $B*segment         /dev/shm/shmledger.*"
-variant="no crash cleanup in this build"
-if [[ $OUT == *"crashed call: call_worker-3_1_"* ]]; then
-    variant="crash cleanup: operation failed with the crashed call id"
-elif [[ $OUT != *"no crash cleanup yet"* ]]; then
-    note "demo reports neither crash cleanup nor its absence"
-fi
+want_out "shmledger demo:*\[1\]*-demo-*\[2\]*worker-? *active*worker-? *active*exited with status 0*\[3\]*kill -9 *killed by signal 9*\[4\]*worker-3*\[5\]*\[6\] Where to look:*base directory  $B*segment         /dev/shm/shmledger.*"
+[[ $OUT == *"[4]"*"crashed call: call_worker-3_1_"*"[5]"* ]] ||
+    note "demo: no failure with the crashed call id"
+[[ $OUT == *"Archived in $B/backup/"*"CRASH_DETECTED callId=call_worker-3_1_"* ]] ||
+    note "demo: no archive with the crash in its log"
 [[ $OUT == *"[4]"*"[5]"*"[6]"* ]] || note "demo steps out of order"
-end "$variant"
+# the reclaimed operation is still shown, from its archive
+op=$(printf '%s\n' "$OUT" | grep -o '[0-9T:.]*-demo-[0-9a-f]*' | head -1)
+expect 0 "{*\"operationState\": \"failed\"*call_worker-3_1_*}" \
+    shl --base "$B" show "$op"
+want_err "*is not in the segment; read from $B/backup/$op/operation.json"
+end
 
-# shmledger-top cases go here (when built)
+# --------------------------------------------------------------------------
+# shmledger-top (when built)
+
+if [[ -n $TOP ]]; then
+
+begin top_basics
+expect 0 "Usage: shmledger-top *Keys:*Exit status:*" top --help
+expect 2 "" top --base "$B" --frob
+want_err "shmledger-top: unknown option '--frob'*"
+expect 2 "" top --base "$B" --interval 0 --once
+expect 2 "" env -u SHMLEDGER_BASE "$TOP" --once
+# a missing segment: said on screen, non-zero exit in one-shot mode
+expect 1 "shmledger-top *segment: no ledger at $B*" top --base "$B" --once
+want_err "shmledger-top: no ledger at $B*"
+OP=$(shl --base "$B" create -d "viewed")
+start_holder "$OP"
+expect_sq 0 "shmledger-top * $B *
+segment /shmledger.* epoch * lock_recoveries * crashes_detected *
+participants 1/* operations 1/* frames 1/* resources 0/*
+*OPERATION STATE AGE FRAMES PARTS ABORT DESCRIPTION
+> $OP running * 1 1 no viewed
+*Frames of $OP (running), stale after 15000 ms
+ PARTICIPANT PID CALL ID STATE AGE HB AGE FLAGS DESCRIPTION
+ holder * call_holder_1_* active * sleep 600" top --base "$B" --once
+expect 0 "{\"segment\":{\"name\":\"/shmledger.*\"operations\":\[
+{\"operationId\":\"$OP\"*\"callId\":\"call_holder_1_*}
+]}" top --base "$B" --json
+json_ok "$OUT" || note "--json: not valid JSON"
+# a stale heartbeat (the holder is stopped) is flagged
+kill -STOP "${BG[0]}"
+sleep 1.5
+expect 0 "*call_holder_1_* active *STALE*" top --base "$B" --once --stale 1000
+kill -CONT "${BG[0]}"
+# a garbled segment: one-line error, exit 3
+seg=$(shl --base "$B" gc | sed -n 's/^segment \/\([^:]*\):.*/\1/p')
+if [[ -n $seg && -e /dev/shm/$seg ]]; then
+    printf 'garbage garbage garbage garbage' |
+        dd of="/dev/shm/$seg" conv=notrunc status=none
+    expect 3 "*segment: *segment*" top --base "$B" --once
+    one_line_err
+    expect 3 "" top --base "$B" --json
+fi
+end
+
+if command -v tmux >/dev/null; then
+    TMUX_SOCK="$WORK/tmux.sock"
+    tm() { tmux -S "$TMUX_SOCK" "$@"; }
+    pane() { tm capture-pane -p -t shltop; }
+    pane_has() { pane | grep -q -- "$1"; }
+
+    begin top_tmux
+    OP=$(shl --base "$B" create -d "live view")
+    start_holder "$OP"
+    tm new-session -d -s shltop -x 150 -y 35 \
+        "$PREFIX $TOP --base $B --interval 200 --stale 2500"
+    wait_until 20 pane_has "call_holder_1_" ||
+        note "the frame never showed on screen: $(pane)"
+    pane_has "> $OP" || note "the operation is not selected: $(pane)"
+    # a stale participant shows up highlighted as STALE
+    kill -STOP "${BG[0]}"
+    wait_until 20 pane_has "STALE" || note "no STALE frame on screen: $(pane)"
+    kill -CONT "${BG[0]}"
+    wait_until 20 eval '! pane_has STALE' || note "STALE never cleared"
+    # Enter shows the details (participants)
+    tm send-keys -t shltop Enter
+    wait_until 20 pane_has "Details of $OP" || note "no details: $(pane)"
+    tm send-keys -t shltop Enter
+    # resize: the screen is redrawn at the new size
+    tm resize-window -t shltop -x 100 -y 20
+    wait_until 20 pane_has "call_holder_1_" || note "lost after resize"
+    [[ $(pane | wc -l) -le 20 ]] || note "pane not resized"
+    # filter that matches nothing, then clear it
+    tm send-keys -t shltop / nomatch Enter
+    wait_until 20 pane_has "no operations matching 'nomatch'" ||
+        note "filter not applied: $(pane)"
+    tm send-keys -t shltop / BSpace BSpace BSpace BSpace BSpace BSpace \
+        BSpace Enter
+    wait_until 20 pane_has "> $OP" || note "filter not cleared: $(pane)"
+    # abort from the viewer, confirmed with y
+    tm send-keys -t shltop a
+    wait_until 20 pane_has "Abort operation $OP? (y/n)" ||
+        note "no confirmation prompt: $(pane)"
+    tm send-keys -t shltop y
+    wait_until 20 pane_has "abort flag set on" ||
+        note "abort not reported: $(pane)"
+    expect_sq 0 "*$OP running 1 1 yes * live view" shl --base "$B" list
+    tm send-keys -t shltop q
+    wait_until 20 eval '! tm has-session -t shltop' ||
+        note "q did not quit"
+    tm kill-server 2>/dev/null
+    end
+else
+    echo "skip top_tmux (no tmux)"
+fi
+
+fi # TOP
 
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

@@ -94,6 +94,13 @@ find_frame(const shl_snapshot *s, const char *participant)
     return -1;
 }
 
+static int
+by_participant(const void *a, const void *b)
+{
+    const shl_call_frame *x = a, *y = b;
+    return strcmp(x->participant_id, y->participant_id);
+}
+
 /* Poll until every participant in `names` has a frame; returns the last
  * snapshot (caller frees) or NULL on timeout. */
 static shl_snapshot *
@@ -108,8 +115,11 @@ wait_frames(struct demo *d, const char *const *names, size_t n)
             for (size_t i = 0; i < n; i++)
                 if (find_frame(s, names[i]) >= 0)
                     found++;
-            if (found == n)
+            if (found == n) {
+                qsort(s->frames, s->frame_count, sizeof(s->frames[0]),
+                      by_participant);
                 return s;
+            }
             shl_snapshot_free(s);
         }
         cli_sleep_ms(20);
@@ -149,26 +159,55 @@ reap(pid_t pid, const char *name)
     return st;
 }
 
+static int
+by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
 static void
 list_dir(const char *dir, const char *indent, int depth)
 {
-    DIR *dp = opendir(dir);
-    if (!dp)
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, by_name);
+    if (n < 0)
         return;
-    struct dirent *e;
-    while ((e = readdir(dp)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        struct stat st;
-        bool isdir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-        printf("%s%*s%s%s\n", indent, depth * 2, "", e->d_name,
-               isdir ? "/" : "");
-        if (isdir && depth < 3)
-            list_dir(path, indent, depth + 1);
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (name[0] != '.') {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            struct stat st;
+            bool isdir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+            printf("%s%*s%s%s\n", indent, depth * 2, "", name,
+                   isdir ? "/" : "");
+            if (isdir && depth < 3)
+                list_dir(path, indent, depth + 1);
+        }
+        free(names[i]);
     }
-    closedir(dp);
+    free(names);
+}
+
+/* Print a text file indented, at most max_lines lines. */
+static void
+print_file(const char *path, const char *indent, int max_lines)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (n++ == max_lines) {
+            printf("%s...\n", indent);
+            break;
+        }
+        printf("%s%s", indent, line);
+        if (!strchr(line, '\n'))
+            putchar('\n');
+    }
+    fclose(f);
 }
 
 static void
@@ -297,11 +336,11 @@ phase_kill(struct demo *d, int64_t wait_ms, bool *failed)
         cli_sleep_ms(10);
     }
     printf("\n[4] What the ledger shows after the kill:\n");
-    if (dead_at >= 0)
-        printf("    - worker-3 is dead: the kernel released its liveness "
-               "lock (seen after %lld ms).\n",
-               (long long)dead_at);
     if (changed_at < 0) {
+        if (dead_at >= 0)
+            printf("    - worker-3 is dead: the kernel released its "
+                   "liveness lock (seen after %lld ms).\n",
+                   (long long)dead_at);
         printf("    - Its frame %s is still 'active' and the operation "
                "still 'running'\n"
                "      after %lld ms: this build of the library has no crash "
@@ -313,7 +352,12 @@ phase_kill(struct demo *d, int64_t wait_ms, bool *failed)
             print_frames(last);
         *failed = false;
     } else if (last) {
-        printf("    - Crash cleanup acted after %lld ms: operation '%s'.\n",
+        printf("    - worker-3 died: the kernel released its liveness lock "
+               "at once (no\n"
+               "      heartbeat timeout involved), and a live participant's "
+               "monitor ran the\n"
+               "      crash cleanup %lld ms after the kill; the operation is "
+               "now '%s'.\n",
                (long long)changed_at, shl_op_state_name(last->state));
         for (size_t i = 0; i < last->frame_count; i++)
             printf("      frame %s of %s: %s\n", last->frames[i].call_id,
@@ -330,6 +374,10 @@ phase_kill(struct demo *d, int64_t wait_ms, bool *failed)
                        last->failure.crashed_call_ids[i]);
         }
         *failed = last->state != SHL_OP_RUNNING;
+    } else {
+        printf("    - The operation left the ledger after %lld ms.\n",
+               (long long)changed_at);
+        *failed = true;
     }
     shl_snapshot_free(last);
     return EX_OK;
@@ -443,13 +491,27 @@ cmd_demo(struct cli *c, int argc, char **argv)
     }
     char archive[4096];
     snprintf(archive, sizeof(archive), "%s/backup/%s", d.base, d.op_id);
+    /* The archive of a failed operation may be written by another
+     * participant's monitor a moment later: wait for it briefly. */
     struct stat st;
-    if (stat(archive, &st) == 0)
+    int64_t until = cli_mono_ms() + d.timeout_ms / 2;
+    while (stat(archive, &st) != 0 && cli_mono_ms() < until)
+        cli_sleep_ms(20);
+    char logpath[4096 + 64];
+    if (stat(archive, &st) == 0) {
         printf("    Archived in %s\n", archive);
-    else
-        printf("    No archive folder %s: this build of the library does "
-               "not archive yet.\n",
+        snprintf(logpath, sizeof(logpath), "%s/operation.log", archive);
+    } else {
+        printf("    No archive folder %s: this build of the library did "
+               "not archive it.\n",
                archive);
+        snprintf(logpath, sizeof(logpath), "%s/%s.operation.log", d.base,
+                 d.op_id);
+    }
+    if (stat(logpath, &st) == 0 && st.st_size > 0) {
+        printf("    The operation log (%s):\n", logpath);
+        print_file(logpath, "      ", 30);
+    }
 
     (void)shl_segment_name(d.base, seg, sizeof(seg));
     printf("\n[6] Where to look:\n"
