@@ -9,6 +9,8 @@
  * The processes are sequenced with pipes, never with sleeps.
  */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +19,90 @@
 
 #include "shl_test.h"
 
-/* A participant process: parent -> child commands, child -> parent acks. */
+/* A participant process: parent -> child commands, child -> parent acks.
+ * Peers are forked before the parent opens its ledger (a ledger runs
+ * threads; a child of a threaded process may only call async-signal-safe
+ * functions, and under ASan it can deadlock in malloc), then told the
+ * operation id. Every wait is bounded; the teardown kills leftovers. */
 struct peer {
     pid_t pid;
     int cmd; /* parent writes */
     int ack; /* parent reads */
+    char name[16];
     char call_id[SHL_CALL_ID_MAX + 1];
 };
 
-/* Child: open as `name`, join, start one call (description "<name> work"),
- * send the call id, wait for 'E', end the call, leave, close, ack 'D'. */
-static void
-peer_main(const char *base, const char *op_id, const char *name, int cmd,
-          int ack)
+#define MAX_PEERS 4
+static pid_t live[MAX_PEERS];
+
+static int
+kill_peers(void **state)
 {
+    (void)state;
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (live[i] > 0) {
+            kill(live[i], SIGKILL);
+            waitpid(live[i], NULL, 0);
+            live[i] = 0;
+        }
+    return 0;
+}
+
+static void
+forget_peer(pid_t pid)
+{
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (live[i] == pid)
+            live[i] = 0;
+}
+
+/* Read exactly n bytes within `ms` (scaled); false on timeout or EOF. */
+static bool
+read_within(int fd, void *buf, size_t n, int ms)
+{
+    int64_t deadline = shl_test_now_ms() + (int64_t)ms * shl_test_multiplier();
+    size_t got = 0;
+    while (got < n) {
+        int64_t left = deadline - shl_test_now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr <= 0)
+            continue;
+        ssize_t k = read(fd, (char *)buf + got, n - got);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    return true;
+}
+
+static int
+thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* Child: wait for the operation id, open as `name`, join, start one call
+ * (description "<name> work"), send the call id, wait for 'E', end the
+ * call, leave, close, ack 'D'. */
+static void
+peer_main(const char *base, const char *name, int cmd, int ack)
+{
+    char op_id[SHL_OPERATION_ID_MAX + 1];
+    if (read(cmd, op_id, sizeof(op_id)) != (ssize_t)sizeof(op_id))
+        _exit(9);
+    op_id[SHL_OPERATION_ID_MAX] = 0;
     shl_ledger *l = NULL;
     CHILD_CHECK(shl_ledger_open(&l, base, name, NULL));
     shl_op *op = NULL;
@@ -59,29 +131,43 @@ peer_main(const char *base, const char *op_id, const char *name, int cmd,
     _exit(0);
 }
 
+/* Fork an idle peer (the caller must still be single-threaded). */
 static void
-peer_start(struct peer *p, const char *base, const char *op_id,
-           const char *name)
+peer_fork(struct peer *p, const char *base, const char *name)
 {
+    assert_int_equal(thread_count(), 1);
     int cmd[2], ack[2];
     assert_int_equal(pipe(cmd), 0);
     assert_int_equal(pipe(ack), 0);
+    snprintf(p->name, sizeof(p->name), "%s", name);
     fflush(NULL);
     p->pid = fork();
     assert_true(p->pid >= 0);
     if (p->pid == 0) {
         close(cmd[1]);
         close(ack[0]);
-        peer_main(base, op_id, name, cmd[0], ack[1]);
+        peer_main(base, name, cmd[0], ack[1]);
     }
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (live[i] == 0) {
+            live[i] = p->pid;
+            break;
+        }
     close(cmd[0]);
     close(ack[1]);
     p->cmd = cmd[1];
     p->ack = ack[0];
-    /* wait until its call is started */
-    ssize_t n = read(p->ack, p->call_id, sizeof(p->call_id));
-    if (n != (ssize_t)sizeof(p->call_id))
-        fail_msg("%s did not start its call (read %zd)", name, n);
+}
+
+/* Send the operation id; wait until the peer's call is started. */
+static void
+peer_join(struct peer *p, const char *op_id)
+{
+    char id[SHL_OPERATION_ID_MAX + 1] = {0};
+    snprintf(id, sizeof(id), "%s", op_id);
+    assert_int_equal(write(p->cmd, id, sizeof(id)), (ssize_t)sizeof(id));
+    if (!read_within(p->ack, p->call_id, sizeof(p->call_id), 10000))
+        fail_msg("%s did not start its call; see its stderr", p->name);
 }
 
 /* Tell the peer to end its call and leave; wait until it has, and for its
@@ -91,9 +177,11 @@ peer_finish(struct peer *p)
 {
     assert_int_equal(write(p->cmd, "E", 1), 1);
     char b = 0;
-    assert_int_equal(read(p->ack, &b, 1), 1);
+    if (!read_within(p->ack, &b, 1, 10000))
+        fail_msg("%s did not finish; see its stderr", p->name);
     assert_int_equal(b, 'D');
     assert_child_exited(p->pid, 0);
+    forget_peer(p->pid);
     close(p->cmd);
     close(p->ack);
 }
@@ -121,6 +209,9 @@ test_api_lifecycle_cli_bridge_vscode(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "api-life");
+    struct peer bridge, vscode;
+    peer_fork(&bridge, base, "bridge");
+    peer_fork(&vscode, base, "vscode");
     shl_ledger *cli = NULL;
     assert_shl_ok(shl_ledger_open(&cli, base, "cli", NULL));
     shl_op *op = NULL;
@@ -135,12 +226,11 @@ test_api_lifecycle_cli_bridge_vscode(void **state)
     shl_reader *r = NULL;
     assert_shl_ok(shl_reader_open(&r, base));
 
-    struct peer bridge, vscode;
-    peer_start(&bridge, base, id, "bridge");
+    peer_join(&bridge, id);
     shl_snapshot *s = snap(r, id);
     assert_int_equal(s->frame_count, 2);
     shl_snapshot_free(s);
-    peer_start(&vscode, base, id, "vscode");
+    peer_join(&vscode, id);
 
     /* 3 frames, in start order: cli, bridge, vscode */
     s = snap(r, id);
@@ -221,6 +311,8 @@ test_api_lifecycle_two_participants_two_frames(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "api-life");
+    struct peer beta;
+    peer_fork(&beta, base, "beta");
     shl_ledger *a = NULL;
     assert_shl_ok(shl_ledger_open(&a, base, "alpha", NULL));
     shl_op *op = NULL;
@@ -230,8 +322,7 @@ test_api_lifecycle_two_participants_two_frames(void **state)
     shl_call *ca = NULL;
     assert_shl_ok(shl_call_start(op, NULL, &ca));
 
-    struct peer beta;
-    peer_start(&beta, base, id, "beta");
+    peer_join(&beta, id);
     shl_snapshot *s = snap(shl_ledger_reader(a), id);
     assert_int_equal(s->frame_count, 2);
     bool seen_a = false, seen_b = false;
@@ -271,8 +362,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_api_lifecycle_cli_bridge_vscode),
-        cmocka_unit_test(test_api_lifecycle_two_participants_two_frames),
+        cmocka_unit_test_teardown(test_api_lifecycle_cli_bridge_vscode,
+                                  kill_peers),
+        cmocka_unit_test_teardown(
+            test_api_lifecycle_two_participants_two_frames, kill_peers),
     };
     return cmocka_run_group_tests_name("api_lifecycle", tests, NULL, NULL);
 }

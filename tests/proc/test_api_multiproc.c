@@ -7,10 +7,18 @@
  * after end. The parent polls snapshots meanwhile and checks each one.
  * At the end every child reports exactly 1,000 ended calls through a pipe
  * (and exits 0), the frame count is back to 0 and the checker passes.
+ *
+ * The children are forked before the parent opens its ledger: a ledger
+ * runs threads, and a child forked from a threaded process may only call
+ * async-signal-safe functions (under ASan a child forked while a monitor
+ * thread held an allocator lock deadlocks in malloc). They get the
+ * operation id through a pipe. Every wait on a child is bounded, and the
+ * teardown kills children left behind by a failure.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +29,61 @@
 
 #define NCHILD 3
 #define NCALLS 1000
+
+static pid_t live[NCHILD];
+
+/* Teardown: kill and reap children a failed test left behind. */
+static int
+kill_children(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NCHILD; i++)
+        if (live[i] > 0) {
+            kill(live[i], SIGKILL);
+            waitpid(live[i], NULL, 0);
+            live[i] = 0;
+        }
+    return 0;
+}
+
+/* Read exactly n bytes before the deadline; false on timeout/EOF. */
+static bool
+read_by(int fd, void *buf, size_t n, int64_t deadline_ms)
+{
+    size_t got = 0;
+    while (got < n) {
+        int64_t left = deadline_ms - shl_test_now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            continue;
+        ssize_t k = read(fd, (char *)buf + got, n - got);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    return true;
+}
+
+/* Threads of this process (a fork must happen while it is 1). */
+static int
+thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
 
 struct child_report {
     int ended;    /* calls ended successfully */
@@ -46,11 +109,16 @@ has_frame(shl_reader *r, const char *op_id, const char *call_id, int *err)
     return found;
 }
 
-/* In the child: join, signal ready, wait for go, run the calls, report. */
+/* In the child: get the operation id, join, signal ready, wait for go, run
+ * the calls, report. */
 static void
-child_main(const char *base, const char *op_id, const char *name, int ready_fd,
+child_main(const char *base, int id_fd, const char *name, int ready_fd,
            int go_fd, int report_fd)
 {
+    char op_id[SHL_OPERATION_ID_MAX + 1];
+    if (read(id_fd, op_id, sizeof(op_id)) != (ssize_t)sizeof(op_id))
+        _exit(9);
+    op_id[SHL_OPERATION_ID_MAX] = 0;
     shl_ledger *l = NULL;
     CHILD_CHECK(shl_ledger_open(&l, base, name, NULL));
     shl_op *op = NULL;
@@ -129,14 +197,13 @@ test_api_multiproc_three_participants_1000_calls(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "api-mp");
-    shl_ledger *l = NULL;
-    assert_shl_ok(shl_ledger_open(&l, base, "init", NULL));
-    shl_op *op = NULL;
-    assert_shl_ok(shl_op_create(l, "multiproc", NULL, &op));
-    char id[SHL_OPERATION_ID_MAX + 1];
-    snprintf(id, sizeof(id), "%s", shl_op_id(op));
+    int64_t deadline =
+        shl_test_now_ms() + (int64_t)60000 * shl_test_multiplier();
 
-    int ready[2], go[2];
+    /* fork while single-threaded, before any ledger exists */
+    assert_int_equal(thread_count(), 1);
+    int idp[2], ready[2], go[2];
+    assert_int_equal(pipe(idp), 0);
     assert_int_equal(pipe(ready), 0);
     assert_int_equal(pipe(go), 0);
     int report[NCHILD][2];
@@ -149,20 +216,35 @@ test_api_multiproc_three_participants_1000_calls(void **state)
         if (pids[i] == 0) {
             char name[8];
             snprintf(name, sizeof(name), "p%d", i);
+            close(idp[1]);
             close(ready[0]);
             close(go[1]);
             close(report[i][0]);
-            child_main(base, id, name, ready[1], go[0], report[i][1]);
+            child_main(base, idp[0], name, ready[1], go[0], report[i][1]);
         }
+        live[i] = pids[i];
         close(report[i][1]);
     }
+    close(idp[0]);
     close(ready[1]);
     close(go[0]);
+
+    shl_ledger *l = NULL;
+    assert_shl_ok(shl_ledger_open(&l, base, "init", NULL));
+    shl_op *op = NULL;
+    assert_shl_ok(shl_op_create(l, "multiproc", NULL, &op));
+    char id[SHL_OPERATION_ID_MAX + 1] = {0};
+    snprintf(id, sizeof(id), "%s", shl_op_id(op));
+    for (int i = 0; i < NCHILD; i++)
+        assert_int_equal(write(idp[1], id, sizeof(id)), (ssize_t)sizeof(id));
+    close(idp[1]);
 
     /* everyone joined */
     for (int i = 0; i < NCHILD; i++) {
         char b;
-        assert_int_equal(read(ready[0], &b, 1), 1);
+        if (!read_by(ready[0], &b, 1, deadline))
+            fail_msg("only %d of %d children joined; see their stderr", i,
+                     NCHILD);
     }
     shl_reader *r = NULL;
     assert_shl_ok(shl_reader_open(&r, base)); /* a separate, passive reader */
@@ -180,10 +262,9 @@ test_api_multiproc_three_participants_1000_calls(void **state)
     bool got[NCHILD] = {false};
     int remaining = NCHILD;
     size_t snapshots = 0, max_frames = 0, frames_seen = 0;
-    int64_t deadline =
-        shl_test_now_ms() + (int64_t)60000 * shl_test_multiplier();
     while (remaining > 0) {
-        assert_true(shl_test_now_ms() < deadline);
+        if (shl_test_now_ms() > deadline)
+            fail_msg("%d children did not report in time", remaining);
         assert_shl_ok(shl_reader_snapshot(r, id, &s));
         check_snapshot(s, &max_frames, &frames_seen);
         shl_snapshot_free(s);
@@ -212,6 +293,7 @@ test_api_multiproc_three_participants_1000_calls(void **state)
     int total = 0;
     for (int i = 0; i < NCHILD; i++) {
         assert_child_exited(pids[i], 0);
+        live[i] = 0;
         close(report[i][0]);
         assert_int_equal(reps[i].ended, NCALLS);
         assert_int_equal(reps[i].appeared, NCALLS);
@@ -252,7 +334,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_api_multiproc_three_participants_1000_calls),
+        cmocka_unit_test_teardown(
+            test_api_multiproc_three_participants_1000_calls, kill_children),
     };
     return cmocka_run_group_tests_name("api_multiproc", tests, NULL, NULL);
 }

@@ -258,21 +258,22 @@ test_api_operation_join_from_forked_process(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "api-op");
-    shl_ledger *l = NULL;
-    assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
-    shl_op *op = NULL;
-    assert_shl_ok(shl_op_create(l, "forked join", NULL, &op));
-    char id[SHL_OPERATION_ID_MAX + 1];
-    snprintf(id, sizeof(id), "%s", shl_op_id(op));
+    /* Fork first, while no ledger (and so no thread) exists: a child of a
+     * threaded process may only call async-signal-safe functions. The
+     * child gets the operation id through the go pipe. */
     int ack[2], go[2];
     assert_int_equal(pipe(ack), 0);
     assert_int_equal(pipe(go), 0);
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
+    char id[SHL_OPERATION_ID_MAX + 1] = {0};
     if (pid == 0) {
         close(ack[0]);
         close(go[1]);
+        if (read(go[0], id, sizeof(id)) != (ssize_t)sizeof(id))
+            _exit(9);
+        id[SHL_OPERATION_ID_MAX] = 0;
         shl_ledger *cl = NULL;
         CHILD_CHECK(shl_ledger_open(&cl, base, "child", NULL));
         shl_op *j1 = NULL, *j2 = NULL;
@@ -300,8 +301,18 @@ test_api_operation_join_from_forked_process(void **state)
     }
     close(ack[1]);
     close(go[0]);
+    shl_ledger *l = NULL;
+    assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
+    shl_op *op = NULL;
+    assert_shl_ok(shl_op_create(l, "forked join", NULL, &op));
+    snprintf(id, sizeof(id), "%s", shl_op_id(op));
+    assert_int_equal(write(go[1], id, sizeof(id)), (ssize_t)sizeof(id));
     char b = 0;
-    assert_int_equal(read(ack[0], &b, 1), 1);
+    /* a failed child closes its end: read returns 0, no hang */
+    if (read(ack[0], &b, 1) != 1) {
+        assert_child_exited(pid, 0); /* reports the child's status */
+        fail_msg("child did not join");
+    }
     shl_snapshot *s = snap(l, id);
     assert_int_equal(s->frame_count, 1);
     assert_string_equal(s->frames[0].participant_id, "child");
