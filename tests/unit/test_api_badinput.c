@@ -56,7 +56,11 @@ fx_open(struct fx *f)
     assert_shl_ok(shl_call_end(f->ended, NULL));
     assert_shl_ok(shl_call_start(f->op, &co, &f->failed));
     assert_shl_ok(shl_call_fail(f->failed, "expected"));
-    assert_shl_ok(shl_op_register_temp_resource(f->op, "/tmp/api-bad"));
+    /* inside the test's own directory: a failed operation's cleanup
+     * deletes the resources it finds */
+    char res[600];
+    snprintf(res, sizeof(res), "%s/api-bad", f->base);
+    assert_shl_ok(shl_op_register_temp_resource(f->op, res));
     assert_int_equal(shl_op_get_state(f->op), SHL_OP_RUNNING);
 }
 
