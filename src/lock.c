@@ -240,14 +240,27 @@ shl__lock(struct shl__seg *s, int64_t timeout_ms)
     if (atomic_load_explicit(&h->poisoned, memory_order_acquire))
         return SHL_SET_ERR(SHL_EPANIC, "segment %s is poisoned", s->name);
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+#if defined(__SANITIZE_THREAD__)
+    /* TSan (gcc 12) does not intercept pthread_mutex_clocklock and would
+     * then report every unlock as unpaired: use the intercepted, wall-clock
+     * timedlock in TSan builds only. */
+    const clockid_t clk = CLOCK_REALTIME;
+#else
+    /* monotonic: a wall-clock step cannot stretch or cut the wait */
+    const clockid_t clk = CLOCK_MONOTONIC;
+#endif
+    clock_gettime(clk, &ts);
     ts.tv_sec += timeout_ms / 1000;
     ts.tv_nsec += (timeout_ms % 1000) * 1000000;
     if (ts.tv_nsec >= 1000000000) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
+#if defined(__SANITIZE_THREAD__)
+    int rc = pthread_mutex_timedlock(&h->mutex, &ts);
+#else
     int rc = pthread_mutex_clocklock(&h->mutex, CLOCK_MONOTONIC, &ts);
+#endif
     if (rc == 0) {
         if (atomic_load_explicit(&h->poisoned, memory_order_acquire)) {
             pthread_mutex_unlock(&h->mutex);

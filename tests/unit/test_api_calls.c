@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,9 @@ struct rec {
     shl_call *call;
     void *result;
     shl_op *op;
-    shl_failed_info info;
+    shl_failed_info info; /* written once, by the first on_failure */
+    _Atomic int claimed;
+    _Atomic int info_ready;
 };
 
 static void
@@ -80,9 +83,15 @@ static void
 on_failure(shl_op *op, const shl_failed_info *info, void *user)
 {
     struct rec *r = user;
+    /* several threads may report (the failing thread and other sessions'
+     * monitors): the first one records the info */
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&r->claimed, &expect, 1)) {
+        r->op = op;
+        r->info = *info;
+        atomic_store(&r->info_ready, 1);
+    }
     r->failure++;
-    r->op = op;
-    r->info = *info;
 }
 
 /* one ledger "cli" with one operation; a second ledger "bridge" joined */
@@ -461,6 +470,7 @@ test_api_calls_fail_fails_the_operation(void **state)
     /* on_failure fired with the info: at once in the failing session,
      * and (monitor thread) once in every other session */
     assert_true(fl.failure >= 1);
+    assert_true(SHL_WAIT_FOR(atomic_load(&fl.info_ready), 5000));
     assert_string_equal(fl.info.reason, reason);
     assert_string_equal(fl.info.crashed_call_ids[0], vid);
     assert_true(SHL_WAIT_FOR(fl.failure == 2, 5000));
