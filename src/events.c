@@ -35,6 +35,10 @@
 #include "events.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <limits.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +118,13 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
             break;
     }
     SHL_CRASH_POINT("event.claimed");
+    /* every quarter ring, wake the snapshotter (one syscall per cap/4
+     * events): it drains while the ring still has room */
+    if ((pos & ((cap >> 2) - 1)) == 0 && cap >= 4) {
+        atomic_fetch_add_explicit(&h->ev_wake, 1, memory_order_release);
+        syscall(SYS_futex, (uint32_t *)&h->ev_wake, FUTEX_WAKE, INT32_MAX,
+                NULL, NULL, 0);
+    }
     struct shl__evrec *r = ev_at(s, pos);
     uint64_t mine = claim_word(pos, l->slot, l->slot_gen);
     uint64_t w = atomic_load_explicit(&r->claim, memory_order_acquire);
@@ -171,7 +182,12 @@ examine(shl_ledger *l, struct shl__drain_state *st, uint64_t t,
     struct shl__evrec *r = ev_at(&l->seg, t);
     for (;;) {
         if (atomic_load_explicit(&r->commit, memory_order_acquire) == t + 1) {
-            memcpy(copy, r, sizeof(*copy));
+            /* the head and only the text in use (not the whole 512 B) */
+            memcpy(copy, r, offsetof(struct shl__evrec, text));
+            size_t used = (size_t)copy->len_a + copy->len_b;
+            if (used > sizeof(copy->text))
+                used = sizeof(copy->text); /* garbage: rejected later */
+            memcpy(copy->text, r->text, used);
             return V_READY;
         }
         uint64_t w = atomic_load_explicit(&r->claim, memory_order_acquire);
@@ -215,6 +231,9 @@ struct outbuf {
 struct batch {
     struct outbuf *v;
     size_t n, cap;
+    size_t inited; /* entries whose buffer is set up (kept across batches:
+                      re-growing ~1 MB of buffers every batch costs page
+                      faults and copies on the snapshotter's hot loop) */
 };
 
 static struct shl__sbuf *
@@ -231,25 +250,41 @@ batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
         bt->v = p;
         bt->cap = nc;
         /* the buffers moved: re-point those still using their own array */
-        for (size_t i = 0; i < bt->n; i++)
+        for (size_t i = 0; i < bt->inited; i++)
             if (!bt->v[i].b.heap)
                 bt->v[i].b.p = bt->v[i].b.local;
     }
-    struct outbuf *o = &bt->v[bt->n++];
+    struct outbuf *o = &bt->v[bt->n];
     memcpy(o->op_id, op_id, strlen(op_id) + 1);
     o->file = f;
-    shl__sbuf_init(&o->b);
+    if (bt->n < bt->inited)
+        shl__sbuf_reset(&o->b);
+    else {
+        shl__sbuf_init(&o->b);
+        bt->inited = bt->n + 1;
+    }
+    bt->n++;
     return &o->b;
 }
 
+/* Forget the batch's contents, keep its buffers. */
 static void
-batch_free(struct batch *bt)
+batch_reset(struct batch *bt)
 {
-    for (size_t i = 0; i < bt->n; i++)
+    bt->n = 0;
+}
+
+void
+shl__drain_state_fini(struct shl__drain_state *st)
+{
+    struct batch *bt = st->batch;
+    if (!bt)
+        return;
+    for (size_t i = 0; i < bt->inited; i++)
         shl__sbuf_fini(&bt->v[i].b);
     free(bt->v);
-    bt->v = NULL;
-    bt->n = bt->cap = 0;
+    free(bt);
+    st->batch = NULL;
 }
 
 /* Keep only the lines of b not found in the last bytes of path. */
@@ -316,7 +351,12 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
             break;
         uint64_t inflight = atomic_load(&h->ev_inflight);
         bool redo = inflight > tail;
-        struct batch bt = {0};
+        if (!st->batch && !(st->batch = calloc(1, sizeof(struct batch)))) {
+            result = -ENOMEM;
+            break;
+        }
+        struct batch *btp = st->batch;
+        batch_reset(btp);
         uint64_t end = tail;
         int rc = 0;
         while (end < head && end - tail < CHUNK) {
@@ -351,7 +391,7 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
                         if (!shl__event_targets(&ev, (enum shl__file)f))
                             continue;
                         struct shl__sbuf *b =
-                            batch_buf(&bt, ev.op_id, (enum shl__file)f);
+                            batch_buf(btp, ev.op_id, (enum shl__file)f);
                         rc = b ? shl__event_render(&ev, (enum shl__file)f, b)
                                : -ENOMEM;
                     }
@@ -365,8 +405,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
             if (inflight < end)
                 atomic_store(&h->ev_inflight, end);
             SHL_CRASH_POINT("drain.inflight");
-            for (size_t i = 0; i < bt.n && rc == 0; i++) {
-                struct outbuf *o = &bt.v[i];
+            for (size_t i = 0; i < btp->n && rc == 0; i++) {
+                struct outbuf *o = &btp->v[i];
                 char path[PATH_MAX];
                 int prc = shl__op_file_path(l->base_path, o->op_id, o->file,
                                             path, sizeof(path));
@@ -384,7 +424,6 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
                 SHL_CRASH_POINT("drain.wrote");
             }
         }
-        batch_free(&bt);
         if (rc != 0) {
             /* keep the records; the next pass redoes the batch (dedupe) */
             if (end > tail && atomic_load(&h->ev_inflight) < end)

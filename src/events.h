@@ -24,7 +24,11 @@ struct shl__drain_state {
     int64_t wait_since_ns;
     uint64_t fail_pos;      /* tail + 1 of a batch whose writes failed */
     int64_t fail_since_ns;
+    void *batch;            /* output buffers, kept between batches */
 };
+
+/* Free what a drain state holds. */
+void shl__drain_state_fini(struct shl__drain_state *st);
 
 /* Drain the ring into the files as far as possible (snapshotter role held,
  * one drainer per process at a time). *blocked is set when it stopped at a

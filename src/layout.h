@@ -291,6 +291,9 @@ struct shl__hdr {
                                      may be partly in the files */
     _Atomic uint64_t ev_head SHL__ALIGNED; /* next position (producers CAS) */
     _Atomic uint64_t ev_tail SHL__ALIGNED; /* next to drain (snapshotter) */
+    _Atomic uint32_t ev_wake;     /* futex: producers bump it every quarter
+                                     ring so the snapshotter drains before
+                                     the ring fills, not a period later */
 } SHL__ALIGNED;
 
 _Static_assert(sizeof(struct shl__part) == 192, "participant record size");

@@ -144,22 +144,58 @@ shl__event_targets(const struct shl__event *ev, enum shl__file f)
     }
 }
 
+/* Append a decimal integer (no printf: the snapshotter renders every line
+ * of the log and the trail, and vfprintf dominated its profile). */
+static int
+add_int(struct shl__sbuf *b, long long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v
+                                 : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    return shl__sbuf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+#define ADD_LIT(b, lit) shl__sbuf_add((b), (lit), sizeof(lit) - 1)
+
 int
 shl__event_message(const struct shl__event *ev, struct shl__sbuf *b)
 {
-    int a = (int)ev->a_len, bl = (int)ev->b_len;
+    int rc;
     switch (ev->kind) {
     case SHL__EV_CALL_STARTED:
-        return shl__sbuf_printf(b, "CALL_STARTED callId=%.*s participant=%.*s",
-                                a, ev->a, bl, ev->b);
+        rc = ADD_LIT(b, "CALL_STARTED callId=");
+        if (!rc)
+            rc = shl__sbuf_add(b, ev->a, ev->a_len);
+        if (!rc)
+            rc = ADD_LIT(b, " participant=");
+        if (!rc)
+            rc = shl__sbuf_add(b, ev->b, ev->b_len);
+        return rc;
     case SHL__EV_CALL_ENDED:
-        return shl__sbuf_printf(b, "CALL_ENDED callId=%.*s duration=%lldms", a,
-                                ev->a, (long long)ev->value);
     case SHL__EV_CALL_FAILED:
-        return shl__sbuf_printf(b,
-                                "CALL_FAILED callId=%.*s duration=%lldms "
-                                "error=%.*s",
-                                a, ev->a, (long long)ev->value, bl, ev->b);
+        rc = ev->kind == SHL__EV_CALL_ENDED ? ADD_LIT(b, "CALL_ENDED callId=")
+                                            : ADD_LIT(b, "CALL_FAILED callId=");
+        if (!rc)
+            rc = shl__sbuf_add(b, ev->a, ev->a_len);
+        if (!rc)
+            rc = ADD_LIT(b, " duration=");
+        if (!rc)
+            rc = add_int(b, ev->value);
+        if (!rc)
+            rc = ADD_LIT(b, "ms");
+        if (!rc && ev->kind == SHL__EV_CALL_FAILED) {
+            rc = ADD_LIT(b, " error=");
+            if (!rc)
+                rc = shl__sbuf_add(b, ev->b, ev->b_len);
+        }
+        return rc;
     default:
         return shl__sbuf_add(b, ev->a ? ev->a : "", ev->a_len);
     }
@@ -218,12 +254,108 @@ parse_event_fields(json_t *obj, const char *s, size_t n)
     return name_len;
 }
 
+/* Append s as a JSON string (quotes included). */
+static int
+add_json_string(struct shl__sbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = shl__sbuf_add(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = shl__sbuf_add(b, s + run, i - run);
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (rc == 0) {
+            if (c == '"' || c == '\\') {
+                esc[1] = (char)c;
+                rc = shl__sbuf_add(b, esc, 2);
+            } else if (c == '\n') {
+                rc = shl__sbuf_add(b, "\\n", 2);
+            } else if (c == '\t') {
+                rc = shl__sbuf_add(b, "\\t", 2);
+            } else {
+                rc = shl__sbuf_add(b, esc, 6);
+            }
+        }
+        run = i + 1;
+    }
+    if (rc == 0)
+        rc = shl__sbuf_add(b, s + run, n - run);
+    if (rc == 0)
+        rc = shl__sbuf_add(b, "\"", 1);
+    return rc;
+}
+
+/* The call events are most of the trail: written by hand (same keys and
+ * order as the general path below), without building a JSON tree. Control
+ * characters and quotes are escaped; other bytes pass as they are, like
+ * jansson does for valid UTF-8 (the ids are ASCII by validation). */
+static int
+render_trail_call(const struct shl__event *ev, const char *iso,
+                  struct shl__sbuf *b)
+{
+    const char *name = ev->kind == SHL__EV_CALL_STARTED ? "CALL_STARTED"
+                       : ev->kind == SHL__EV_CALL_ENDED ? "CALL_ENDED"
+                                                         : "CALL_FAILED";
+    int rc = ADD_LIT(b, "{");
+    if (rc == 0 && ev->seq) {
+        rc = ADD_LIT(b, "\"seq\":");
+        if (rc == 0)
+            rc = add_int(b, (long long)ev->seq);
+        if (rc == 0)
+            rc = ADD_LIT(b, ",");
+    }
+    const char *lvl = shl_log_level_name(ev->level);
+    if (rc == 0)
+        rc = ADD_LIT(b, "\"ts\":\"");
+    if (rc == 0)
+        rc = shl__sbuf_add(b, iso, strlen(iso));
+    if (rc == 0)
+        rc = ADD_LIT(b, "\",\"event\":\"");
+    if (rc == 0)
+        rc = shl__sbuf_add(b, name, strlen(name));
+    if (rc == 0)
+        rc = ADD_LIT(b, "\",\"level\":\"");
+    if (rc == 0)
+        rc = shl__sbuf_add(b, lvl, strlen(lvl));
+    if (rc == 0)
+        rc = ADD_LIT(b, "\",\"pid\":");
+    if (rc == 0)
+        rc = add_int(b, ev->pid);
+    if (rc == 0)
+        rc = ADD_LIT(b, ",\"callId\":");
+    if (rc == 0)
+        rc = add_json_string(b, ev->a, ev->a_len);
+    if (rc == 0 && ev->kind == SHL__EV_CALL_STARTED) {
+        rc = shl__sbuf_add(b, ",\"participantId\":", 17);
+        if (rc == 0)
+            rc = add_json_string(b, ev->b, ev->b_len);
+    } else if (rc == 0) {
+        rc = ADD_LIT(b, ",\"durationMs\":");
+        if (rc == 0)
+            rc = add_int(b, ev->value);
+        if (rc == 0 && ev->kind == SHL__EV_CALL_FAILED) {
+            rc = shl__sbuf_add(b, ",\"error\":", 9);
+            if (rc == 0)
+                rc = add_json_string(b, ev->b, ev->b_len);
+        }
+    }
+    if (rc == 0)
+        rc = shl__sbuf_add(b, "}\n", 2);
+    return rc;
+}
+
 static int
 render_trail(const struct shl__event *ev, struct shl__sbuf *b)
 {
     char iso[48];
     if (shl__format_iso(ev->wall_us, iso, sizeof(iso)) < 0)
         return -EINVAL;
+    if (ev->kind == SHL__EV_CALL_STARTED || ev->kind == SHL__EV_CALL_ENDED ||
+        ev->kind == SHL__EV_CALL_FAILED)
+        return render_trail_call(ev, iso, b);
     json_t *o = json_object();
     if (!o)
         return -ENOMEM;
@@ -287,14 +419,20 @@ shl__event_render(const struct shl__event *ev, enum shl__file f,
     if (f == SHL__FILE_TRAIL)
         return render_trail(ev, b);
     char iso[48];
-    if (shl__format_iso(ev->wall_us, iso, sizeof(iso)) < 0)
+    int n = shl__format_iso(ev->wall_us, iso, sizeof(iso));
+    if (n < 0)
         return -EINVAL;
-    int rc;
-    if (f == SHL__FILE_DEBUG)
-        rc = shl__sbuf_printf(b, "%s ", iso);
-    else
-        rc = shl__sbuf_printf(b, "%s [%s] ", iso,
-                              shl_log_level_name(ev->level));
+    int rc = shl__sbuf_add(b, iso, (size_t)n);
+    if (rc == 0 && f == SHL__FILE_DEBUG)
+        rc = ADD_LIT(b, " ");
+    else if (rc == 0) {
+        const char *lvl = shl_log_level_name(ev->level);
+        rc = ADD_LIT(b, " [");
+        if (rc == 0)
+            rc = shl__sbuf_add(b, lvl, strlen(lvl));
+        if (rc == 0)
+            rc = ADD_LIT(b, "] ");
+    }
     if (rc == 0)
         rc = shl__event_message(ev, b);
     if (rc == 0)

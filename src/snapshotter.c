@@ -17,6 +17,9 @@
 #include "snapshotter.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,17 +261,21 @@ run(void *arg)
         pthread_mutex_lock(&sn->wmu);
         if (sn->stop)
             break;
-        /* a live producer mid-record: look again soon, not a period later */
+        /* a live producer mid-record: look again soon, not a period later.
+         * Otherwise sleep a period on the ring's wake word (a shared
+         * futex): producers in any process bump it every quarter ring. */
         int64_t ms = blocked ? 1 : sn->period_ms;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&sn->wcv, &sn->wmu, &ts);
+        struct shl__hdr *h = l->seg.hdr;
+        uint32_t seen = atomic_load_explicit(&h->ev_wake,
+                                             memory_order_acquire);
+        uint64_t backlog = atomic_load(&h->ev_head) - atomic_load(&h->ev_tail);
+        if (h->ev_cap && backlog >= (uint64_t)(h->ev_cap >> 2))
+            continue; /* still a quarter ring behind: drain again now */
+        pthread_mutex_unlock(&sn->wmu);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        syscall(SYS_futex, (uint32_t *)&h->ev_wake, FUTEX_WAIT, seen, &ts,
+                NULL, 0);
+        pthread_mutex_lock(&sn->wmu);
     }
     pthread_mutex_unlock(&sn->wmu);
     return NULL;
@@ -335,7 +342,21 @@ shl__snapshotter_stop(shl_ledger *l)
         sn->stop = true;
         pthread_cond_signal(&sn->wcv);
         pthread_mutex_unlock(&sn->wmu);
-        pthread_join(sn->thread, NULL);
+        /* it may sleep on the ring's wake word: wake it (a spurious wake
+         * for other snapshotters, who look and sleep again) until joined */
+        for (;;) {
+            syscall(SYS_futex, (uint32_t *)&l->seg.hdr->ev_wake, FUTEX_WAKE,
+                    INT32_MAX, NULL, NULL, 0);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 2000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            if (pthread_timedjoin_np(sn->thread, NULL, &ts) == 0)
+                break;
+        }
         sn->running = false;
     }
     /* last drain: everything this process posted reaches the files, and
@@ -360,6 +381,7 @@ shl__snapshotter_stop(shl_ledger *l)
     pthread_cond_destroy(&sn->wcv);
     pthread_mutex_destroy(&sn->wmu);
     pthread_mutex_destroy(&sn->mu);
+    shl__drain_state_fini(&sn->ds);
     free(sn->seen_gen);
     free(sn->seen_count);
     free(sn);

@@ -3,35 +3,59 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
 
+/* localtime_r takes the time-zone lock and is slow; the snapshotter formats
+ * one timestamp per line, so each thread caches the text of the current
+ * second ("YYYY-MM-DDTHH:MM:SS" and the "+HH:MM" offset). */
+static _Thread_local int64_t iso_sec = INT64_MIN;
+static _Thread_local char iso_date[80];
+static _Thread_local char iso_zone[16];
+
 int
 shl__format_iso(int64_t wall_us, char *buf, size_t cap)
 {
-    time_t secs = (time_t)(wall_us / 1000000);
+    int64_t secs = wall_us / 1000000;
     long us = (long)(wall_us % 1000000);
     if (us < 0) {
         us += 1000000;
         secs--;
     }
-    struct tm tm;
-    if (!localtime_r(&secs, &tm))
-        return -EINVAL;
-    long off = tm.tm_gmtoff;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%c%02ld:%02ld",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, us, sign, off / 3600,
-                     (off % 3600) / 60);
-    if (n < 0 || (size_t)n >= cap)
+    if (secs != iso_sec) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        if (!localtime_r(&t, &tm))
+            return -EINVAL;
+        long off = tm.tm_gmtoff;
+        char sign = off < 0 ? '-' : '+';
+        if (off < 0)
+            off = -off;
+        snprintf(iso_date, sizeof(iso_date), "%04d-%02d-%02dT%02d:%02d:%02d",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
+        snprintf(iso_zone, sizeof(iso_zone), "%c%02ld:%02ld", sign,
+                 (off / 3600) % 100, (off % 3600) / 60);
+        iso_sec = secs;
+    }
+    size_t dl = strlen(iso_date), zl = strlen(iso_zone);
+    size_t n = dl + 7 + zl;
+    if (n + 1 > cap)
         return -ENOSPC;
-    return n;
+    memcpy(buf, iso_date, dl);
+    char *p = buf + dl;
+    *p++ = '.';
+    for (int i = 5; i >= 0; i--) {
+        p[i] = (char)('0' + us % 10);
+        us /= 10;
+    }
+    p += 6;
+    memcpy(p, iso_zone, zl + 1);
+    return (int)n;
 }
 
 int
