@@ -63,6 +63,12 @@ int cli_open_reader(struct cli *c, const char *cmd, shl_reader **out);
 /* Validate an operation id argument; prints and returns EX_USAGE if bad. */
 int cli_check_op_id(const char *cmd, const char *id);
 
+/* Read an operation that left the segment from its JSON file
+ * (DIR/OP.operation.json, else DIR/backup/OP/operation.json); `where`
+ * gets the path. 0, SHL_ENOTFOUND (no file), or a parse error (printed). */
+int cli_snapshot_from_files(const char *base, const char *op_id,
+                            shl_snapshot **out, char *where, size_t cap);
+
 /* Wall clock in microseconds since the epoch. */
 int64_t cli_now_us(void);
 /* Monotonic clock in milliseconds. */

@@ -1,5 +1,5 @@
 /*
- * cmd_read.c: the read-only subcommands: list, check, gc, log, export, and
+ * cmd_read.c: the read-only subcommands: list, check, gc, log, and
  * complete (which can only explain why it cannot act; see its help).
  *
  * They use the reader API only (shl_reader_*): no participant slot, no lock,
@@ -429,114 +429,6 @@ cmd_log(struct cli *c, int argc, char **argv)
     }
     if (fd >= 0)
         close(fd);
-    return EX_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* export --trace                                                            */
-/* ------------------------------------------------------------------------ */
-
-static const char export_help[] =
-    "Usage: shmledger [--base DIR] export --trace OP\n"
-    "\n"
-    "Print the operation's calls as Chrome trace-event JSON (load it in\n"
-    "https://ui.perfetto.dev or chrome://tracing): one complete event ('X')\n"
-    "per call frame, ts/dur in microseconds from the operation's start, pid =\n"
-    "the participant's process, tid = its participant slot; metadata events\n"
-    "name the processes after the participants.\n"
-    "\n"
-    "Built from a snapshot: it shows the calls in flight now (their dur runs\n"
-    "to the moment of the export). Finished calls will come from the\n"
-    "operation's trail once the library writes one.\n"
-    "\n"
-    "Exit status: 0 ok, 1 no such operation or ledger, 2 usage, 3 segment\n"
-    "problem.\n";
-
-int
-cmd_export(struct cli *c, int argc, char **argv)
-{
-    enum { OPT_TRACE = 0x300 };
-    static const struct option opts[] = {
-        {"base", required_argument, NULL, OPT_BASE},
-        {"help", no_argument, NULL, 'h'},
-        {"trace", no_argument, NULL, OPT_TRACE},
-        {NULL, 0, NULL, 0},
-    };
-    bool trace = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (cli_common_opt(c, opt, optarg))
-            continue;
-        if (opt == 'h')
-            return cli_help(export_help);
-        if (opt == OPT_TRACE) {
-            trace = true;
-            continue;
-        }
-        return cli_bad_opt("export", opt, argv);
-    }
-    if (!trace)
-        return cli_usage_err("export", "give a format: --trace");
-    if (optind + 1 != argc)
-        return cli_usage_err("export", optind >= argc ? "missing operation id"
-                                                      : "too many arguments");
-    const char *op_id = argv[optind];
-    int ex = cli_check_op_id("export", op_id);
-    if (ex)
-        return ex;
-    shl_reader *r;
-    ex = cli_open_reader(c, "export", &r);
-    if (ex)
-        return ex;
-    shl_snapshot *s;
-    int rc = shl_reader_snapshot(r, op_id, &s);
-    if (rc) {
-        ex = cli_fail("export", rc, "cannot read operation %s", op_id);
-        shl_reader_close(r);
-        return ex;
-    }
-    int64_t now = cli_now_us();
-    int64_t t0 = s->start_time_us;
-    printf("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"operationId\":");
-    cli_json_str(stdout, s->operation_id);
-    printf(",\"state\":\"%s\",\"aborted\":%s},\n\"traceEvents\":[",
-           shl_op_state_name(s->state), s->aborted ? "true" : "false");
-    const char *sep = "\n";
-    /* Name each process after its participant. */
-    for (size_t i = 0; i < s->participant_count; i++) {
-        const shl_participant_info *p = &s->participants[i];
-        printf("%s{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,"
-               "\"tid\":%u,\"args\":{\"name\":",
-               sep, p->pid, p->slot);
-        char label[128];
-        snprintf(label, sizeof(label), "%s (pid %d)", p->participant_id,
-                 p->pid);
-        cli_json_str(stdout, label);
-        printf("}}");
-        sep = ",\n";
-    }
-    for (size_t i = 0; i < s->frame_count; i++) {
-        const shl_call_frame *f = &s->frames[i];
-        int64_t ts = f->start_time_us - t0;
-        int64_t dur = now - f->start_time_us;
-        printf("%s{\"ph\":\"X\",\"cat\":\"call\",\"name\":", sep);
-        cli_json_str(stdout, f->has_description ? f->description : f->call_id);
-        printf(",\"ts\":%lld,\"dur\":%lld,\"pid\":%d,\"tid\":%u,"
-               "\"args\":{\"callId\":",
-               (long long)(ts < 0 ? 0 : ts), (long long)(dur < 0 ? 0 : dur),
-               f->pid, f->participant_slot);
-        cli_json_str(stdout, f->call_id);
-        printf(",\"participant\":");
-        cli_json_str(stdout, f->participant_id);
-        printf(",\"state\":\"%s\",\"failOnCrash\":%s,\"sessionId\":%llu}}",
-               shl_frame_state_name(f->state),
-               f->fail_on_crash ? "true" : "false",
-               (unsigned long long)f->session_id);
-        sep = ",\n";
-    }
-    printf("\n]}\n");
-    shl_snapshot_free(s);
-    shl_reader_close(r);
     return EX_OK;
 }
 

@@ -61,10 +61,9 @@ slurp(const char *path)
     return buf;
 }
 
-/* Try the operation's JSON files; 0 and *out on success. */
-static int
-from_files(const char *base, const char *op_id, shl_snapshot **out, char *where,
-           size_t cap)
+int
+cli_snapshot_from_files(const char *base, const char *op_id, shl_snapshot **out,
+                        char *where, size_t cap)
 {
     char path[2][4096];
     snprintf(path[0], sizeof(path[0]), "%s/%s.operation.json", base, op_id);
@@ -127,7 +126,8 @@ cmd_show(struct cli *c, int argc, char **argv)
         shl_reader_close(r);
     }
     if (rc == SHL_ENOTFOUND || rc == -ENOENT) {
-        int frc = from_files(base, op_id, &s, where, sizeof(where));
+        int frc =
+            cli_snapshot_from_files(base, op_id, &s, where, sizeof(where));
         if (frc == 0)
             rc = 0;
         else if (frc != SHL_ENOTFOUND)
