@@ -562,14 +562,39 @@ event_init(shl_ledger *l, struct shl__event *ev, uint32_t kind,
     ev->op_id = op_id;
 }
 
+static void oplog_kind(shl_ledger *l, const char *op_id, uint32_t kind,
+                       int level, const char *fmt, va_list ap0)
+    __attribute__((format(printf, 5, 0)));
+
+void
+shl__optrail(shl_ledger *l, const char *op_id, const char *fmt, ...)
+{
+    if (!l || !op_id || !fmt)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    oplog_kind(l, op_id, SHL__EV_TRAIL, SHL_LOG_INFO, fmt, ap);
+    va_end(ap);
+}
+
 void
 shl__oplog(shl_ledger *l, const char *op_id, int level, const char *fmt, ...)
 {
     if (!l || !op_id || !fmt)
         return;
-    char stack[512];
     va_list ap;
     va_start(ap, fmt);
+    oplog_kind(l, op_id, SHL__EV_LIB, level, fmt, ap);
+    va_end(ap);
+}
+
+static void
+oplog_kind(shl_ledger *l, const char *op_id, uint32_t kind, int level,
+           const char *fmt, va_list ap0)
+{
+    char stack[512];
+    va_list ap;
+    va_copy(ap, ap0);
     int n = vsnprintf(stack, sizeof(stack), fmt, ap);
     va_end(ap);
     if (n < 0)
@@ -579,12 +604,12 @@ shl__oplog(shl_ledger *l, const char *op_id, int level, const char *fmt, ...)
         msg = malloc((size_t)n + 1);
         if (!msg)
             return;
-        va_start(ap, fmt);
+        va_copy(ap, ap0);
         vsnprintf(msg, (size_t)n + 1, fmt, ap);
         va_end(ap);
     }
     struct shl__event ev;
-    event_init(l, &ev, SHL__EV_LIB, (uint32_t)level, op_id);
+    event_init(l, &ev, kind, (uint32_t)level, op_id);
     ev.a = msg;
     ev.a_len = (size_t)n;
     (void)shl__event_post(l, &ev);

@@ -122,6 +122,9 @@ void shl__log_create_files(shl_ledger *l, const char *op_id);
 
 /* A library event line in the op log (and the trail): used by the monitor
  * and the operation code. level is a shl_log_level. */
+/* A trail-only event "NAME k=v ..." (abort flag, resources, participants). */
+void shl__optrail(shl_ledger *l, const char *op_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void shl__oplog(shl_ledger *l, const char *op_id, int level, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 

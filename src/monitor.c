@@ -61,9 +61,12 @@
 __attribute__((weak)) int shl__archive_operation(shl_ledger *l,
                                                  uint32_t op_idx,
                                                  uint64_t op_gen);
-/* Log hook (log.c), when present: an INFO/ERROR line in the op log. */
+/* Log hooks (log.c), when present: an INFO/ERROR line in the op log, and
+ * a trail-only event. */
 __attribute__((weak)) void shl__oplog(shl_ledger *l, const char *op_id,
                                       int level, const char *fmt, ...);
+__attribute__((weak)) void shl__optrail(shl_ledger *l, const char *op_id,
+                                        const char *fmt, ...);
 
 #define MAX_PASS_SLEEP_MS 1000
 
@@ -427,9 +430,13 @@ crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen, uint32_t slot,
                 shl__oplog(l, opid, SHL_LOG_ERROR,
                            "CRASH_DETECTED callId=%s reason=Participant %s",
                            ids[k], why);
-            if (now_cleanup)
+            if (now_cleanup) {
                 shl__oplog(l, opid, SHL_LOG_INFO,
                            "OPERATION_STATE_CHANGED state=cleanup");
+                shl__oplog(l, opid, SHL_LOG_ERROR,
+                           "CLEANUP_STARTED reason=Participant %s (pid %d) %s",
+                           who, (int)who_pid, why);
+            }
         }
     }
     return (int)marked;
@@ -590,6 +597,14 @@ shl__reap(shl_ledger *l)
             }
             free(more);
             if (is_member(r, slot)) {
+                if (shl__optrail) {
+                    char opid[SHL_OPERATION_ID_MAX + 1], who[64];
+                    shl__copy_field(opid, r->id, sizeof(opid));
+                    shl__copy_field(who, p->id, sizeof(who));
+                    shl__optrail(l, opid,
+                                 "PARTICIPANT_CRASHED participant=%s pid=%d",
+                                 who, (int)p->pid);
+                }
                 atomic_fetch_and(&r->members[slot / 64],
                                  ~(1ull << (slot % 64)));
                 atomic_fetch_add(&r->change_count, 1);
@@ -859,9 +874,11 @@ coordinate(shl_ledger *l, struct shl__lop *lop)
     for (size_t i = 0; i < n; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
-    if (shl__oplog)
+    if (shl__oplog) {
         shl__oplog(l, lop->id, SHL_LOG_INFO,
                    "OPERATION_STATE_CHANGED state=failed");
+        shl__oplog(l, lop->id, SHL_LOG_ERROR, "OPERATION_FAILED");
+    }
     if (shl__archive_operation)
         (void)shl__archive_operation(l, lop->op_idx, lop->op_gen);
     return true;

@@ -284,6 +284,8 @@ shl_op_create(shl_ledger *l, const char *description,
     }
     pthread_mutex_unlock(&l->mu);
     shl__log_create_files(l, id);
+    /* no trail event for the creation: as the original, the trail begins
+     * with the first change */
     rc = shl__monitor_ensure(l);
     if (rc) {
         (void)shl__session_end(op, true);
@@ -350,6 +352,10 @@ shl_op_join(shl_ledger *l, const char *operation_id,
      * every later call reports */
     if (atomic_load(&r->h.gen) == gen) {
         member_set(r, l->slot, true);
+        if (fresh)
+            shl__optrail(l, operation_id,
+                         "PARTICIPANT_JOINED participant=%s pid=%d", l->id,
+                         (int)l->recorded_pid);
         touch(s, r);
         /* the other members start watching us (pidfd) right away */
         shl__epoch_bump(s);
@@ -431,6 +437,8 @@ shl__session_end(shl_op *op, bool cancel)
         if (r) {
             member_set(r, l->slot, false);
             touch(s, r);
+            shl__optrail(l, lop->id, "PARTICIPANT_LEFT participant=%s pid=%d",
+                         l->id, (int)l->recorded_pid);
             /* A failed operation is reclaimed when nobody takes part any
              * more. */
             if (atomic_load(&r->op_state) == SHL_OP_FAILED)
@@ -663,6 +671,8 @@ shl_op_set_abort_flag(shl_op *op, bool aborted)
         return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", op->lop->id);
     atomic_store_explicit(&r->aborted, aborted ? 1 : 0, memory_order_release);
     touch(&op->lop->l->seg, r);
+    shl__optrail(op->lop->l, op->lop->id, "ABORT_FLAG_SET aborted=%s",
+                 aborted ? "true" : "false");
     shl__epoch_bump(&op->lop->l->seg);
     return 0;
 }
@@ -903,6 +913,8 @@ shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
     shl__intent_clear(s);
     touch(s, r);
     shl__unlock(s);
+    shl__optrail(l, lop->id, "TEMP_RESOURCE_REGISTERED owner=%d path=%s",
+                 (int)l->recorded_pid, norm);
     return 0;
 }
 
@@ -954,5 +966,8 @@ shl_op_unregister_temp_resource(shl_op *op, const char *path)
     if (removed)
         touch(s, r);
     shl__unlock(s);
+    if (removed)
+        shl__optrail(l, lop->id, "TEMP_RESOURCE_REMOVED count=%d path=%s",
+                     removed, norm);
     return removed;
 }

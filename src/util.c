@@ -14,6 +14,8 @@
  * one timestamp per line, so each thread caches the text of the current
  * second ("YYYY-MM-DDTHH:MM:SS" and the "+HH:MM" offset). */
 static _Thread_local int64_t iso_sec = INT64_MIN;
+static _Thread_local long iso_tz = -1;            /* `timezone` then */
+static _Thread_local const char *iso_tzname = NULL; /* tzname[0] then */
 static _Thread_local char iso_date[80];
 static _Thread_local char iso_zone[16];
 
@@ -26,7 +28,8 @@ shl__format_iso(int64_t wall_us, char *buf, size_t cap)
         us += 1000000;
         secs--;
     }
-    if (secs != iso_sec) {
+    /* a tzset() with another TZ changes these: then format afresh */
+    if (secs != iso_sec || timezone != iso_tz || tzname[0] != iso_tzname) {
         time_t t = (time_t)secs;
         struct tm tm;
         if (!localtime_r(&t, &tm))
@@ -41,6 +44,8 @@ shl__format_iso(int64_t wall_us, char *buf, size_t cap)
         snprintf(iso_zone, sizeof(iso_zone), "%c%02ld:%02ld", sign,
                  (off / 3600) % 100, (off % 3600) / 60);
         iso_sec = secs;
+        iso_tz = timezone;
+        iso_tzname = tzname[0];
     }
     size_t dl = strlen(iso_date), zl = strlen(iso_zone);
     size_t n = dl + 7 + zl;
