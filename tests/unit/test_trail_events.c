@@ -1,0 +1,112 @@
+/*
+ * test_trail_events.c: every change reaches the operation's trail
+ * ({opId}_trail.jsonl, one JSON event per line), in order: calls, abort
+ * flag, temp resources, participants joining and leaving.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger.h"
+#include "shl_test.h"
+
+int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
+
+static char *
+slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    if (b)
+        b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+static void
+test_trail_every_change(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "trail");
+    shl_ledger *l, *l2;
+    assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
+    assert_shl_ok(shl_ledger_open(&l2, base, "bridge", NULL));
+    shl_op *op, *j;
+    assert_shl_ok(shl_op_create(l, "trail", NULL, &op));
+    char id[SHL_OPERATION_ID_MAX + 1];
+    snprintf(id, sizeof(id), "%s", shl_op_id(op));
+    assert_shl_ok(shl_op_join(l2, id, NULL, &j));
+    shl_call *c;
+    assert_shl_ok(shl_call_start(j, NULL, &c));
+    assert_shl_ok(shl_call_end(c, NULL));
+    assert_shl_ok(shl_op_register_temp_resource(op, "/tmp/trail-x"));
+    assert_int_equal(shl_op_unregister_temp_resource(op, "/tmp/trail-x"), 1);
+    assert_shl_ok(shl_op_set_abort_flag(op, true));
+    assert_shl_ok(shl_op_set_abort_flag(op, false));
+    assert_shl_ok(shl_op_leave(j, false));
+    assert_shl_ok(shl__events_flush(l, 5000));
+
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
+    char *text = slurp(path);
+    assert_non_null(text);
+    const char *want[] = {
+        "PARTICIPANT_JOINED",       "CALL_STARTED",   "CALL_ENDED",
+        "TEMP_RESOURCE_REGISTERED", "TEMP_RESOURCE_REMOVED",
+        "ABORT_FLAG_SET",           "ABORT_FLAG_SET", "PARTICIPANT_LEFT",
+    };
+    size_t k = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t err;
+        json_t *o = json_loads(line, 0, &err);
+        if (!o)
+            fail_msg("trail line is not JSON: %s (%s)", line, err.text);
+        const char *ev = json_string_value(json_object_get(o, "event"));
+        assert_non_null(ev);
+        assert_non_null(json_object_get(o, "ts"));
+        if (k < sizeof(want) / sizeof(want[0]) && !strcmp(ev, want[k])) {
+            if (!strcmp(ev, "TEMP_RESOURCE_REGISTERED"))
+                assert_string_equal(
+                    json_string_value(json_object_get(o, "path")),
+                    "/tmp/trail-x");
+            if (!strcmp(ev, "PARTICIPANT_JOINED"))
+                assert_string_equal(
+                    json_string_value(json_object_get(o, "participant")),
+                    "bridge");
+            if (k == 5)
+                assert_string_equal(
+                    json_string_value(json_object_get(o, "aborted")),
+                    "true");
+            k++;
+        }
+        json_decref(o);
+    }
+    if (k != sizeof(want) / sizeof(want[0]))
+        fail_msg("trail missing %s (saw %zu of %zu in order)", want[k], k,
+                 sizeof(want) / sizeof(want[0]));
+    free(text);
+    assert_shl_ok(shl_op_complete(op));
+    shl_ledger_close(l2);
+    shl_ledger_close(l);
+    shl_test_cleanup(base);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trail_every_change),
+    };
+    return cmocka_run_group_tests_name("trail_events", tests, NULL, NULL);
+}
