@@ -33,6 +33,38 @@ rand16(void)
     return (uint32_t)(x >> 32) & 0xffffu;
 }
 
+/* "call_<participant>_<n>_<4 hex>" without snprintf (it was most of the
+ * call pair's instructions). The participant id is at most 63 bytes, so the
+ * result always fits SHL_CALL_ID_MAX. */
+static void
+make_call_id(char *out, const char *participant, uint64_t n, uint32_t r16)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    memcpy(p, "call_", 5);
+    p += 5;
+    size_t pl = strlen(participant);
+    memcpy(p, participant, pl);
+    p += pl;
+    *p++ = '_';
+    char digits[24];
+    int d = 0;
+    do {
+        digits[d++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (d)
+        *p++ = digits[--d];
+    *p++ = '_';
+    for (int i = 3; i >= 0; i--)
+        *p++ = hex[(r16 >> (i * 4)) & 15];
+    *p = 0;
+}
+
+/* Per-thread frame-claim hint: threads sharing a ledger would otherwise
+ * collide on the same candidate records. 0 = not set yet. */
+static _Thread_local uint32_t thread_hint;
+
 void
 shl_call_opts_init(shl_call_opts *o)
 {
@@ -86,8 +118,7 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
         memcpy(c->description, o->description, dlen + 1);
     }
     uint64_t n = atomic_fetch_add(&lop->call_counter, 1) + 1;
-    snprintf(c->id, sizeof(c->id), "call_%s_%llu_%04x", l->id,
-             (unsigned long long)n, rand16());
+    make_call_id(c->id, l->id, n, rand16());
     c->op = op;
     c->fail_on_crash = o->fail_on_crash;
     c->cb = o->callbacks;
@@ -96,10 +127,12 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
 
     uint32_t idx;
     uint64_t gen;
-    int rc = shl__rec_claim(s, SHL__T_FRAME, atomic_load_explicit(
-                                                 &l->frame_hint,
-                                                 memory_order_relaxed),
-                            l->slot, l->slot_gen, &idx, &gen);
+    uint32_t hint = thread_hint ? thread_hint - 1
+                                : atomic_fetch_add_explicit(
+                                      &l->frame_hint, 64,
+                                      memory_order_relaxed);
+    int rc = shl__rec_claim(s, SHL__T_FRAME, hint, l->slot, l->slot_gen, &idx,
+                            &gen);
     if (rc) {
         free(c->description);
         free(c);
@@ -158,8 +191,7 @@ remove_frame(struct shl_call *c)
             &f->fword, &expect, SHL__FWORD(c->frame_gen, SHL__F_GONE),
             memory_order_acq_rel, memory_order_acquire)) {
         shl__rec_release(s, SHL__T_FRAME, &f->h);
-        atomic_store_explicit(&l->frame_hint, c->frame_idx,
-                              memory_order_relaxed);
+        thread_hint = c->frame_idx + 1; /* reuse our own hot record */
         struct shl__op *r = shl__lop_record(c->op->lop);
         if (r)
             atomic_fetch_add_explicit(&r->change_count, 1,

@@ -47,8 +47,29 @@ shl__index_remove(struct shl__seg *s, uint64_t hash, uint32_t op_idx)
             return;
         if (k == hash &&
             atomic_load_explicit(&e->op_idx, memory_order_relaxed) == op_idx) {
-            atomic_store_explicit(&e->key, SHL__IDX_TOMB,
-                                  memory_order_release);
+            uint32_t next = (i + 1) & mask;
+            uint64_t nk = atomic_load_explicit(&shl__index_at(s, next)->key,
+                                               memory_order_relaxed);
+            if (nk != SHL__IDX_EMPTY) {
+                atomic_store_explicit(&e->key, SHL__IDX_TOMB,
+                                      memory_order_release);
+                return;
+            }
+            /* End of a chain: empty it, and the tombstones just before it.
+             * Safe for lock-free readers: a probe that would have walked
+             * over these slots stops at the empty one after them anyway.
+             * Without this, tombstones pile up and every miss (one per
+             * create) walks them. */
+            uint32_t j = i;
+            for (uint32_t m = 0; m < cap; m++) {
+                atomic_store_explicit(&shl__index_at(s, j)->key,
+                                      SHL__IDX_EMPTY, memory_order_release);
+                j = (j - 1) & mask;
+                if (atomic_load_explicit(&shl__index_at(s, j)->key,
+                                         memory_order_relaxed) !=
+                    SHL__IDX_TOMB)
+                    break;
+            }
             return;
         }
     }

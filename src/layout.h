@@ -128,8 +128,6 @@ struct shl__op {
     struct shl__rec h;
     _Atomic uint32_t op_state;    /* shl_op_state; single-word transitions */
     _Atomic uint32_t aborted;     /* abort flag */
-    _Atomic uint64_t change_count; /* bumped by every change (snapshotter) */
-    _Atomic int64_t last_heartbeat_ns; /* mono ns of the latest change */
     _Atomic uint64_t members[SHL__MAX_PARTICIPANTS / 64]; /* slots that
                                     joined (fetch_or on join, and on leave) */
     int64_t start_wall_us;
@@ -149,6 +147,10 @@ struct shl__op {
     uint32_t pad1;
     char reason[SHL_REASON_MAX + 1];
     char crashed[SHL_CRASHED_IDS_MAX][SHL_CALL_ID_MAX + 1];
+    /* Written by every call start/end: on their own cache line, so calls
+     * do not invalidate the line every call reads (state, gen, op_state). */
+    _Atomic uint64_t change_count SHL__ALIGNED; /* every change (snapshotter) */
+    _Atomic int64_t last_heartbeat_ns; /* mono ns of the latest change */
 } SHL__ALIGNED;
 
 /* A call frame. Allocated lock-free by its owner (CAS claim), written once
@@ -272,6 +274,8 @@ struct shl__hdr {
     _Atomic uint32_t hwm[SHL__NTABLES]; /* highest claimed index + 1 */
     _Atomic uint32_t poisoned;
     _Atomic uint32_t epoch SHL__ALIGNED; /* futex word: state/abort changes */
+    _Atomic uint32_t epoch_waiters; /* futex threads inside FUTEX_WAIT: a bump
+                                       skips the wake syscall when 0 */
 
     /* the structure mutex and what it protects */
     pthread_mutex_t mutex SHL__ALIGNED;

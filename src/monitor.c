@@ -1402,9 +1402,12 @@ futex_main(void *arg)
     shl_ledger *l = arg;
     _Atomic uint32_t *ep = &l->seg.hdr->epoch;
     uint32_t seen = atomic_load(ep);
+    _Atomic uint32_t *waiters = &l->seg.hdr->epoch_waiters;
     while (!atomic_load(&l->mon_stop)) {
         struct timespec ts = {1, 0};
+        atomic_fetch_add(waiters, 1); /* seq_cst: see shl__epoch_bump */
         syscall(SYS_futex, (uint32_t *)ep, FUTEX_WAIT, seen, &ts, NULL, 0);
+        atomic_fetch_sub(waiters, 1);
         uint32_t cur = atomic_load(ep);
         if (cur != seen) {
             seen = cur;

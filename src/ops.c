@@ -159,6 +159,28 @@ session_new(struct shl__lop *lop, const shl_op_callbacks *cb)
 
 /* ---- create / join ---- */
 
+/* xorshift64 per thread, seeded once from the kernel: arc4random is a
+ * getrandom syscall per call on this glibc */
+static _Thread_local uint64_t op_rng;
+
+static uint32_t
+rand32(void)
+{
+    if (op_rng == 0)
+        op_rng = ((uint64_t)arc4random() << 32) | arc4random() | 1;
+    uint64_t x = op_rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    op_rng = x;
+    return (uint32_t)(x >> 32);
+}
+
+/* Where the next operation-slot search starts (process-local; the search
+ * is under the structure lock): not always from 0, past the records still
+ * in their reuse delay. */
+static _Atomic uint32_t op_hint;
+
 static void
 make_op_id(const char *participant, char *buf, size_t cap)
 {
@@ -169,7 +191,7 @@ make_op_id(const char *participant, char *buf, size_t cap)
     snprintf(buf, cap, "%04d%02d%02dT%02d:%02d:%02d.%03ld-%s-%08x",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, participant,
-             (unsigned)arc4random());
+             rand32());
 }
 
 int
@@ -199,7 +221,7 @@ shl_op_create(shl_ledger *l, const char *description,
         make_op_id(l->id, id, sizeof(id));
     } while (shl__index_lookup(s, id, &tmp_idx, &tmp_gen) == 0);
     uint32_t idx;
-    rc = shl__rec_find_free(s, SHL__T_OP, 0, &idx);
+    rc = shl__rec_find_free(s, SHL__T_OP, atomic_load(&op_hint), &idx);
     if (rc) {
         shl__unlock(s);
         free(lop);
@@ -245,6 +267,7 @@ shl_op_create(shl_ledger *l, const char *description,
     SHL_CRASH_POINT("alloc.filled");
     shl__rec_publish(&r->h);
     SHL_CRASH_POINT("alloc.published");
+    atomic_store(&op_hint, idx + 1);
     rc = shl__index_insert(s, r->id_hash, idx);
     SHL_CRASH_POINT("alloc.indexed");
     s->hdr->used[SHL__T_OP]++;

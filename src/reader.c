@@ -402,6 +402,11 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
     uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
     for (uint32_t i = 0; i < fhw; i++) {
         uint32_t fs;
+        /* pre-filter on the live record (re-checked on the copy): most
+         * frames of a big table belong to other operations */
+        if (__atomic_load_n(&shl__frame_at(s, i)->op_idx, __ATOMIC_RELAXED) !=
+            idx)
+            continue;
         if (!copy_frame(s, i, f, &fs))
             continue;
         if (f->op_idx != idx || f->op_gen != gen)

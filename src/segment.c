@@ -131,7 +131,12 @@ shl__ofd_is_locked(int fd, uint64_t byte)
 void
 shl__epoch_bump(struct shl__seg *s)
 {
-    atomic_fetch_add_explicit(&s->hdr->epoch, 1, memory_order_release);
+    /* seq_cst pairs with the waiter's increment of epoch_waiters before it
+     * re-reads the epoch in FUTEX_WAIT (Dekker): either we see it waiting,
+     * or its FUTEX_WAIT sees the new epoch and returns at once. */
+    atomic_fetch_add(&s->hdr->epoch, 1);
+    if (atomic_load(&s->hdr->epoch_waiters) == 0)
+        return;
     /* Shared futex (no FUTEX_PRIVATE_FLAG): waiters are in other processes. */
     syscall(SYS_futex, (uint32_t *)&s->hdr->epoch, FUTEX_WAKE, INT32_MAX,
             NULL, NULL, 0);

@@ -65,6 +65,9 @@ static void
 image_mask_liveness(const struct shl__seg *s, struct image *im)
 {
     const struct shl__hdr *h = s->hdr;
+    /* how many futex threads are waiting on the epoch right now */
+    size_t ow = offsetof(struct shl__hdr, epoch_waiters);
+    memcpy(im->bytes + ow, (const char *)s->base + ow, sizeof(uint32_t));
     for (uint32_t i = 0; i < h->cap[SHL__T_PART]; i++) {
         size_t at = h->off[SHL__T_PART] + (size_t)i * h->stride[SHL__T_PART];
         size_t o = offsetof(struct shl__part, heartbeat_ns);
