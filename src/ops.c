@@ -319,6 +319,45 @@ shl_op_create(shl_ledger *l, const char *description,
     return 0;
 }
 
+/* A participant that joins under the initiator's participant id while the
+ * initiator's own session is gone (its process exited or died, or it left)
+ * takes the initiator role back: so a command-line `create` followed later
+ * by `complete` under the same id works, as a Dart initiator that
+ * reconnects would. Under the structure lock, so at most one adopts. */
+static bool
+adopt_initiator(shl_ledger *l, uint32_t idx, uint64_t gen)
+{
+    struct shl__seg *s = &l->seg;
+    struct shl__op *r = shl__op_at(s, idx);
+    char initiator[SHL_PARTICIPANT_ID_MAX + 1];
+    shl__copy_field(initiator, r->initiator, sizeof(initiator));
+    if (strcmp(initiator, l->id) != 0)
+        return false;
+    if (shl__lock(s, l->opts.timeout_ms) != 0)
+        return false;
+    bool adopted = false;
+    if (atomic_load(&r->h.gen) == gen &&
+        atomic_load(&r->h.state) == SHL__R_ALLOCATED) {
+        uint32_t is = r->initiator_slot;
+        bool present = false;
+        if (is < s->hdr->cap[SHL__T_PART] && is < SHL__MAX_PARTICIPANTS) {
+            struct shl__part *p = shl__part_at(s, is);
+            present = atomic_load(&p->h.state) == SHL__R_ALLOCATED &&
+                      atomic_load(&p->h.gen) == r->initiator_gen &&
+                      ((atomic_load(&r->members[is / 64]) >> (is % 64)) & 1u);
+        }
+        if (!present) {
+            shl__seq_write_begin(&r->h);
+            r->initiator_slot = l->slot;
+            r->initiator_gen = l->slot_gen;
+            shl__seq_write_end(&r->h);
+            adopted = true;
+        }
+    }
+    shl__unlock(s);
+    return adopted;
+}
+
 int
 shl_op_join(shl_ledger *l, const char *operation_id,
             const shl_op_callbacks *cb, shl_op **out)
@@ -344,6 +383,11 @@ shl_op_join(shl_ledger *l, const char *operation_id,
     pthread_mutex_lock(&l->mu);
     struct shl__lop *lop = lop_find(l, idx, gen);
     bool fresh = lop == NULL;
+    pthread_mutex_unlock(&l->mu);
+    bool adopt = fresh && adopt_initiator(l, idx, gen);
+    pthread_mutex_lock(&l->mu);
+    lop = lop_find(l, idx, gen);
+    fresh = lop == NULL;
     if (fresh) {
         lop = calloc(1, sizeof(*lop));
         if (!lop) {
@@ -354,7 +398,7 @@ shl_op_join(shl_ledger *l, const char *operation_id,
         memcpy(lop->id, operation_id, strlen(operation_id) + 1);
         lop->op_idx = idx;
         lop->op_gen = gen;
-        lop->is_initiator = false;
+        lop->is_initiator = adopt;
         lop->start_wall_us = shl__wall_us();
         lop->start_mono_ns = shl__mono_ns();
         atomic_store(&lop->staleness_ms, 10000);

@@ -410,7 +410,11 @@ SHL_API SHL_NODISCARD int shl_op_create(shl_ledger *l, const char *description,
 /**
  * Join an existing operation (joinOperation). Every join returns a new
  * session with its own session id and call accounting; a ledger that joins
- * an operation it created keeps isInitiator true.
+ * an operation it created keeps isInitiator true. A ledger whose participant
+ * id is the operation's initiatorId joins as the initiator when the
+ * initiator's own session is gone (its process ended or left): the
+ * initiator reconnecting, e.g. `shmledger complete` after `shmledger
+ * create`.
  *
  * @return 0; -EINVAL, SHL_EBADID (see shl_validate_operation_id),
  *         SHL_ENOTFOUND (no such live operation), SHL_ESTATE (operation is
