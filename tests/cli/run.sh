@@ -318,11 +318,24 @@ want_rc 143
 end
 
 begin complete
-OP=$(shl --base "$B" create)
+# `complete` joins under the initiatorId, taking the role back from the
+# `create` that has exited
+OP=$(shl --base "$B" create -d "to complete")
+start_holder "$OP"
+expect 0 "completed $OP" shl --base "$B" complete "$OP"
+expect_sq 0 "ID STATE FRAMES PARTS ABORTED AGE DESCRIPTION" shl --base "$B" list
+[[ -f $B/backup/$OP/operation.json ]] || note "not archived in backup/$OP"
+expect 0 "*\"operationState\":\"completed\"*" shl --base "$B" show -c "$OP"
 expect 1 "" shl --base "$B" complete "$OP"
-want_err "shmledger complete: cannot complete $OP: only its initiator 'cli'*"
+want_err "shmledger complete: no operation $OP in the ledger"
 one_line_err
-expect 1 "" shl --base "$B" complete 20250101T00:00:00.000-x-00000000
+# a failed operation cannot be completed
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+shl --base "$B" run --op "$OP" -- false 2>/dev/null
+expect 1 "" shl --base "$B" complete "$OP"
+want_err "shmledger complete: operation $OP has already completed or failed"
+expect 2 "" shl --base "$B" complete
 end
 
 begin check
@@ -360,9 +373,13 @@ end
 begin gc
 OP=$(shl --base "$B" create)
 start_holder "$OP"
-expect 0 "participant holder (pid *, slot *): alive
+expect 0 "reaped 0 dead participant(s)
+participant holder (pid *, slot *): alive
 segment /shmledger.*: 1 participant slot(s) in use: 1 alive, 0 dead*" \
     shl --base "$B" gc
+expect 0 "participant holder (pid *, slot *): alive
+segment /shmledger.*: 1 participant slot(s) in use: 1 alive, 0 dead, 0 in no operation (liveness unknown)" \
+    shl --base "$B" gc --no-reap
 expect 1 "*1 alive*" shl --base "$B" gc --unlink
 want_err "shmledger gc: not removing segment*"
 kill -TERM "${BG[@]}"
@@ -371,6 +388,26 @@ BG=()
 expect 0 "*0 alive*removed segment /shmledger.*" shl --base "$B" gc --unlink
 expect 0 "no segment*nothing to do" shl --base "$B" gc --unlink
 expect 1 "" shl --base "$B" list
+end
+
+begin gc_reap
+# A participant SIGKILLed while no other process takes part: nobody's
+# monitor notices; gc reaps it and runs the crash protocol.
+OP=$(shl --base "$B" create)
+$PREFIX "$SHL" --base "$B" run --op "$OP" -p victim -- sleep 600 \
+    >/dev/null 2>&1 &
+victim=$!
+wait_until 20 frames_of "$OP" victim || note "victim's frame never showed"
+kill -KILL "$victim"
+wait "$victim" 2>/dev/null
+expect 0 "*victim (pid $victim, slot *): dead*" shl --base "$B" gc --no-reap
+expect 0 "reaped 1 dead participant(s)
+*0 alive*" shl --base "$B" gc
+expect 0 "*\"reason\":\"Participant victim (pid $victim) crashed\"*" \
+    shl --base "$B" show -c "$OP"
+[[ $OUT == *'"operationState":"cleanup"'* ||
+    $OUT == *'"operationState":"failed"'* ]] ||
+    note "operation neither cleaning up nor failed after the reap"
 end
 
 begin log
@@ -459,7 +496,13 @@ participants 1/* operations 1/* frames 1/* resources 0/*
 > $OP running * 1 1 no viewed
 *Frames of $OP (running), stale after 15000 ms
  PARTICIPANT PID CALL ID STATE AGE HB AGE FLAGS DESCRIPTION
- holder * call_holder_1_* active * sleep 600" top --base "$B" --once
+ holder * call_holder_1_* active * sleep 600*" top --base "$B" --once
+# recent events: the tail of the operation log (written in the background)
+top_has_events() {
+    top --base "$B" --once 2>/dev/null |
+        grep -q "INFO *CALL_STARTED callId=call_holder_1_"
+}
+wait_until 20 top_has_events || note "no recent events in --once"
 expect 0 "{\"segment\":{\"name\":\"/shmledger.*\"operations\":\[
 {\"operationId\":\"$OP\"*\"callId\":\"call_holder_1_*}
 ]}" top --base "$B" --json

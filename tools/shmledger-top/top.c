@@ -41,7 +41,8 @@ static const char usage_text[] =
     "Live, read-only view of the ledger of DIR (default: $SHMLEDGER_BASE):\n"
     "segment capacities and counters, the operations (state, age, frames,\n"
     "participants, abort flag) and the selected operation's call frames\n"
-    "(participant, pid, call id, description, age, heartbeat age). Frames\n"
+    "(participant, pid, call id, description, age, heartbeat age) and its\n"
+    "recent events (the last lines of its operation log). Frames\n"
     "whose heartbeat is older than the stale threshold are highlighted\n"
     "(STALE); frames of a participant proven dead are marked DEAD.\n"
     "The viewer never takes a lock and never writes the segment, except when\n"
@@ -69,6 +70,8 @@ static const char usage_text[] =
 /* Model: what one refresh read from the segment                            */
 /* ------------------------------------------------------------------------ */
 
+#define EV_MAX 8
+
 struct model {
     const char *base;
     int64_t stale_ms;
@@ -90,7 +93,9 @@ struct model {
     char filter[128];
     bool details;
     int64_t refreshed_us;
-    bool interactive; /* errors say "retrying" */
+    bool interactive;         /* errors say "retrying" */
+    char events[EV_MAX][256]; /* last lines of the selected op's log */
+    int nevents;
 };
 
 static int64_t
@@ -215,11 +220,85 @@ model_apply_filter(struct model *m)
                  m->rows[m->sel]->operation_id);
 }
 
+/* "2026-11-30T11:37:40.354037+00:00 [INFO] MSG" -> "11:37:40.354 INFO MSG" */
+static void
+shorten_log_line(const char *in, char *out, size_t cap)
+{
+    const char *t = strchr(in, 'T');
+    const char *sp = strchr(in, ' ');
+    if (!t || !sp || t > sp || sp - t < 13) {
+        snprintf(out, cap, "%s", in);
+        return;
+    }
+    const char *rest = sp + 1;
+    if (*rest == '[') {
+        const char *close = strchr(rest, ']');
+        if (close) {
+            snprintf(out, cap, "%.12s %-7.*s %s", t + 1,
+                     (int)(close - rest - 1), rest + 1,
+                     close[1] == ' ' ? close + 2 : close + 1);
+            return;
+        }
+    }
+    snprintf(out, cap, "%.12s %s", t + 1, rest);
+}
+
+/* The last lines of the selected operation's log (the library writes the
+ * calls, crashes and state changes there): the viewer's recent events. */
+static void
+model_load_events(struct model *m)
+{
+    m->nevents = 0;
+    if (!m->nrows)
+        return;
+    const char *id = m->rows[m->sel]->operation_id;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.operation.log", m->base, id);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(path, sizeof(path), "%s/backup/%s/operation.log", m->base, id);
+        f = fopen(path, "re");
+    }
+    if (!f)
+        return;
+    char buf[16384];
+    long start = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        start = size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0;
+    }
+    size_t n = 0;
+    if (fseek(f, start, SEEK_SET) == 0)
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = buf;
+    if (start > 0) { /* drop the partial first line */
+        char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : p + n;
+    }
+    char *lines[256];
+    int count = 0;
+    for (char *save = NULL, *l = strtok_r(p, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save)) {
+        if (count == 256) {
+            memmove(lines, lines + 1, sizeof(lines[0]) * 255);
+            count--;
+        }
+        lines[count++] = l;
+    }
+    int first = count > EV_MAX ? count - EV_MAX : 0;
+    for (int i = first; i < count; i++)
+        shorten_log_line(lines[i], m->events[m->nevents++],
+                         sizeof(m->events[0]));
+}
+
 static void
 model_snapshot_selected(struct model *m)
 {
     shl_snapshot_free(m->snap);
     m->snap = NULL;
+    model_load_events(m);
     if (!m->r || !m->nrows)
         return;
     (void)shl_reader_snapshot(m->r, m->rows[m->sel]->operation_id, &m->snap);
@@ -507,6 +586,27 @@ render_details(struct model *m, struct out *o)
 }
 
 static void
+render_events(struct model *m, struct out *o)
+{
+    if (!m->nevents)
+        return;
+    int n = m->nevents;
+    if (o->curses) {
+        /* what fits above the status bar, after a blank and a title */
+        int room = o->rows - 1 - o->row - 2;
+        if (room < 1)
+            return;
+        if (n > room)
+            n = room;
+    }
+    put(o, ATTR_NONE, " ");
+    put(o, ATTR_HEAD, "Recent events (operation log)");
+    for (int i = m->nevents - n; i < m->nevents; i++)
+        put(o, strstr(m->events[i], " ERROR ") ? ATTR_STALE : ATTR_NONE, "  %s",
+            m->events[i]);
+}
+
+static void
 render(struct model *m, struct out *o, const char *status)
 {
     render_header(m, o);
@@ -522,6 +622,7 @@ render(struct model *m, struct out *o, const char *status)
         render_details(m, o);
     else
         render_frames(m, o);
+    render_events(m, o);
     if (o->curses) {
         o->row = o->rows - 1;
         put(o, ATTR_SEL, "%s", status);

@@ -1,9 +1,9 @@
 /*
- * cmd_read.c: the read-only subcommands: list, check, gc, log, and
- * complete (which can only explain why it cannot act; see its help).
+ * cmd_read.c: the inspecting subcommands: list, check, gc and log.
  *
  * They use the reader API only (shl_reader_*): no participant slot, no lock,
- * no write to the segment. `gc --unlink` removes the segment's name.
+ * no write to the segment; except gc, which joins briefly to reap dead
+ * participants (shl_ledger_reap) and, with --unlink, removes the segment.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -169,36 +169,54 @@ cmd_check(struct cli *c, int argc, char **argv)
 /* ------------------------------------------------------------------------ */
 
 static const char gc_help[] =
-    "Usage: shmledger [--base DIR] gc [--unlink [--force]]\n"
+    "Usage: shmledger [--base DIR] gc [--no-reap] [--unlink [--force]]\n"
     "\n"
-    "Report the participants of the ledger, alive or dead. With --unlink,\n"
-    "remove the segment (shm_unlink) when no participant is alive; processes\n"
-    "that still map it keep using their mapping. The base directory (JSON\n"
-    "files, logs, backup/) is left alone.\n"
+    "Reap dead participants: join the ledger briefly and call\n"
+    "shl_ledger_reap(), which finds participants whose process is proven\n"
+    "dead (their kernel lock is gone), runs the crash protocol for their\n"
+    "operations and frees their slots. Then report the participants. With\n"
+    "--unlink, remove the segment (shm_unlink) when no participant is alive;\n"
+    "processes that still map it keep using their mapping. The base\n"
+    "directory (JSON files, logs, backup/) is left alone.\n"
     "\n"
+    "  --no-reap  only report (read-only; liveness is then known only for\n"
+    "             participants that take part in an operation)\n"
     "  --unlink   remove the segment when nobody uses it\n"
     "  --force    with --unlink: remove it even when it cannot be read\n"
     "             (corrupt, poisoned, other version) or liveness is unknown\n"
     "\n"
-    "Limits: reaping the slots of dead participants needs an API the\n"
-    "library does not export yet; gc only reports them. Participants that\n"
-    "take part in no operation are counted but their liveness is unknown.\n"
-    "\n"
     "Exit status: 0 done (also when there is no segment), 1 refused (live\n"
-    "participants), 2 usage, 3 segment unreadable (without --force).\n";
+    "participants) or reaping failed, 2 usage, 3 segment unreadable (without\n"
+    "--force).\n";
+
+/* Join the ledger briefly and reap dead participants; the count or < 0. */
+static int
+reap_dead(const char *base)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "gc-%d", (int)getpid());
+    shl_ledger *l;
+    int rc = shl_ledger_open(&l, base, id, NULL);
+    if (rc)
+        return rc;
+    int n = shl_ledger_reap(l);
+    shl_ledger_close(l);
+    return n;
+}
 
 int
 cmd_gc(struct cli *c, int argc, char **argv)
 {
-    enum { OPT_UNLINK = 0x300, OPT_FORCE };
+    enum { OPT_UNLINK = 0x300, OPT_FORCE, OPT_NOREAP };
     static const struct option opts[] = {
         {"base", required_argument, NULL, OPT_BASE},
         {"help", no_argument, NULL, 'h'},
         {"unlink", no_argument, NULL, OPT_UNLINK},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"no-reap", no_argument, NULL, OPT_NOREAP},
         {NULL, 0, NULL, 0},
     };
-    bool unlink_seg = false, force = false;
+    bool unlink_seg = false, force = false, reap = true;
     int opt;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (cli_common_opt(c, opt, optarg))
@@ -211,6 +229,10 @@ cmd_gc(struct cli *c, int argc, char **argv)
         }
         if (opt == OPT_FORCE) {
             force = true;
+            continue;
+        }
+        if (opt == OPT_NOREAP) {
+            reap = false;
             continue;
         }
         return cli_bad_opt("gc", opt, argv);
@@ -242,6 +264,23 @@ cmd_gc(struct cli *c, int argc, char **argv)
         return EX_OK;
     }
     shl_segment_info info;
+    if (reap) {
+        /* Count freed slots rather than trust the return value: the
+         * joining ledger's own monitor may reap before we ask. */
+        uint32_t before = 0;
+        if (shl_reader_info(r, &info) == 0)
+            before = info.used_participants;
+        int n = reap_dead(base);
+        if (n < 0) {
+            shl_reader_close(r);
+            return cli_fail("gc", n, "cannot reap dead participants");
+        }
+        uint32_t after = before;
+        if (shl_reader_info(r, &info) == 0)
+            after = info.used_participants;
+        printf("reaped %u dead participant(s)\n",
+               before > after ? before - after : 0);
+    }
     rc = shl_reader_info(r, &info);
     if (rc) {
         shl_reader_close(r);
@@ -273,17 +312,22 @@ cmd_gc(struct cli *c, int argc, char **argv)
                     dead++;
                 printf("participant %s (pid %d, slot %u): %s\n",
                        p->participant_id, p->pid, p->slot,
-                       p->alive ? "alive" : "dead (not reaped)");
+                       p->alive ? "alive" : "dead");
             }
             shl_snapshot_free(s);
         }
         free(rows);
     }
-    uint32_t unknown =
+    uint32_t other =
         info.used_participants > seen ? info.used_participants - seen : 0;
+    /* After a reap every remaining slot is held by a live process. */
+    uint32_t unknown = reap ? 0 : other;
+    if (reap)
+        alive += other;
     printf("segment %s: %u participant slot(s) in use: %u alive, %u dead, "
-           "%u in no operation (liveness unknown)\n",
-           info.shm_name, info.used_participants, alive, dead, unknown);
+           "%u in no operation%s\n",
+           info.shm_name, info.used_participants, alive, dead, other,
+           reap ? "" : " (liveness unknown)");
     shl_reader_close(r);
     if (!unlink_seg)
         return EX_OK;
@@ -430,67 +474,4 @@ cmd_log(struct cli *c, int argc, char **argv)
     if (fd >= 0)
         close(fd);
     return EX_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* complete                                                                  */
-/* ------------------------------------------------------------------------ */
-
-static const char complete_help[] =
-    "Usage: shmledger [--base DIR] complete OP\n"
-    "\n"
-    "Completing an operation is the initiator's right alone: only the\n"
-    "session that created it (shl_op_create, in the creating process) may\n"
-    "call shl_op_complete(). A separate process, such as this command, can\n"
-    "only join, and the library has no administrative completion yet. So\n"
-    "this command checks that OP exists and then explains that it cannot\n"
-    "complete it. Operations created with 'shmledger create' can therefore\n"
-    "not be completed: they end when they fail, or when the segment is\n"
-    "removed.\n"
-    "\n"
-    "Exit status: 1 (cannot complete, or no such operation), 2 usage, 3\n"
-    "segment problem.\n";
-
-int
-cmd_complete(struct cli *c, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"base", required_argument, NULL, OPT_BASE},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (cli_common_opt(c, opt, optarg))
-            continue;
-        if (opt == 'h')
-            return cli_help(complete_help);
-        return cli_bad_opt("complete", opt, argv);
-    }
-    if (optind + 1 != argc)
-        return cli_usage_err("complete", optind >= argc ? "missing operation id"
-                                                        : "too many arguments");
-    const char *op_id = argv[optind];
-    int ex = cli_check_op_id("complete", op_id);
-    if (ex)
-        return ex;
-    shl_reader *r;
-    ex = cli_open_reader(c, "complete", &r);
-    if (ex)
-        return ex;
-    shl_snapshot *s;
-    int rc = shl_reader_snapshot(r, op_id, &s);
-    if (rc) {
-        ex = cli_fail("complete", rc, "cannot read operation %s", op_id);
-        shl_reader_close(r);
-        return ex;
-    }
-    cli_err("complete",
-            "cannot complete %s: only its initiator '%s', in the process "
-            "that created it, may complete an operation, and the library "
-            "offers no administrative completion",
-            op_id, s->initiator_id);
-    shl_snapshot_free(s);
-    shl_reader_close(r);
-    return EX_FAIL;
 }

@@ -1,7 +1,7 @@
 /*
- * cmd_write.c: the subcommands that take part in the ledger: create, abort
- * and run. Each opens its own ledger (a participant slot) for the duration
- * of the command and closes it before exiting.
+ * cmd_write.c: the subcommands that take part in the ledger: create, abort,
+ * complete and run. Each opens its own ledger (a participant slot) for the
+ * duration of the command and closes it before exiting.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,9 +74,8 @@ static const char create_help[] =
     "\n"
     "The command's ledger closes when it exits: that ends its session, but\n"
     "the operation stays, running, for others to join (shmledger run).\n"
-    "Since only the initiator's session may complete an operation, one made\n"
-    "here cannot be completed later (see 'shmledger complete --help'); it\n"
-    "ends when it fails.\n"
+    "'shmledger complete OP' completes it later (it joins as the initiator,\n"
+    "which gives the role back once this session is gone).\n"
     "\n"
     "Exit status: 0 ok, 1 failure (e.g. a table is full), 2 usage, 3 segment\n"
     "problem.\n";
@@ -143,7 +142,8 @@ static const char abort_help[] =
     "command SIGTERM (see 'shmledger run --help').\n"
     "\n"
     "  --clear               clear the flag instead\n"
-    "  -p, --participant ID  participant id used to join (default: cli)\n"
+    "  -p, --participant ID  participant id used to join (default:\n"
+    "                        abort-<pid>)\n"
     "\n"
     "Exit status: 0 ok, 1 no such operation (or it has completed or\n"
     "failed), 2 usage, 3 segment problem.\n";
@@ -159,7 +159,8 @@ cmd_abort(struct cli *c, int argc, char **argv)
         {"participant", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
-    const char *participant = "cli";
+    const char *participant = NULL;
+    char pbuf[32];
     bool clear = false;
     int opt;
     while ((opt = getopt_long(argc, argv, ":hp:", opts, NULL)) != -1) {
@@ -185,6 +186,12 @@ cmd_abort(struct cli *c, int argc, char **argv)
     int ex = cli_check_op_id("abort", op_id);
     if (ex)
         return ex;
+    if (!participant) {
+        /* not "cli": that would take back the role of an initiator made by
+         * `shmledger create` */
+        snprintf(pbuf, sizeof(pbuf), "abort-%d", (int)getpid());
+        participant = pbuf;
+    }
     /* Do not create a ledger as a side effect of a typo in --base. */
     shl_reader *r;
     ex = cli_open_reader(c, "abort", &r);
@@ -209,6 +216,108 @@ cmd_abort(struct cli *c, int argc, char **argv)
     shl_op_leave(op, true);
     shl_ledger_close(l);
     return ex;
+}
+
+/* ------------------------------------------------------------------------ */
+/* complete                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static const char complete_help[] =
+    "Usage: shmledger [--base DIR] complete [--participant ID] OP\n"
+    "\n"
+    "Complete operation OP as its initiator: join under the operation's\n"
+    "initiatorId (or ID), which gives the initiator role back when the\n"
+    "initiator's own session is gone (e.g. after 'shmledger create'), then\n"
+    "shl_op_complete(): the operation becomes 'completed', its frames and\n"
+    "temp-resource records are released and it is archived in\n"
+    "DIR/backup/OP/. Calls still in flight lose their frames.\n"
+    "\n"
+    "It is refused while the initiator is still connected (only one session\n"
+    "holds the role: the creating process completes it itself), and when\n"
+    "the operation is no longer running.\n"
+    "\n"
+    "  -p, --participant ID  join as ID instead of the initiatorId\n"
+    "\n"
+    "Exit status: 0 completed, 1 refused (initiator connected, not running)\n"
+    "or no such operation, 2 usage, 3 segment problem.\n";
+
+int
+cmd_complete(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"help", no_argument, NULL, 'h'},
+        {"participant", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *participant = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":hp:", opts, NULL)) != -1) {
+        if (cli_common_opt(c, opt, optarg))
+            continue;
+        if (opt == 'h')
+            return cli_help(complete_help);
+        if (opt == 'p') {
+            participant = optarg;
+            continue;
+        }
+        return cli_bad_opt("complete", opt, argv);
+    }
+    if (optind + 1 != argc)
+        return cli_usage_err("complete", optind >= argc ? "missing operation id"
+                                                        : "too many arguments");
+    const char *op_id = argv[optind];
+    int ex = cli_check_op_id("complete", op_id);
+    if (ex)
+        return ex;
+    shl_reader *r;
+    ex = cli_open_reader(c, "complete", &r);
+    if (ex)
+        return ex;
+    shl_snapshot *s;
+    int rc = shl_reader_snapshot(r, op_id, &s);
+    shl_reader_close(r);
+    if (rc == SHL_ENOTFOUND) {
+        cli_err("complete", "no operation %s in the ledger", op_id);
+        return EX_FAIL;
+    }
+    if (rc)
+        return cli_fail("complete", rc, "cannot read operation %s", op_id);
+    char initiator[SHL_PARTICIPANT_ID_MAX + 1];
+    snprintf(initiator, sizeof(initiator), "%s", s->initiator_id);
+    shl_snapshot_free(s);
+    if (!participant)
+        participant = initiator;
+
+    shl_ledger *l;
+    ex = open_ledger(c, "complete", participant, &l);
+    if (ex)
+        return ex;
+    shl_op *op;
+    ex = join_op(l, "complete", op_id, &op);
+    if (ex) {
+        shl_ledger_close(l);
+        return ex;
+    }
+    if (!shl_op_is_initiator(op)) {
+        cli_err("complete",
+                "cannot complete %s: its initiator '%s' is still connected "
+                "(only the initiator's session may complete it)",
+                op_id, initiator);
+        shl_op_leave(op, true);
+        shl_ledger_close(l);
+        return EX_FAIL;
+    }
+    rc = shl_op_complete(op);
+    if (rc) {
+        ex = cli_fail("complete", rc, "cannot complete %s", op_id);
+        shl_op_leave(op, true);
+        shl_ledger_close(l);
+        return ex;
+    }
+    shl_ledger_close(l);
+    printf("completed %s\n", op_id);
+    return EX_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -581,7 +690,13 @@ cmd_run(struct cli *c, int argc, char **argv)
         rc = shl_call_fail(call, reason);
     else
         rc = shl_call_end(call, NULL);
-    if (rc == SHL_EFAILED || rc == SHL_EABORTED)
+    if ((rc == SHL_EFENCED || rc == SHL_ESTALE) &&
+        shl_op_get_state(op) == SHL_ESTALE)
+        cli_err("run",
+                "operation %s was completed or removed before the "
+                "command ended; call %s was not recorded",
+                op_id, shl_call_id(call));
+    else if (rc == SHL_EFAILED || rc == SHL_EABORTED)
         cli_err("run",
                 "operation %s had %s before the command ended; call "
                 "%s was not recorded",

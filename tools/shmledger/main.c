@@ -25,7 +25,7 @@ static const char usage_text[] =
     "  create               create an operation, print its id\n"
     "  run --op OP -- CMD   run CMD as a call of operation OP\n"
     "  abort OP             set the operation's abort flag\n"
-    "  complete OP          complete an operation (see its --help: limited)\n"
+    "  complete OP          complete an operation as its initiator\n"
     "  log OP [-f]          print (or follow) the operation log\n"
     "  check                verify every invariant of the segment\n"
     "  gc [--unlink]        report participants; remove an unused segment\n"
