@@ -436,6 +436,14 @@ SHL_API SHL_NODISCARD int shl_op_join(shl_ledger *l, const char *operation_id,
  * session. The last session of this ledger in the operation ends the
  * ledger's participation in it.
  *
+ * Pending calls are regular and spawned ones (the original's leave only
+ * looked at spawned calls). With cancel_pending, spawned calls are first
+ * cancelled (shl_spawned_cancel: cooperative) and waited for, at most the
+ * ledger's timeout_ms; one still running after that is failed as
+ * "cancelled" like a regular call, its work keeps running on its worker
+ * thread, its result is discarded, and the session's memory is freed when
+ * the work returns (shl_ledger_close waits for that).
+ *
  * @return 0; -EINVAL (NULL), SHL_ESTATE (pending calls). Leaving twice is
  *         impossible by construction: the handle is freed on success.
  * Context: not concurrently with other calls on `op`. May block.
@@ -665,9 +673,17 @@ typedef struct shl_spawned shl_spawned;
  * The work of a spawned call (the Dart `work`/`workWithCall`). Runs on a
  * worker thread of the ledger's pool. Return 0 and set *result (may stay
  * NULL) on success; return a negative code on failure, optionally with an
- * error text through shl_spawned_set_error(). It may poll
+ * error text through shl_spawned_set_error() (else the code's
+ * shl_strerror() text is the error). It may poll
  * shl_spawned_is_cancelled() and attach a child process with
  * shl_spawned_attach_pid() so shl_spawned_kill() can reach it.
+ *
+ * The pool: created on a ledger's first spawned call, it grows by a thread
+ * whenever more work is queued than threads are idle, up to 16; further
+ * work waits in FIFO order, so work that blocks for long holds a thread.
+ * Pool threads block every signal. They are joined by shl_ledger_close(),
+ * which therefore waits for running work: work should honour
+ * cancellation.
  */
 typedef int (*shl_work_fn)(shl_spawned *call, void *arg, void **result);
 
@@ -678,11 +694,20 @@ typedef struct shl_spawn_opts {
     /** Free function for a successful result (called when the handle is
      * released); NULL leaves results to the caller. */
     void (*result_free)(void *result);
-    /** onCompletion(result) on success; onCleanup on failure;
-     * onOperationFailed when the operation fails while pending. */
+    /** on_completion(result) on every success (also a NULL result or a
+     * fallback), before waiters wake; on_cleanup when the call fails
+     * (also when cancelled by shl_op_leave, and in crash cleanup);
+     * on_operation_failed when the operation fails while the call is
+     * pending. The shl_call passed to them is the spawned call's
+     * underlying call (shl_call_id() == shl_spawned_id()); do not end,
+     * fail or release it. on_completion and on_cleanup run on the worker
+     * thread; on_operation_failed on the monitor thread, or on the thread
+     * whose call failure failed the operation. */
     shl_call_callbacks callbacks;
     /** onCallCrashed: the work failed; return a non-NULL fallback to
-     * complete the call successfully with it, NULL to fail the call. */
+     * complete the call successfully with it (no operation failure; the
+     * fallback is freed with result_free like a result), NULL to fail the
+     * call. Runs on the worker thread; `user` is callbacks.user. */
     void *(*on_call_crashed)(shl_spawned *call, void *user);
 } shl_spawn_opts;
 
@@ -690,12 +715,25 @@ SHL_API void shl_spawn_opts_init(shl_spawn_opts *o);
 
 /**
  * spawnCall: start a call whose work runs on a worker thread; returns at
- * once with the call id available. The frame appears before this returns;
- * the call counts as pending for the session until the work finishes.
+ * once with the call id available. The frame appears before this returns
+ * (CALL_STARTED); the call counts as pending for the session (pending
+ * count, shl_op_leave) until its outcome is published.
+ *
+ * Success: the frame is removed (CALL_ENDED, then CALL_COMPLETED),
+ * on_completion runs, then waiters wake. Failure (work < 0, no fallback):
+ * the frame is removed (CALL_FAILED), on_cleanup runs, the operation fails
+ * with reason "Call <id> failed: <error>" if fail_on_crash, then waiters
+ * wake (they see the call failed and the operation failed together).
+ *
+ * execServerRequest has no function of its own: it is a spawned call
+ * whose work enforces its own deadline (e.g. a request timeout, or
+ * shl_poll_until() with timeout_ms) and returns -ETIMEDOUT when it passes.
+ *
  * @param[out] out  owned by the session; valid until
  *                  shl_spawned_release() or the session ends.
- * @return 0; -EINVAL, -ENOMEM, -EAGAIN (no thread), and the errors of
- *         shl_call_start(). Context: any thread.
+ * @return 0; -EINVAL, -ENOMEM, -EAGAIN (no thread), SHL_ESTATE (ledger
+ *         closing), and the errors of shl_call_start(). Context: any
+ *         thread.
  */
 SHL_API SHL_NODISCARD int shl_op_spawn_call(shl_op *op, shl_work_fn work,
                                             void *arg,
@@ -716,7 +754,9 @@ SHL_API void *shl_spawned_result_or(const shl_spawned *c, void *dflt);
 SHL_API const char *shl_spawned_error(const shl_spawned *c);
 /** For the work function: record the error text of this failure. */
 SHL_API void shl_spawned_set_error(shl_spawned *c, const char *error);
-/** cancel: request cooperative cancellation (isCancelled becomes true). */
+/** cancel: request cooperative cancellation (isCancelled becomes true);
+ * no-op once completed. The exec helpers stop their process on it
+ * (SIGTERM, then SIGKILL). */
 SHL_API void shl_spawned_cancel(shl_spawned *c);
 /** Attach a child process so kill() can reach it (0 detaches). */
 SHL_API void shl_spawned_attach_pid(shl_spawned *c, pid_t pid);
@@ -739,8 +779,8 @@ SHL_API int shl_spawned_release(shl_spawned *c);
 SHL_API size_t shl_op_pending_spawned_calls(const shl_op *op,
                                             shl_spawned **out, size_t cap);
 
-/** SyncResult. Arrays are owned by the result: free with
- * shl_sync_result_fini(). */
+/** SyncResult. Arrays are owned by the result (the handles are not): free
+ * with shl_sync_result_fini(). */
 typedef struct shl_sync_result {
     shl_spawned **successful;
     size_t successful_count;
@@ -769,8 +809,16 @@ typedef struct shl_sync_opts {
 SHL_API void shl_sync_opts_init(shl_sync_opts *o);
 
 /**
- * sync: wait until every call finishes or the operation fails (or the
- * timeout passes), and sort the calls into successful / failed / unknown.
+ * sync: wait (no polling) until every call finishes or the operation fails
+ * (or the timeout passes), and sort the calls into successful / failed /
+ * unknown (still running). A call that failed the operation itself is
+ * reported failed, never unknown. If the operation failed (also when it
+ * had failed before sync started: then sync returns at once),
+ * operation_failed and failure are set and on_operation_failed runs;
+ * otherwise, when every call finished, on_completion runs (the original
+ * ran it always). Both run on the calling thread. An empty list returns
+ * at once, all_succeeded, without callbacks.
+ * @param calls  spawned calls of this session (-EINVAL otherwise).
  * @return 0 with *out filled; -EINVAL, -ENOMEM. Context: any thread except
  *         the monitor and worker threads.
  */
@@ -781,12 +829,19 @@ SHL_API int shl_op_await_call(shl_op *op, shl_spawned *call,
                               const shl_sync_opts *o, shl_sync_result *out);
 
 /**
- * waitForCompletion: run `work` (on a worker thread) while watching the
- * operation. If the operation fails first, on_operation_failed runs and
- * SHL_EFAILED is returned with `*failure` filled (OperationFailedException).
- * If the work fails and on_error is set, its return value becomes the
- * result (fallback); otherwise the work's error is returned.
- * @return 0 with *result; SHL_EFAILED; the work's error; -EINVAL, -ENOMEM.
+ * waitForCompletion: run `work` (on a worker thread; no call frame) while
+ * watching the operation. If the operation fails first (or had failed
+ * already: the work is then not run), on_operation_failed runs on the
+ * calling thread and SHL_EFAILED is returned with `*failure` filled
+ * (OperationFailedException); the work is asked to stop
+ * (shl_spawned_is_cancelled() on its `call` argument becomes true) and
+ * keeps running on its thread until it returns, so `arg` must stay valid
+ * until then, and a result it produces after that is dropped without being
+ * freed. If the work fails and on_error is set, its return value becomes
+ * the result (fallback); otherwise the work's error is returned (its text
+ * in shl_errmsg()). on_operation_failed not running is the success case.
+ * @return 0 with *result; SHL_EFAILED; the work's error; -EINVAL, -ENOMEM,
+ *         -EAGAIN. Context: as shl_op_sync().
  */
 SHL_API int shl_op_wait_for_completion(
     shl_op *op, shl_work_fn work, void *arg,
@@ -823,10 +878,25 @@ SHL_API void shl_exec_opts_init(shl_exec_opts *o);
 /**
  * execFileResultWorker: spawn a process; the call's result is the content
  * of result_file_path (a malloc'd NUL-terminated string, freed with the
- * handle) once the process has exited 0 and the file exists. A non-zero
- * exit, a signal, a missing file or the timeout fail the call (the original
+ * handle) once the process has exited 0 and the file exists: if it is not
+ * there yet, it is polled for (poll_interval_ms) for what is left of
+ * timeout_ms; without a timeout it must exist at exit. A non-zero exit, a
+ * signal, a missing file or the timeout fail the call (the original
  * ignored exit codes and could poll forever). Exec failures (no such
- * program) are reported as the call's error, never swallowed.
+ * program: "exec <exe>: No such file or directory (ENOENT)", a bad
+ * working directory) are reported as the call's error, never swallowed.
+ *
+ * Common to both exec helpers: the call is a spawned call of `op` (it
+ * counts as pending and blocks shl_op_leave; the original hid exec calls
+ * in session 0). The child starts with every signal at its default
+ * disposition and none blocked, stdin on /dev/null, stdout and stderr on
+ * pipes read line by line for on_stdout / on_stderr (a line split across
+ * reads arrives whole; empty lines are skipped), and is attached to the
+ * call, so shl_spawned_kill() signals it. On timeout or cancel it gets
+ * SIGTERM, then SIGKILL a second later. Every child is reaped; on_exit
+ * gets its exit code, or 128 + signal. Errors: "Process <exe> exited with
+ * code N", "... killed by signal N (SIGxxx) ...", "... timed out after N
+ * ms ...", "cancelled ...". Callbacks run on the worker thread.
  * @return as shl_op_spawn_call().
  */
 SHL_API SHL_NODISCARD int shl_op_exec_file_result_worker(
@@ -834,23 +904,32 @@ SHL_API SHL_NODISCARD int shl_op_exec_file_result_worker(
 
 /**
  * execStdioWorker: spawn a process; the call's result is its whole stdout
- * (malloc'd string) when it exits 0; timeout honoured (the original ignored
- * it).
+ * (malloc'd NUL-terminated string, at most 64 MiB, freed with the handle)
+ * when it exits 0; timeout honoured (the original ignored it). on_stdout,
+ * if set, also gets the lines. See shl_op_exec_file_result_worker().
  */
 SHL_API SHL_NODISCARD int shl_op_exec_stdio_worker(shl_op *op,
                                                    const shl_exec_opts *o,
                                                    shl_spawned **out);
 
 /**
- * pollFile: wait until `path` exists, then read it whole.
+ * pollFile: wait until `path` exists, then read it whole (and unlink it
+ * if delete_after). The deadline is monotonic; poll_interval_ms <= 0 means
+ * 100; timeout_ms < 0 waits forever, 0 looks once. Writers should create
+ * the file atomically (write a temporary file, then rename it).
  * @param[out] content  malloc'd NUL-terminated text; free with free().
- * @return 0; -ETIMEDOUT (timeout_ms >= 0 passed); -errno of the read.
+ * @return 0; -ETIMEDOUT (timeout_ms >= 0 passed); -errno of the read (a
+ *         file that exists but cannot be read is an error at once);
+ *         -EINVAL. Context: any thread; blocks the caller.
  */
 SHL_API int shl_poll_file(const char *path, bool delete_after,
                           int64_t poll_interval_ms, int64_t timeout_ms,
                           char **content);
 /** pollFiles: pollFile for every path, in order; contents[i] for paths[i].
- * On error nothing is returned (everything read is freed). */
+ * With delete_after the files are deleted only once all were read (the
+ * original deleted each as it appeared, losing it on a timeout). On error
+ * nothing is returned (everything read is freed) and the message names the
+ * missing files. */
 SHL_API int shl_poll_files(const char *const *paths, size_t n,
                            bool delete_after, int64_t poll_interval_ms,
                            int64_t timeout_ms, char **contents);
