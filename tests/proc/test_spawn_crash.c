@@ -30,9 +30,21 @@ work_forever(shl_spawned *c, void *arg, void **result)
     return -1;
 }
 
+/* Forked before the test opens its ledger (a child of a threaded process
+ * may not allocate: ASan's allocator lock); the operation id comes through
+ * the pipe. */
 static _Noreturn void
-victim(const char *base, const char *opid, struct shared *sh)
+victim(const char *base, int rfd, struct shared *sh)
 {
+    char opid[SHL_OPERATION_ID_MAX + 1];
+    size_t got = 0;
+    while (got < sizeof(opid)) {
+        ssize_t r = read(rfd, opid + got, sizeof(opid) - got);
+        if (r <= 0)
+            _exit(2);
+        got += (size_t)r;
+    }
+    opid[sizeof(opid) - 1] = 0;
     shl_ledger *l;
     CHILD_CHECK(shl_ledger_open(&l, base, "worker", NULL));
     shl_op *op;
@@ -85,12 +97,23 @@ test_spawn_crash_fails_operation_with_call_id(void **state)
                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(sh != MAP_FAILED);
     memset(sh, 0, sizeof(*sh));
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pfd[1]);
+        victim(base, pfd[0], sh);
+    }
+    close(pfd[0]);
 
     shl_ledger *l;
     assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
     shl_op *op;
     assert_shl_ok(shl_op_create(l, "crash", NULL, &op));
     char opid[SHL_OPERATION_ID_MAX + 1];
+    memset(opid, 0, sizeof(opid));
     snprintf(opid, sizeof(opid), "%s", shl_op_id(op));
 
     /* our own spawned call, pending while the other process dies */
@@ -103,11 +126,8 @@ test_spawn_crash_fails_operation_with_call_id(void **state)
     shl_spawned *mine;
     assert_shl_ok(shl_op_spawn_call(op, work_until_released, &ob, &so, &mine));
 
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        victim(base, opid, sh);
+    assert_int_equal(write(pfd[1], opid, sizeof(opid)), (ssize_t)sizeof(opid));
+    close(pfd[1]);
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready), 10000));
     assert_memory_equal(sh->call_id, "call_worker_", 12);
 
