@@ -38,7 +38,7 @@
 #include "poll_helper.h"
 #include "spawned.h"
 
-#define TERM_GRACE_MS 1000        /* SIGTERM -> SIGKILL */
+#define TERM_GRACE_MS 1000         /* SIGTERM -> SIGKILL */
 #define LINE_MAX_BYTES (64 * 1024) /* a longer line is passed in pieces */
 #define STDOUT_MAX_BYTES (64u * 1024 * 1024)
 
@@ -330,8 +330,7 @@ close_fd(int *fd)
     *fd = -1;
 }
 
-static int
-fail_with(shl_spawned *s, int rc, const char *fmt, ...)
+static int fail_with(shl_spawned *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int
 fail_with(shl_spawned *s, int rc, const char *fmt, ...)
@@ -349,8 +348,8 @@ static int
 exec_work(shl_spawned *s, void *arg, void **result)
 {
     struct exec_ctx *x = arg;
-    int64_t dl = x->timeout_ms < 0 ? -1
-                                    : shl__mono_ns() + x->timeout_ms * 1000000;
+    int64_t dl =
+        x->timeout_ms < 0 ? -1 : shl__mono_ns() + x->timeout_ms * 1000000;
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, ep[2] = {-1, -1};
     int devnull = -1, pidfd = -1;
     int rc = 0;
@@ -368,8 +367,8 @@ exec_work(shl_spawned *s, void *arg, void **result)
         rc = fail_with(s, -errno, "open /dev/null: %s", strerror(errno));
         goto out;
     }
-    int *fds[] = {&outp[0], &outp[1], &errp[0], &errp[1], &ep[0], &ep[1],
-                  &devnull};
+    int *fds[] = {&outp[0], &outp[1], &errp[0], &errp[1],
+                  &ep[0],   &ep[1],   &devnull};
     for (size_t i = 0; i < SHL__ARRAY_LEN(fds); i++) {
         *fds[i] = high_fd(*fds[i]);
         if (*fds[i] < 0) {
@@ -402,8 +401,8 @@ exec_work(shl_spawned *s, void *arg, void **result)
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         const char *name = strerrorname_np(-cerr);
-        rc = fail_with(s, cerr, "exec %s: %s (%s)", x->exe,
-                       shl_strerror(cerr), name ? name : "?");
+        rc = fail_with(s, cerr, "exec %s: %s (%s)", x->exe, shl_strerror(cerr),
+                       name ? name : "?");
         goto out;
     }
 
@@ -511,8 +510,9 @@ exec_work(shl_spawned *s, void *arg, void **result)
         goto out;
     }
     if (reason == ECANCELED) {
-        rc = fail_with(s, -ECANCELED, "cancelled (process %s terminated, "
-                                      "exit code %d)",
+        rc = fail_with(s, -ECANCELED,
+                       "cancelled (process %s terminated, "
+                       "exit code %d)",
                        x->exe, code);
         goto out;
     }
@@ -525,14 +525,15 @@ exec_work(shl_spawned *s, void *arg, void **result)
         goto out;
     }
     if (code != 0) {
-        rc = fail_with(s, SHL_EFAILED, "Process %s exited with code %d",
-                       x->exe, code);
+        rc = fail_with(s, SHL_EFAILED, "Process %s exited with code %d", x->exe,
+                       code);
         goto out;
     }
     if (!x->file_mode) {
         if (col.overflow) {
-            rc = fail_with(s, -EFBIG, "Process %s: stdout longer than %u "
-                                      "bytes",
+            rc = fail_with(s, -EFBIG,
+                           "Process %s: stdout longer than %u "
+                           "bytes",
                            x->exe, STDOUT_MAX_BYTES);
             goto out;
         }
@@ -554,18 +555,18 @@ exec_work(shl_spawned *s, void *arg, void **result)
             left = 0;
     }
     char *content = NULL;
-    int prc = shl_poll_file(x->result_path, x->delete_result, x->poll_ms,
-                            left, &content);
+    int prc = shl_poll_file(x->result_path, x->delete_result, x->poll_ms, left,
+                            &content);
     if (prc == -ETIMEDOUT) {
-        rc = dl >= 0 ? fail_with(s, -ETIMEDOUT,
-                                 "Process %s exited 0 but result file %s did "
-                                 "not appear within %lld ms",
-                                 x->exe, x->result_path,
-                                 (long long)x->timeout_ms)
-                     : fail_with(s, -ENOENT,
-                                 "Process %s exited 0 but result file %s is "
-                                 "missing",
-                                 x->exe, x->result_path);
+        rc = dl >= 0
+                 ? fail_with(s, -ETIMEDOUT,
+                             "Process %s exited 0 but result file %s did "
+                             "not appear within %lld ms",
+                             x->exe, x->result_path, (long long)x->timeout_ms)
+                 : fail_with(s, -ENOENT,
+                             "Process %s exited 0 but result file %s is "
+                             "missing",
+                             x->exe, x->result_path);
         goto out;
     }
     if (prc) {
@@ -631,8 +632,7 @@ exec_start(shl_op *op, const shl_exec_opts *o, bool file_mode,
     for (size_t i = 0; ok && i < argc; i++)
         if (!(x->argv[i + 1] = strdup(o->argv[i])))
             ok = false;
-    if (ok && o->working_directory &&
-        !(x->cwd = strdup(o->working_directory)))
+    if (ok && o->working_directory && !(x->cwd = strdup(o->working_directory)))
         ok = false;
     if (ok && file_mode && !(x->result_path = strdup(o->result_file_path)))
         ok = false;
@@ -668,8 +668,7 @@ shl_op_exec_file_result_worker(shl_op *op, const shl_exec_opts *o,
 }
 
 int
-shl_op_exec_stdio_worker(shl_op *op, const shl_exec_opts *o,
-                         shl_spawned **out)
+shl_op_exec_stdio_worker(shl_op *op, const shl_exec_opts *o, shl_spawned **out)
 {
     return exec_start(op, o, false, out);
 }

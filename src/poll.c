@@ -120,8 +120,7 @@ shl_poll_file(const char *path, bool delete_after, int64_t poll_interval_ms,
             if (delete_after && unlink(path) != 0 && errno != ENOENT) {
                 rc = -errno;
                 free(buf);
-                return SHL_SET_ERR(rc, "delete %s: %s", path,
-                                   shl_strerror(rc));
+                return SHL_SET_ERR(rc, "delete %s: %s", path, shl_strerror(rc));
             }
             *content = buf;
             return 0;
@@ -144,8 +143,7 @@ shl_poll_files(const char *const *paths, size_t n, bool delete_after,
         return SHL_SET_ERR(-EINVAL, "shl_poll_files: NULL argument");
     for (size_t i = 0; i < n; i++)
         if (!paths[i])
-            return SHL_SET_ERR(-EINVAL, "shl_poll_files: path %zu is NULL",
-                               i);
+            return SHL_SET_ERR(-EINVAL, "shl_poll_files: path %zu is NULL", i);
     char **got = n ? calloc(n, sizeof(*got)) : NULL;
     if (n && !got)
         return SHL_SET_ERR(-ENOMEM, "shl_poll_files: no memory");
@@ -207,8 +205,8 @@ fail:
 }
 
 int
-shl_poll_until(void *(*check)(void *user), void *user,
-               int64_t poll_interval_ms, int64_t timeout_ms, void **result)
+shl_poll_until(void *(*check)(void *user), void *user, int64_t poll_interval_ms,
+               int64_t timeout_ms, void **result)
 {
     shl__clear_err();
     if (!check || !result)
@@ -221,8 +219,7 @@ shl_poll_until(void *(*check)(void *user), void *user,
             return 0;
         }
         if (!pause_or_expire(poll_interval_ms, dl))
-            return SHL_SET_ERR(-ETIMEDOUT,
-                               "Condition not met within %lld ms",
+            return SHL_SET_ERR(-ETIMEDOUT, "Condition not met within %lld ms",
                                (long long)timeout_ms);
     }
 }

@@ -36,7 +36,7 @@ struct shl__pool {
     pthread_cond_t cv;
     struct shl_spawned *head, *tail; /* FIFO of tasks */
     size_t queued;
-    size_t idle;                     /* threads waiting for a task */
+    size_t idle; /* threads waiting for a task */
     size_t nthreads;
     pthread_t threads[SHL__POOL_MAX];
     bool stop;
@@ -211,8 +211,7 @@ pool_submit(shl_ledger *l, shl_spawned *t)
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        int rc = pthread_create(&p->threads[p->nthreads], NULL, worker_main,
-                                p);
+        int rc = pthread_create(&p->threads[p->nthreads], NULL, worker_main, p);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc == 0) {
             p->nthreads++;
@@ -611,8 +610,9 @@ shl_spawned_wait(shl_spawned *c, int64_t timeout_ms, void **result)
         if (cv_wait(op, timeout_ms, &dl) == ETIMEDOUT &&
             atomic_load(&c->state) == SHL__SP_RUNNING) {
             pthread_mutex_unlock(&op->mu);
-            return SHL_SET_ERR(-ETIMEDOUT, "call %s still running after "
-                                           "%lld ms",
+            return SHL_SET_ERR(-ETIMEDOUT,
+                               "call %s still running after "
+                               "%lld ms",
                                c->id, (long long)timeout_ms);
         }
     int st = atomic_load(&c->state);
@@ -775,8 +775,8 @@ shl_sync_result_fini(shl_sync_result *r)
 }
 
 int
-shl_op_sync(shl_op *op, shl_spawned **calls, size_t n,
-            const shl_sync_opts *o, shl_sync_result *out)
+shl_op_sync(shl_op *op, shl_spawned **calls, size_t n, const shl_sync_opts *o,
+            shl_sync_result *out)
 {
     shl__clear_err();
     if (!op || !out || (n && !calls))

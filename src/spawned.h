@@ -30,33 +30,33 @@
 enum { SHL__SP_RUNNING = 0, SHL__SP_SUCCEEDED = 1, SHL__SP_FAILED = 2 };
 
 struct shl_spawned {
-    shl_op *op;                     /* owning session (pinned by the task) */
+    shl_op *op;                      /* owning session (pinned by the task) */
     struct shl_spawned *prev, *next; /* session's spawned list (op->mu) */
-    struct shl_spawned *qnext;      /* pool queue (pool->mu) */
-    struct shl_call *call;          /* underlying call; NULL for the private
-                                       task of waitForCompletion */
+    struct shl_spawned *qnext;       /* pool queue (pool->mu) */
+    struct shl_call *call;           /* underlying call; NULL for the private
+                                        task of waitForCompletion */
     char id[SHL_CALL_ID_MAX + 1];
-    char *description;              /* malloc'd or NULL */
+    char *description; /* malloc'd or NULL */
     shl_work_fn work;
     void *arg;
-    void (*arg_free)(void *arg);    /* exec helpers: their context */
+    void (*arg_free)(void *arg); /* exec helpers: their context */
     void (*result_free)(void *result);
-    shl_call_callbacks cb;          /* the user's */
+    shl_call_callbacks cb; /* the user's */
     void *(*on_call_crashed)(shl_spawned *c, void *user);
     bool fail_on_crash;
-    bool is_private;                /* waitForCompletion task */
-    _Atomic int refs;               /* private task: waiter + worker */
+    bool is_private;  /* waitForCompletion task */
+    _Atomic int refs; /* private task: waiter + worker */
 
     _Atomic bool cancelled;
-    int cancel_efd;                 /* eventfd written by cancel, or -1 */
-    pthread_mutex_t pid_mu;         /* pid, error */
-    pid_t pid;                      /* attached child, 0 = none */
+    int cancel_efd;         /* eventfd written by cancel, or -1 */
+    pthread_mutex_t pid_mu; /* pid, error */
+    pid_t pid;              /* attached child, 0 = none */
 
-    _Atomic int state;              /* SHL__SP_*; written under op->mu */
-    bool abandoned;                 /* private: the waiter gave up (op->mu) */
-    void *result;                   /* valid once SUCCEEDED */
-    char *error;                    /* malloc'd; set by the work or worker */
-    int err;                        /* the work's return code on failure */
+    _Atomic int state; /* SHL__SP_*; written under op->mu */
+    bool abandoned;    /* private: the waiter gave up (op->mu) */
+    void *result;      /* valid once SUCCEEDED */
+    char *error;       /* malloc'd; set by the work or worker */
+    int err;           /* the work's return code on failure */
 };
 
 /* Start a spawned call. arg_free (may be NULL) runs once the work is done,

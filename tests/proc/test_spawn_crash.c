@@ -143,8 +143,8 @@ test_spawn_crash_fails_operation_with_call_id(void **state)
     assert_child_signaled(pid, SIGKILL);
 
     shl_failed_info info;
-    assert_shl_ok(shl_op_wait_failure(op, 10000 * shl_test_multiplier(),
-                                      &info));
+    assert_shl_ok(
+        shl_op_wait_failure(op, 10000 * shl_test_multiplier(), &info));
     bool listed = false;
     for (uint32_t i = 0; i < info.crashed_call_count; i++)
         listed |= strcmp(info.crashed_call_ids[i], sh->call_id) == 0;

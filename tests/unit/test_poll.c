@@ -105,8 +105,7 @@ test_poll_file_timeout(void **state)
     snprintf(path, sizeof(path), "%s/never.txt", base);
     char *content = (char *)0x1;
     int64_t t0 = shl_test_now_ms();
-    assert_int_equal(shl_poll_file(path, false, 20, 100, &content),
-                     -ETIMEDOUT);
+    assert_int_equal(shl_poll_file(path, false, 20, 100, &content), -ETIMEDOUT);
     int64_t took = shl_test_now_ms() - t0;
     assert_true(took >= 100);
     assert_true(took < 2000);
@@ -114,8 +113,7 @@ test_poll_file_timeout(void **state)
     assert_non_null(strstr(shl_errmsg(), "did not appear within 100 ms"));
     assert_non_null(strstr(shl_errmsg(), path));
     /* timeout 0: one look */
-    assert_int_equal(shl_poll_file(path, false, 20, 0, &content),
-                     -ETIMEDOUT);
+    assert_int_equal(shl_poll_file(path, false, 20, 0, &content), -ETIMEDOUT);
     /* a path that can never be a file is an error at once */
     char bad[1100];
     snprintf(bad, sizeof(bad), "%s/dir", base);

@@ -711,17 +711,15 @@ test_spawn_wait_for_completion(void **state)
     struct wfc w = {.f = &f};
     void *res = NULL;
     shl_failed_info fi;
-    assert_shl_ok(shl_op_wait_for_completion(f.op, wfc_value, NULL,
-                                             wfc_failed, NULL, &w, &res,
-                                             &fi));
+    assert_shl_ok(shl_op_wait_for_completion(f.op, wfc_value, NULL, wfc_failed,
+                                             NULL, &w, &res, &fi));
     assert_int_equal(*(int *)res, 5);
     free(res);
     assert_int_equal(w.op_failed, 0);
     /* a failing work with on_error: its value is the result */
     res = NULL;
-    assert_shl_ok(shl_op_wait_for_completion(f.op, work_fail, "kaput",
-                                             wfc_failed, wfc_on_error, &w,
-                                             &res, &fi));
+    assert_shl_ok(shl_op_wait_for_completion(
+        f.op, work_fail, "kaput", wfc_failed, wfc_on_error, &w, &res, &fi));
     assert_int_equal(*(int *)res, -1);
     free(res);
     assert_int_equal(w.on_error_err, -EIO);
