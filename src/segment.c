@@ -21,6 +21,7 @@
 #include "segment.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <stddef.h>
@@ -35,6 +36,79 @@
 
 #include "internal.h"
 #include "lock.h"
+
+/* Segments of this process, for the fork child handler: a fixed lock-free
+ * table (the handler must not take locks another thread may have held at
+ * fork). A mapping holds a reference to the open file description just as
+ * a descriptor does, and the kernel drops an OFD lock only when the last
+ * reference goes: so the child must lose both its copies. */
+#define FD_TABLE 256
+static struct {
+    _Atomic int fd;             /* 0 = free entry */
+    void *_Atomic base;
+    _Atomic size_t size;
+} fd_table[FD_TABLE];
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+atfork_child(void)
+{
+    /* Unmap, and point the descriptors at /dev/null: the open file
+     * descriptions (and the OFD liveness locks on them) stay with the
+     * parent alone, and the numbers stay occupied so a stray close in the
+     * child is harmless. */
+    int null = -1;
+    for (int i = 0; i < FD_TABLE; i++) {
+        int fd = atomic_load_explicit(&fd_table[i].fd, memory_order_relaxed);
+        if (fd <= 0)
+            continue;
+        void *base = atomic_load_explicit(&fd_table[i].base,
+                                          memory_order_relaxed);
+        size_t size = atomic_load_explicit(&fd_table[i].size,
+                                           memory_order_relaxed);
+        if (base && size)
+            munmap(base, size);
+        if (null < 0)
+            null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0)
+            dup3(null, fd, O_CLOEXEC);
+        atomic_store_explicit(&fd_table[i].fd, 0, memory_order_relaxed);
+    }
+    if (null >= 0)
+        close(null);
+}
+
+static void
+atfork_install(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+static void
+fd_register(int fd, void *base, size_t size)
+{
+    pthread_once(&atfork_once, atfork_install);
+    for (int i = 0; i < FD_TABLE; i++) {
+        int expect = 0;
+        if (atomic_load(&fd_table[i].fd) != 0)
+            continue;
+        atomic_store(&fd_table[i].base, base);
+        atomic_store(&fd_table[i].size, size);
+        if (atomic_compare_exchange_strong(&fd_table[i].fd, &expect, fd))
+            return;
+    }
+    /* table full: that segment is not dropped in fork children */
+}
+
+static void
+fd_unregister(int fd)
+{
+    for (int i = 0; i < FD_TABLE; i++) {
+        int expect = fd;
+        if (atomic_compare_exchange_strong(&fd_table[i].fd, &expect, 0))
+            return;
+    }
+}
 
 uint64_t
 shl__format_signature(void)
@@ -398,8 +472,21 @@ peek_version(int fd)
     return v;
 }
 
+static int seg_open_impl(struct shl__seg *s, const char *name, bool writable,
+                         const struct shl__seg_params *p);
+
 int
 shl__seg_open(struct shl__seg *s, const char *name, bool writable,
+              const struct shl__seg_params *p)
+{
+    int rc = seg_open_impl(s, name, writable, p);
+    if (rc == 0)
+        fd_register(s->fd, s->base, s->size);
+    return rc;
+}
+
+static int
+seg_open_impl(struct shl__seg *s, const char *name, bool writable,
               const struct shl__seg_params *p)
 {
     memset(s, 0, sizeof(*s));
@@ -506,8 +593,10 @@ shl__seg_close(struct shl__seg *s)
         return;
     if (s->base)
         munmap(s->base, s->size);
-    if (s->fd >= 0)
+    if (s->fd >= 0) {
+        fd_unregister(s->fd);
         close(s->fd);
+    }
     s->base = NULL;
     s->hdr = NULL;
     s->fd = -1;

@@ -34,14 +34,23 @@
  * Caveats (fork, exec, signals)
  * -----------------------------
  * - Handles are not usable in a child created by fork(): the child must open
- *   its own ledger (shl_ledger_open) and must not close the parent's handles.
- *   Memory of inherited handles is simply abandoned; the parent is unaffected.
+ *   its own ledger (shl_ledger_open) and must not use or close the parent's
+ *   handles (their memory is simply abandoned; the parent is unaffected).
+ *   At fork the library unmaps the child's copies of its segments and
+ *   points their descriptors at /dev/null (a pthread_atfork handler), so a
+ *   child that outlives its parent never keeps the parent's liveness lock
+ *   alive: the parent's death stays provable.
+ * - A ledger runs threads (monitor, snapshotter, workers). As for any
+ *   threaded program, a child of fork() may only call async-signal-safe
+ *   functions until it execs; fork before opening a ledger when the child
+ *   must use the library (or malloc) without exec.
  * - Every descriptor the library opens is O_CLOEXEC; exec() drops them.
- * - The library keeps one descriptor per segment per process and holds
- *   open-file-description (OFD) locks on it; it never uses classic POSIX
- *   fcntl locks, so closing unrelated descriptors cannot drop them.
- * - A segment stays mapped until the last ledger/reader of the process that
- *   uses it is closed.
+ * - Each ledger and reader opens its own descriptor of the segment and
+ *   holds open-file-description (OFD) locks on it; the library never uses
+ *   classic POSIX fcntl locks, so closing unrelated descriptors of the same
+ *   file cannot drop them.
+ * - A ledger's or reader's mapping lives until it is closed; never unmap or
+ *   close its descriptor behind its back.
  * - No function is async-signal-safe unless stated.
  */
 #ifndef SHMLEDGER_H

@@ -468,6 +468,64 @@ test_crash_coordinator_killed(void **state)
     shl_test_cleanup(base);
 }
 
+/* A process that forked a child (no exec) and then dies is still proven
+ * dead while the child lives: the child's copy of the segment descriptor was
+ * pointed away at fork, so it does not keep the parent's liveness lock. */
+static void
+test_crash_child_outlives_parent(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "forkkid");
+    struct shared *sh = shared_new();
+    shl_ledger_opts o = fast_opts();
+    shl_ledger *l;
+    assert_shl_ok(shl_ledger_open(&l, base, "cli", &o));
+    shl_op *op;
+    assert_shl_ok(shl_op_create(l, "forkkid", NULL, &op));
+    char opid[SHL_OPERATION_ID_MAX + 1];
+    snprintf(opid, sizeof(opid), "%s", shl_op_id(op));
+    int kidpipe[2];
+    assert_int_equal(pipe(kidpipe), 0);
+    pid_t parent = fork();
+    if (parent == 0) {
+        shl_ledger *pl;
+        CHILD_CHECK(shl_ledger_open(&pl, base, "parent", &o));
+        shl_op *pop;
+        CHILD_CHECK(shl_op_join(pl, opid, NULL, &pop));
+        shl_call *c;
+        CHILD_CHECK(shl_call_start(pop, NULL, &c));
+        snprintf(sh->call_id[0], sizeof(sh->call_id[0]), "%s",
+                 shl_call_id(c));
+        pid_t kid = fork(); /* no exec: only async-signal-safe calls */
+        if (kid == 0) {
+            for (;;)
+                pause();
+        }
+        (void)!write(kidpipe[1], &kid, sizeof(kid));
+        atomic_fetch_add(&sh->ready, 1);
+        for (;;)
+            pause();
+    }
+    pid_t kid = 0;
+    assert_int_equal(read(kidpipe[0], &kid, sizeof(kid)), (ssize_t)sizeof(kid));
+    assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 5000));
+    kill(parent, SIGKILL);
+    assert_child_signaled(parent, SIGKILL);
+    assert_int_equal(kill(kid, 0), 0); /* the grandchild lives on */
+    shl_failed_info info;
+    assert_shl_ok(shl_op_wait_failure(op, 5000, &info));
+    assert_string_equal(info.crashed_call_ids[0], sh->call_id[0]);
+    kill(kid, SIGKILL);
+    assert_shl_ok(shl_op_leave(op, true));
+    assert_segment_clean(shl_ledger_reader(l));
+    shl_ledger_close(l);
+    close(kidpipe[0]);
+    close(kidpipe[1]);
+    munmap(sh, sizeof(*sh));
+    shl_test_cleanup(base);
+}
+
 /* Abort set by one process reaches 3 others within milliseconds. */
 static void
 test_abort_reaches_three(void **state)
@@ -533,6 +591,7 @@ main(void)
         cmocka_unit_test(test_crash_stale_sigstop),
         cmocka_unit_test(test_crash_coordinator_killed),
         cmocka_unit_test(test_abort_reaches_three),
+        cmocka_unit_test(test_crash_child_outlives_parent),
     };
     return cmocka_run_group_tests_name("crash_cleanup", tests, NULL, NULL);
 }
