@@ -103,16 +103,7 @@ finish_completed_ops(struct shl__seg *s)
             if (atomic_load(&f->h.state) != SHL__R_ALLOCATED ||
                 f->op_idx != o || f->op_gen != og)
                 continue;
-            uint64_t g = atomic_load(&f->h.gen);
-            uint64_t w = atomic_load(&f->fword);
-            while (SHL__FWORD_GEN_OK(w, g) &&
-                   SHL__FWORD_STATE(w) != SHL__F_GONE) {
-                if (atomic_compare_exchange_weak(&f->fword, &w,
-                                                 SHL__FWORD(g, SHL__F_GONE))) {
-                    shl__rec_release(s, SHL__T_FRAME, &f->h);
-                    break;
-                }
-            }
+            (void)shl__frame_remove(s, f, atomic_load(&f->h.gen));
         }
         /* the index is rebuilt from the records right after */
         shl__rec_release(s, SHL__T_OP, &op->h);

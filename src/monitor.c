@@ -568,16 +568,7 @@ shl__reap(shl_ledger *l)
                            atomic_load(&r->op_state) == SHL_OP_CLEANUP;
             if (op_live)
                 continue; /* the coordinator clears it in the removal */
-            uint64_t g = atomic_load(&f->h.gen);
-            uint64_t w = atomic_load(&f->fword);
-            while (SHL__FWORD_GEN_OK(w, g) &&
-                   SHL__FWORD_STATE(w) != SHL__F_GONE) {
-                if (atomic_compare_exchange_weak(&f->fword, &w,
-                                                 SHL__FWORD(g, SHL__F_GONE))) {
-                    shl__rec_release(s, SHL__T_FRAME, &f->h);
-                    break;
-                }
-            }
+            (void)shl__frame_remove(s, f, atomic_load(&f->h.gen));
         }
         /* resources the dead registered: delete them (after unlock) */
         for (uint32_t o = 0; o < ohw; o++) {

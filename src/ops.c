@@ -115,16 +115,8 @@ shl__op_release_frames(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen)
         bool mine = f->op_idx == op_idx && f->op_gen == op_gen;
         if (!shl__seq_read_ok(&f->h, seq) || !mine)
             continue;
-        uint64_t w = atomic_load_explicit(&f->fword, memory_order_acquire);
-        while (SHL__FWORD_GEN_OK(w, g) &&
-               SHL__FWORD_STATE(w) != SHL__F_GONE) {
-            if (atomic_compare_exchange_weak(&f->fword, &w,
-                                             SHL__FWORD(g, SHL__F_GONE))) {
-                shl__rec_release(s, SHL__T_FRAME, &f->h);
-                n++;
-                break;
-            }
-        }
+        if (shl__frame_remove(s, f, g))
+            n++;
     }
     return n;
 }

@@ -192,3 +192,17 @@ shl__rec_copy(void *dst, const void *src, size_t size, int tries)
     }
     return -EAGAIN;
 }
+
+bool
+shl__frame_remove(struct shl__seg *s, struct shl__frame *f, uint64_t g)
+{
+    uint64_t w = atomic_load_explicit(&f->fword, memory_order_acquire);
+    while (SHL__FWORD_GEN_OK(w, g) && SHL__FWORD_STATE(w) != SHL__F_GONE) {
+        if (atomic_compare_exchange_weak(&f->fword, &w,
+                                         SHL__FWORD(g, SHL__F_GONE))) {
+            shl__rec_release(s, SHL__T_FRAME, &f->h);
+            return true;
+        }
+    }
+    return false;
+}

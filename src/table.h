@@ -43,6 +43,10 @@ void shl__rec_unclaim(struct shl__rec *r);
 /* Free a record: RECLAIMED with reuse deadline. */
 void shl__rec_release(struct shl__seg *s, int table, struct shl__rec *r);
 
+/* Remove a frame of generation g whatever its live state: CAS its state
+ * word to GONE; the winner (true) has freed the record. */
+bool shl__frame_remove(struct shl__seg *s, struct shl__frame *f, uint64_t g);
+
 /* Seqlock writer brackets for later in-place changes. */
 static inline void
 shl__seq_write_begin(struct shl__rec *r)
