@@ -50,6 +50,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "index.h"
 #include "internal.h"
 #include "ledger.h"
@@ -57,10 +58,7 @@
 #include "ops.h"
 #include "table.h"
 
-/* Archive hook, provided by archive.c when present. */
-__attribute__((weak)) int shl__archive_operation(shl_ledger *l,
-                                                 uint32_t op_idx,
-                                                 uint64_t op_gen);
+
 /* Log hooks (log.c), when present: an INFO/ERROR line in the op log, and
  * a trail-only event. */
 __attribute__((weak)) void shl__oplog(shl_ledger *l, const char *op_id,
@@ -482,6 +480,8 @@ free_if_abandoned_locked(struct shl__seg *s, uint32_t op_idx,
     shl__intent_clear(s);
 }
 
+static void finish_orphaned_cleanups(shl_ledger *l);
+
 int
 shl__reap(shl_ledger *l)
 {
@@ -621,9 +621,68 @@ shl__reap(shl_ledger *l)
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
-    if (reaped)
+    if (reaped) {
+        finish_orphaned_cleanups(l);
         shl__epoch_bump(s);
+    }
     return reaped;
+}
+
+/* An operation in `cleanup` whose members are all gone has nobody left to
+ * coordinate: whoever reaps finishes the removal (resources, frames,
+ * `failed`), archives it and frees it. */
+static void
+finish_orphaned_cleanups(shl_ledger *l)
+{
+    struct shl__seg *s = &l->seg;
+    uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
+    for (uint32_t o = 0; o < ohw; o++) {
+        struct shl__op *r = shl__op_at(s, o);
+        if (atomic_load(&r->h.state) != SHL__R_ALLOCATED ||
+            atomic_load(&r->op_state) != SHL_OP_CLEANUP)
+            continue;
+        bool members = false;
+        for (size_t w = 0; w < SHL__ARRAY_LEN(r->members) && !members; w++)
+            members = atomic_load(&r->members[w]) != 0;
+        if (members || shl__lock(s, l->opts.timeout_ms) != 0)
+            continue;
+        uint64_t gen = atomic_load(&r->h.gen);
+        members = false;
+        for (size_t w = 0; w < SHL__ARRAY_LEN(r->members) && !members; w++)
+            members = atomic_load(&r->members[w]) != 0;
+        if (members || atomic_load(&r->h.state) != SHL__R_ALLOCATED ||
+            atomic_load(&r->op_state) != SHL_OP_CLEANUP) {
+            shl__unlock(s);
+            continue;
+        }
+        size_t n = 0;
+        char(*paths)[SHL_PATH_MAX + 1] =
+            collect_resources_locked(s, o, gen, 0, 0, true, &n);
+        shl__op_release_frames(s, o, gen);
+        shl__intent_note(s, NULL);
+        shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, o, gen);
+        shl__seq_write_begin(&r->h);
+        r->removal_us = shl__wall_us();
+        shl__seq_write_end(&r->h);
+        atomic_store_explicit(&r->op_state, SHL_OP_FAILED,
+                              memory_order_release);
+        atomic_fetch_add(&r->change_count, 1);
+        shl__intent_clear(s);
+        shl_snapshot *arch = shl__archive_capture(l, o, gen);
+        char opid[SHL_OPERATION_ID_MAX + 1];
+        shl__copy_field(opid, r->id, sizeof(opid));
+        shl__unlock(s);
+        for (size_t i = 0; i < n; i++)
+            shl__delete_temp_path(l, paths[i]);
+        free(paths);
+        if (shl__oplog) {
+            shl__oplog(l, opid, SHL_LOG_INFO,
+                       "OPERATION_STATE_CHANGED state=failed");
+            shl__oplog(l, opid, SHL_LOG_ERROR, "OPERATION_FAILED");
+        }
+        (void)shl__archive_write(l, arch);
+        (void)shl__op_reclaim_if_abandoned(l, o);
+    }
 }
 
 int
@@ -860,6 +919,9 @@ coordinate(shl_ledger *l, struct shl__lop *lop)
     atomic_store_explicit(&r->op_state, SHL_OP_FAILED, memory_order_release);
     atomic_fetch_add(&r->change_count, 1);
     shl__intent_clear(s);
+    /* capture for the archive now, under the lock: once we unlock, the
+     * last member may leave and the failed operation be reclaimed */
+    shl_snapshot *arch = shl__archive_capture(l, lop->op_idx, lop->op_gen);
     shl__epoch_bump(s);
     shl__unlock(s);
     for (size_t i = 0; i < n; i++)
@@ -870,8 +932,7 @@ coordinate(shl_ledger *l, struct shl__lop *lop)
                    "OPERATION_STATE_CHANGED state=failed");
         shl__oplog(l, lop->id, SHL_LOG_ERROR, "OPERATION_FAILED");
     }
-    if (shl__archive_operation)
-        (void)shl__archive_operation(l, lop->op_idx, lop->op_gen);
+    (void)shl__archive_write(l, arch);
     return true;
 }
 

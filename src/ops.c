@@ -847,11 +847,15 @@ shl__op_fail(struct shl__lop *lop, const char *reason,
     atomic_store_explicit(&r->op_state, SHL_OP_FAILED, memory_order_release);
     touch(s, r);
     shl__intent_clear(s);
+    /* captured under the lock: the operation may be reclaimed as soon as
+     * its last member leaves */
+    shl_snapshot *arch = shl__archive_capture(lop->l, lop->op_idx,
+                                              lop->op_gen);
     shl__unlock(s);
     shl__epoch_bump(s);
     shl__oplog(lop->l, lop->id, SHL_LOG_INFO,
                "OPERATION_STATE_CHANGED state=failed");
-    (void)shl__archive_operation(lop->l, lop->op_idx, lop->op_gen);
+    (void)shl__archive_write(lop->l, arch);
     return 0;
 }
 

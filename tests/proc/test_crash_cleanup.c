@@ -526,6 +526,73 @@ test_crash_child_outlives_parent(void **state)
     shl_test_cleanup(base);
 }
 
+/* Everybody dies in the middle of the cleanup: the next process that opens
+ * the ledger reaps them, finishes the removal itself (nobody is left to
+ * coordinate), archives the failed operation and reclaims it. */
+static void
+test_crash_everyone_dies(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "alldie");
+    struct shared *sh = shared_new();
+    int idpipe[2];
+    assert_int_equal(pipe(idpipe), 0);
+    shl_ledger_opts o = fast_opts();
+    o.heartbeat_interval_ms = 30000; /* no grace-period removal meanwhile */
+    /* children first: this process has no ledger (no threads) yet */
+    pid_t a = fork();
+    if (a == 0) {
+        shl_ledger *al;
+        CHILD_CHECK(shl_ledger_open(&al, base, "creator", &o));
+        shl_op *aop;
+        CHILD_CHECK(shl_op_create(al, "all die", NULL, &aop));
+        shl_call *c;
+        CHILD_CHECK(shl_call_start(aop, NULL, &c));
+        char id[SHL_OPERATION_ID_MAX + 1];
+        snprintf(id, sizeof(id), "%s", shl_op_id(aop));
+        (void)!write(idpipe[1], id, sizeof(id));
+        for (;;)
+            pause();
+    }
+    char opid[SHL_OPERATION_ID_MAX + 1];
+    assert_int_equal(read(idpipe[0], opid, sizeof(opid)),
+                     (ssize_t)sizeof(opid));
+    pid_t b = fork();
+    if (b == 0)
+        victim(base, opid, sh, 0, VICTIM_IDLE, true, NULL);
+    assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 5000));
+    kill(b, SIGKILL);
+    assert_child_signaled(b, SIGKILL);
+    kill(a, SIGKILL);
+    assert_child_signaled(a, SIGKILL);
+    /* now somebody opens the ledger: it reaps both and finishes */
+    shl_ledger *l;
+    assert_shl_ok(shl_ledger_open(&l, base, "janitor", &o));
+    (void)shl_ledger_reap(l);
+    shl_op_summary *rows = NULL;
+    size_t n = 0;
+    assert_shl_ok(shl_reader_list(shl_ledger_reader(l), &rows, &n));
+    assert_int_equal(n, 0);
+    free(rows);
+    char path[900];
+    snprintf(path, sizeof(path), "%s/backup/%s/operation.json", base, opid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    assert_non_null(strstr(buf, "\"operationState\": \"failed\""));
+    assert_non_null(strstr(buf, sh->call_id[0]));
+    assert_segment_clean(shl_ledger_reader(l));
+    shl_ledger_close(l);
+    close(idpipe[0]);
+    close(idpipe[1]);
+    munmap(sh, sizeof(*sh));
+    shl_test_cleanup(base);
+}
+
 /* Abort set by one process reaches 3 others within milliseconds. */
 static void
 test_abort_reaches_three(void **state)
@@ -592,6 +659,7 @@ main(void)
         cmocka_unit_test(test_crash_coordinator_killed),
         cmocka_unit_test(test_abort_reaches_three),
         cmocka_unit_test(test_crash_child_outlives_parent),
+        cmocka_unit_test(test_crash_everyone_dies),
     };
     return cmocka_run_group_tests_name("crash_cleanup", tests, NULL, NULL);
 }
