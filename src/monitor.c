@@ -1494,7 +1494,9 @@ monitor_main(void *arg)
 {
     shl_ledger *l = arg;
     struct epoll_event evs[16];
+    shl__busy_enter();
     monitor_pass(l);
+    shl__busy_leave();
     while (!atomic_load(&l->mon_stop)) {
         int n = epoll_wait(l->mon_epfd, evs, 16, (int)next_timeout_ms(l));
         if (atomic_load(&l->mon_stop))
@@ -1516,7 +1518,9 @@ monitor_main(void *arg)
                     }
             }
         }
+        shl__busy_enter();
         monitor_pass(l);
+        shl__busy_leave();
     }
     return NULL;
 }
@@ -1543,6 +1547,7 @@ shl__monitor_ensure(shl_ledger *l)
     ev.data.u64 = 2;
     epoll_ctl(l->mon_epfd, EPOLL_CTL_ADD, l->mon_epoch_efd, &ev);
     atomic_store(&l->mon_stop, false);
+    shl__fork_guard_init();
     /* the threads never run user signal handlers */
     sigset_t all, old;
     sigfillset(&all);

@@ -78,10 +78,81 @@ atfork_child(void)
         close(null);
 }
 
+/* Library threads (monitor passes, snapshotter passes) allocate memory
+ * while they work. A fork() in another thread at such a moment can leave
+ * the child with an allocator lock held by a thread that does not exist
+ * there (glibc's malloc guards against it; sanitizer allocators do not).
+ * So those threads hold this lock (read) while busy and fork waits for
+ * them (write) in its prepare handler: the child then starts with our
+ * threads parked outside any allocation. A fork from inside a library
+ * thread (a callback) does not wait: it would wait on itself. */
+static pthread_rwlock_t fork_lock;
+static _Thread_local int busy_depth;
+static _Thread_local bool fork_waited;
+
+static void
+fork_lock_init(void)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* writer preference: a fork is not starved by back-to-back passes */
+    pthread_rwlockattr_setkind_np(&a,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&fork_lock, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+void
+shl__busy_enter(void)
+{
+    if (busy_depth++ == 0)
+        pthread_rwlock_rdlock(&fork_lock);
+}
+
+void
+shl__busy_leave(void)
+{
+    if (--busy_depth == 0)
+        pthread_rwlock_unlock(&fork_lock);
+}
+
+static void
+atfork_prepare(void)
+{
+    fork_waited = busy_depth == 0;
+    if (fork_waited)
+        pthread_rwlock_wrlock(&fork_lock);
+}
+
+static void
+atfork_parent(void)
+{
+    if (fork_waited)
+        pthread_rwlock_unlock(&fork_lock);
+}
+
+static void
+atfork_child_all(void)
+{
+    /* Not an unlock: the lock records the writer's thread id, which is
+     * another one in the child. The child has no other threads: start
+     * afresh. */
+    fork_lock_init();
+    busy_depth = 0;
+    atfork_child();
+}
+
 static void
 atfork_install(void)
 {
-    pthread_atfork(NULL, NULL, atfork_child);
+    fork_lock_init();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child_all);
+}
+
+void
+shl__fork_guard_init(void)
+{
+    pthread_once(&atfork_once, atfork_install);
 }
 
 static void

@@ -92,6 +92,12 @@ int shl__ofd_is_locked(int fd, uint64_t byte);
 /* Bump the epoch futex word and wake every waiter. */
 void shl__epoch_bump(struct shl__seg *s);
 
+/* Fork safety (segment.c): library threads bracket their busy sections
+ * so a fork() elsewhere waits until they are parked. */
+void shl__fork_guard_init(void);
+void shl__busy_enter(void);
+void shl__busy_leave(void);
+
 /* Process identity helpers. */
 uint64_t shl__proc_start_time(int pid); /* 0 if unknown */
 

@@ -256,7 +256,9 @@ run(void *arg)
         pthread_mutex_unlock(&sn->wmu);
         bool blocked;
         pthread_mutex_lock(&sn->mu);
+        shl__busy_enter();
         (void)pass_locked(l, sn, &blocked);
+        shl__busy_leave();
         pthread_mutex_unlock(&sn->mu);
         pthread_mutex_lock(&sn->wmu);
         if (sn->stop)
