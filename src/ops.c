@@ -306,7 +306,6 @@ shl_op_create(shl_ledger *l, const char *description,
         (void)shl__session_end(op, true);
         return rc;
     }
-    shl__session_cache(op, NULL); /* cachedData loaded, as the original */
     *out = op;
     return 0;
 }
@@ -416,15 +415,17 @@ shl_op_join(shl_ledger *l, const char *operation_id,
                          "PARTICIPANT_JOINED participant=%s pid=%d", l->id,
                          (int)l->recorded_pid);
         touch(s, r);
-        /* the other members start watching us (pidfd) right away */
-        shl__epoch_bump(s);
+        /* No epoch bump here: it would wake every member's monitor for a
+         * full pass on each join. The others start watching our pidfd at
+         * their next pass (at most a second, or a quarter of the stale
+         * threshold); until then our death is still proven by the lock at
+         * that pass. */
     }
     rc = shl__monitor_ensure(l);
     if (rc) {
         (void)shl__session_end(op, true);
         return rc;
     }
-    shl__session_cache(op, NULL); /* cachedData loaded, as the original */
     *out = op;
     return 0;
 }

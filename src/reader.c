@@ -283,6 +283,13 @@ shl_op_cached_data(shl_op *op, shl_snapshot **out)
 {
     if (!op || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
+    /* loaded on first use (the original loads it at join; a snapshot on
+     * every join would cost a frame-table scan on the join path) */
+    pthread_mutex_lock(&op->mu);
+    bool empty = op->cached == NULL;
+    pthread_mutex_unlock(&op->mu);
+    if (empty)
+        shl__session_cache(op, NULL);
     pthread_mutex_lock(&op->mu);
     shl_snapshot *c = op->cached ? shl__snapshot_dup(op->cached) : NULL;
     bool had = op->cached != NULL;

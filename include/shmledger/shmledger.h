@@ -498,7 +498,7 @@ SHL_API int shl_op_elapsed_formatted(const shl_op *op, char *buf, size_t cap);
 SHL_API int shl_op_start_time_iso(const shl_op *op, char *buf, size_t cap);
 /**
  * cachedData: a copy of the operation as this session last read it (at
- * create/join and at every heartbeat).
+ * every heartbeat; the first call reads it when nothing was read yet).
  * @param[out] out  the copy, or NULL when nothing was read yet; free with
  *                  shl_snapshot_free().
  * @return 1 with a copy, 0 when nothing is cached, -EINVAL, -ENOMEM.

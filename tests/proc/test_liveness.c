@@ -82,20 +82,23 @@ test_liveness_heartbeat_result(void **state)
     shl_op *op, *j;
     assert_shl_ok(shl_op_create(l, "hb", &cb, &op));
     assert_shl_ok(shl_op_join(l2, shl_op_id(op), NULL, &j));
-    shl_call *c1, *c2;
-    assert_shl_ok(shl_call_start(op, NULL, &c1));
-    assert_shl_ok(shl_call_start(j, NULL, &c2));
-    assert_shl_ok(shl_op_register_temp_resource(op, "/tmp/hb-res"));
-
-    /* cachedData: loaded at create (no frames then), refreshed by the
-     * heartbeat */
+    /* cachedData: read on first use (no frames yet), then kept until a
+     * heartbeat refreshes it */
     shl_snapshot *cached = NULL;
     assert_int_equal(shl_op_cached_data(op, &cached), 1);
     assert_non_null(cached);
     assert_int_equal(cached->frame_count, 0);
     assert_string_equal(cached->operation_id, shl_op_id(op));
     shl_snapshot_free(cached);
-    assert_int_equal(shl_op_cached_data(j, &cached), 1); /* join loads it */
+    assert_int_equal(shl_op_cached_data(j, &cached), 1);
+    shl_snapshot_free(cached);
+
+    shl_call *c1, *c2;
+    assert_shl_ok(shl_call_start(op, NULL, &c1));
+    assert_shl_ok(shl_call_start(j, NULL, &c2));
+    assert_shl_ok(shl_op_register_temp_resource(op, "/tmp/hb-res"));
+    assert_int_equal(shl_op_cached_data(op, &cached), 1);
+    assert_int_equal(cached->frame_count, 0); /* cached, not re-read */
     shl_snapshot_free(cached);
 
     shl_heartbeat_result *r = NULL;
