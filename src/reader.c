@@ -509,7 +509,7 @@ fail:
 }
 
 /* Each record is copied consistently under its seqlock. Across records,
- * a protocol change (crash, cleanup, failure, abort, join) bumps the
+ * a protocol change (crash, cleanup, failure, abort) bumps the
  * segment's epoch before it touches frames, so a snapshot taken while the
  * epoch did not move shows no half-done transition; we retry a bounded
  * number of times. Calls starting and ending meanwhile are per-frame
