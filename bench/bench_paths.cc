@@ -34,8 +34,6 @@
 
 #include <atomic>
 
-// Optional API: benchmarks skip themselves while these are not linked in.
-#pragma weak shl_op_log
 
 namespace {
 
@@ -310,12 +308,6 @@ BENCHMARK(Snapshot)
 void
 LogLine(benchmark::State &state)
 {
-    if (!&shl_op_log) {
-        state.SkipWithError("shl_op_log is not implemented yet");
-        for (auto _ : state) {
-        }
-        return;
-    }
     shlb::TempBase base("log");
     shl_ledger *l = shlb::open_ledger(base, "p", shlb::opts());
     shl_op *op = nullptr;
