@@ -587,6 +587,52 @@ parse_failure(json_t *o, shl_snapshot *s)
     return 0;
 }
 
+/* The three arrays of an operation (frames, resources, participants) are
+ * parsed alike: absent or null means none, anything but an array is an
+ * error, each element through its own parser. */
+typedef int (*parse_one_fn)(json_t *o, int i, void *elem, void *ctx);
+
+static int
+one_frame(json_t *o, int i, void *elem, void *ctx)
+{
+    return parse_frame(o, i, *(int64_t *)ctx, elem);
+}
+
+static int
+one_resource(json_t *o, int i, void *elem, void *ctx)
+{
+    (void)ctx;
+    return parse_resource(o, i, elem);
+}
+
+static int
+one_participant(json_t *o, int i, void *elem, void *ctx)
+{
+    (void)ctx;
+    return parse_participant(o, i, elem);
+}
+
+static int
+parse_array(const struct pctx *c, json_t *arr, const char *key, size_t elem,
+            void **out, size_t *count, parse_one_fn one, void *ctx)
+{
+    if (!arr || json_is_null(arr))
+        return 0;
+    if (!json_is_array(arr))
+        return bad(c, key, "not an array");
+    size_t n = json_array_size(arr);
+    if (n && !(*out = calloc(n, elem)))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int rc = one(json_array_get(arr, i), (int)i, (char *)*out + i * elem,
+                     ctx);
+        if (rc)
+            return rc;
+        (*count)++;
+    }
+    return 0;
+}
+
 static int
 parse_doc(json_t *root, shl_snapshot *s)
 {
@@ -634,56 +680,18 @@ parse_doc(json_t *root, shl_snapshot *s)
         frames = json_object_get(root, "stack");
         fkey = "stack";
     }
-    if (frames && !json_is_null(frames)) {
-        if (!json_is_array(frames))
-            return bad(&c, fkey, "not an array");
-        size_t n = json_array_size(frames);
-        if (n) {
-            s->frames = calloc(n, sizeof(*s->frames));
-            if (!s->frames)
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if ((rc = parse_frame(json_array_get(frames, i), (int)i, now,
-                                  &s->frames[i])))
-                return rc;
-            s->frame_count++;
-        }
-    }
-    json_t *res = json_object_get(root, "tempResources");
-    if (res && !json_is_null(res)) {
-        if (!json_is_array(res))
-            return bad(&c, "tempResources", "not an array");
-        size_t n = json_array_size(res);
-        if (n) {
-            s->resources = calloc(n, sizeof(*s->resources));
-            if (!s->resources)
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if ((rc = parse_resource(json_array_get(res, i), (int)i,
-                                     &s->resources[i])))
-                return rc;
-            s->resource_count++;
-        }
-    }
-    json_t *parts = json_object_get(root, "participants");
-    if (parts && !json_is_null(parts)) {
-        if (!json_is_array(parts))
-            return bad(&c, "participants", "not an array");
-        size_t n = json_array_size(parts);
-        if (n) {
-            s->participants = calloc(n, sizeof(*s->participants));
-            if (!s->participants)
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if ((rc = parse_participant(json_array_get(parts, i), (int)i,
-                                        &s->participants[i])))
-                return rc;
-            s->participant_count++;
-        }
-    }
+    if ((rc = parse_array(&c, frames, fkey, sizeof(*s->frames),
+                          (void **)&s->frames, &s->frame_count, one_frame,
+                          &now)) ||
+        (rc = parse_array(&c, json_object_get(root, "tempResources"),
+                          "tempResources", sizeof(*s->resources),
+                          (void **)&s->resources, &s->resource_count,
+                          one_resource, NULL)) ||
+        (rc = parse_array(&c, json_object_get(root, "participants"),
+                          "participants", sizeof(*s->participants),
+                          (void **)&s->participants, &s->participant_count,
+                          one_participant, NULL)))
+        return rc;
     json_t *fail = json_object_get(root, "failure");
     if (fail && !json_is_null(fail) && (rc = parse_failure(fail, s)))
         return rc;
