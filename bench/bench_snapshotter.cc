@@ -1,19 +1,31 @@
 // bench_snapshotter: the cost of the files on the hot path, and of
 // serialising a big operation.
 //
-//   Snapshotter/CallPair/snapshotter:0/period_ms:10
+//   Snapshotter/CallPair/snapshotter:0/period_ms:P/ring:R
 //                                        shl_call_start + shl_call_end +
-//                                        shl_call_release; no snapshotter
-//                                        thread: the ring is drained in
-//                                        paused intervals (every 4096 pairs)
-//   Snapshotter/CallPair/snapshotter:1/period_ms:P
+//                                        shl_call_release, back to back; no
+//                                        snapshotter thread: the ring (R
+//                                        records) is drained with the timing
+//                                        paused every quarter ring
+//   Snapshotter/CallPair/snapshotter:1/period_ms:P/ring:R
 //                                        the same with the ledger's
 //                                        snapshotter thread draining the ring
-//                                        into the files and rewriting the
-//                                        JSON every P ms, concurrently
+//                                        into the log and trail files and
+//                                        rewriting the JSON every P ms,
+//                                        concurrently on the other core
 //   The bar (issue 5): :1 <= 1.2 x :0 in the same run. Both post
 //   CALL_STARTED/CALL_ENDED into the event ring; only the consumer differs.
+//   The producer runs flat out, so :1 also shows whether the consumer keeps
+//   up (counter `fallback`: events the producer had to write itself because
+//   the ring was full).
 //
+//   Snapshotter/Drain/ring:4096          the consumer alone: render and
+//                                        append the events of 2048 call pairs
+//                                        (four lines each); ns_per_pair
+//                                        compares with CallPair :0
+//   Snapshotter/CallPairRingFull         the fallback path: the ring is full
+//                                        and never drained, every event is
+//                                        written by the producer itself
 //   Snapshotter/ToJson/frames:10000      shl_snapshot_to_json of a snapshot
 //                                        holding 10,000 frames (pretty)
 //   Snapshotter/TakeToJson/frames:10000  shl_reader_snapshot of a live
@@ -37,17 +49,21 @@ CallPair(benchmark::State &state)
     shl_ledger_opts o = shlb::opts(64, 64, 4096);
     o.snapshotter = snap;
     o.snapshot_period_ms = state.range(1);
-    o.max_events = 1u << 17; // 64 MiB: room for ~60 ms of events at full speed
+    o.max_events = (uint32_t)state.range(2);
     shl_ledger *l = shlb::open_ledger(base, "bench", o);
     shl_op *op = nullptr;
     SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
     uint64_t n = 0;
+    // two events per pair: drain at a quarter of the ring, as the producers'
+    // wake-up does for the snapshotter thread
+    const uint64_t drain_every = (uint64_t)state.range(2) / 8;
     for (auto _ : state) {
         shl_call *c = nullptr;
         SHLB_CHECK(shl_call_start(op, nullptr, &c));
         SHLB_CHECK(shl_call_end(c, nullptr));
         SHLB_CHECK(shl_call_release(c));
-        if (!snap && (++n & 4095) == 0) {
+        if (!snap && ++n >= drain_every) {
+            n = 0;
             state.PauseTiming();
             SHLB_CHECK(shl__events_flush(l, 10000));
             state.ResumeTiming();
@@ -62,11 +78,85 @@ CallPair(benchmark::State &state)
 }
 BENCHMARK(CallPair)
     ->Name("Snapshotter/CallPair")
-    ->ArgNames({"snapshotter", "period_ms"})
-    ->Args({0, 10})
-    ->Args({1, 10})
-    ->Args({1, 100})
+    ->ArgNames({"snapshotter", "period_ms", "ring"})
+    ->Args({0, 100, 16384}) // the defaults (ring 16384 = 8 MiB)
+    ->Args({1, 100, 16384})
+    ->Args({1, 10, 16384})
+    ->Args({0, 100, 4096}) // a quarter of the default ring
+    ->Args({1, 100, 4096})
     ->UseRealTime();
+
+// What the snapshotter spends per call pair: the ring is filled with
+// `ring` / 2 pairs (timing paused), then drained into the files (timed).
+// Reported per pair, so it compares with CallPair: the consumer keeps up
+// with a saturating producer only while this is below CallPair/snapshotter:0.
+void
+Drain(benchmark::State &state)
+{
+    shlb::TempBase base("snapdrain");
+    shl_ledger_opts o = shlb::opts(64, 64, 4096);
+    o.snapshotter = false;
+    o.max_events = (uint32_t)state.range(0);
+    shl_ledger *l = shlb::open_ledger(base, "bench", o);
+    shl_op *op = nullptr;
+    SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
+    SHLB_CHECK(shl__events_flush(l, 10000));
+    const int64_t pairs = state.range(0) / 2;
+    for (auto _ : state) {
+        state.PauseTiming();
+        for (int64_t i = 0; i < pairs; i++) {
+            shl_call *c = nullptr;
+            SHLB_CHECK(shl_call_start(op, nullptr, &c));
+            SHLB_CHECK(shl_call_end(c, nullptr));
+            SHLB_CHECK(shl_call_release(c));
+        }
+        state.ResumeTiming();
+        SHLB_CHECK(shl__events_flush(l, 10000));
+    }
+    state.SetItemsProcessed(state.iterations() * pairs);
+    state.counters["ns_per_pair"] = benchmark::Counter(
+        (double)(state.iterations() * pairs),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    SHLB_CHECK(shl_op_complete(op));
+    shl_ledger_close(l);
+}
+BENCHMARK(Drain)
+    ->Name("Snapshotter/Drain")
+    ->ArgName("ring")
+    ->Arg(4096)
+    ->UseRealTime();
+
+// The fallback path: no snapshotter and a ring that is never drained, so
+// every event is written to its files by the producer itself.
+void
+CallPairFull(benchmark::State &state)
+{
+    shlb::TempBase base("snapfull");
+    shl_ledger_opts o = shlb::opts(64, 64, 4096);
+    o.snapshotter = false;
+    o.max_events = 64;
+    shl_ledger *l = shlb::open_ledger(base, "bench", o);
+    shl_op *op = nullptr;
+    SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
+    for (int i = 0; i < 64; i++) { // fill the ring
+        shl_call *c = nullptr;
+        SHLB_CHECK(shl_call_start(op, nullptr, &c));
+        SHLB_CHECK(shl_call_end(c, nullptr));
+        SHLB_CHECK(shl_call_release(c));
+    }
+    for (auto _ : state) {
+        shl_call *c = nullptr;
+        SHLB_CHECK(shl_call_start(op, nullptr, &c));
+        SHLB_CHECK(shl_call_end(c, nullptr));
+        SHLB_CHECK(shl_call_release(c));
+    }
+    shl_segment_info info;
+    SHLB_CHECK(shl_reader_info(shl_ledger_reader(l), &info));
+    state.counters["fallback"] = (double)info.events_fallback;
+    SHLB_CHECK(shl_op_leave(op, true));
+    shl_ledger_close(l);
+}
+BENCHMARK(CallPairFull)->Name("Snapshotter/CallPairRingFull")->UseRealTime();
 
 shl_snapshot *
 big_snapshot(size_t frames)

@@ -40,10 +40,14 @@
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "internal.h"
 #include "json.h"
@@ -51,7 +55,7 @@
 
 #define UNNAMED_TIMEOUT_NS (1000ll * 1000000)
 #define GIVE_UP_NS (30000ll * 1000000)
-#define CHUNK 4096            /* records per batch */
+#define CHUNK 4096            /* records per batch, at most */
 #define DEDUPE_WINDOW 65536   /* bytes looked back beyond the batch */
 
 #define CLAIM_SKIP (1ull << 24)
@@ -83,7 +87,126 @@ shl__events_count_error(shl_ledger *l)
                                   memory_order_relaxed);
 }
 
+/* ---- files kept open ----
+ *
+ * Appending through open(O_APPEND)+write+close costs three syscalls per
+ * file; a stretch of many appends keeps the descriptors instead. Used by
+ * the drain (while one drain call loops over a saturated ring) and by the
+ * producers' fallback (while the ring stays full). Both close them when the
+ * stretch ends, so an idle process holds no descriptor and a file the
+ * archive renamed is not written through a stale one beyond that stretch. */
+#define KEPT_FILES 8
+struct shl__kept {
+    struct {
+        char op_id[SHL_OPERATION_ID_MAX + 1];
+        enum shl__file file;
+        int fd; /* -1: unused */
+        uint64_t used;
+    } f[KEPT_FILES];
+    uint64_t clock;
+    int open;
+};
+
+static void
+kept_init(struct shl__kept *k)
+{
+    memset(k, 0, sizeof(*k));
+    for (int i = 0; i < KEPT_FILES; i++)
+        k->f[i].fd = -1;
+}
+
+static void
+kept_close(struct shl__kept *k)
+{
+    for (int i = 0; i < KEPT_FILES; i++)
+        if (k->f[i].fd >= 0) {
+            close(k->f[i].fd);
+            k->f[i].fd = -1;
+        }
+    k->open = 0;
+}
+
+/* Append data to file f of op_id through a kept descriptor (opened
+ * O_APPEND|O_CREAT on first use; the least recently used one is closed
+ * when all are taken). A failed write closes its descriptor: the retry
+ * opens the path afresh (a removed and recreated basePath, say). */
+static int
+kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
+            enum shl__file f, const char *data, size_t len)
+{
+    int slot = -1, lru = 0;
+    for (int i = 0; i < KEPT_FILES; i++) {
+        if (k->f[i].fd >= 0 && k->f[i].file == f &&
+            !strcmp(k->f[i].op_id, op_id)) {
+            slot = i;
+            break;
+        }
+        if (k->f[i].fd < 0 ||
+            (k->f[lru].fd >= 0 && k->f[i].used < k->f[lru].used))
+            lru = i;
+    }
+    if (slot < 0) {
+        char path[PATH_MAX];
+        int rc = shl__op_file_path(l->base_path, op_id, f, path,
+                                   sizeof(path));
+        if (rc < 0)
+            return rc;
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -errno;
+        if (k->f[lru].fd >= 0)
+            close(k->f[lru].fd);
+        else
+            k->open++;
+        slot = lru;
+        memcpy(k->f[slot].op_id, op_id, strlen(op_id) + 1);
+        k->f[slot].file = f;
+        k->f[slot].fd = fd;
+    }
+    k->f[slot].used = ++k->clock;
+    int rc = shl__write_all(k->f[slot].fd, data, len);
+    if (rc != 0) {
+        close(k->f[slot].fd);
+        k->f[slot].fd = -1;
+        k->open--;
+    }
+    return rc;
+}
+
 /* ---- producer ---- */
+
+/* Ask for the next record's first lines in exclusive state while this
+ * record is being filled. The snapshotter (another core) read them last, so
+ * a plain store would stall on taking them back; PREFETCHW overlaps that
+ * transfer with the work until the next post. Only where the CPU has it
+ * (CPUID 0x80000001 ECX bit 8); elsewhere nothing is issued. */
+static int
+have_prefetchw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    static _Atomic int known; /* 0 unknown, 1 no, 2 yes */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        k = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & (1u << 8)) ? 2
+                                                                      : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+#else
+    return 0;
+#endif
+}
+
+static inline void
+prefetch_for_write(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
 
 static int
 fallback(shl_ledger *l, const struct shl__event *ev)
@@ -92,6 +215,71 @@ fallback(shl_ledger *l, const struct shl__event *ev)
         atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
                                   memory_order_relaxed);
     return shl__event_write_direct(l, ev);
+}
+
+/* The ring is full: write the event's lines to its files through the
+ * ledger's kept descriptors (a full ring tends to stay full for a while:
+ * an open and close per line made each event cost ~14 us instead of ~2). */
+static int
+fallback_full(shl_ledger *l, const struct shl__event *ev)
+{
+    atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
+                              memory_order_relaxed);
+    struct shl__sbuf b;
+    shl__sbuf_init(&b);
+    int first = 0;
+    pthread_mutex_lock(&l->fb_mu);
+    if (!l->fb_files && (l->fb_files = malloc(sizeof(*l->fb_files))))
+        kept_init(l->fb_files);
+    for (int f = 0; f < SHL__NFILES; f++) {
+        if (!shl__event_targets(ev, (enum shl__file)f))
+            continue;
+        shl__sbuf_reset(&b);
+        int rc = shl__event_render(ev, (enum shl__file)f, &b);
+        if (rc == 0)
+            rc = l->fb_files ? kept_append(l, l->fb_files, ev->op_id,
+                                           (enum shl__file)f, b.p, b.len)
+                             : shl__op_file_append(l->base_path, ev->op_id,
+                                                   (enum shl__file)f, b.p,
+                                                   b.len);
+        if (rc != 0) {
+            char path[PATH_MAX];
+            if (shl__op_file_path(l->base_path, ev->op_id, (enum shl__file)f,
+                                  path, sizeof(path)) < 0)
+                snprintf(path, sizeof(path), "%s", ev->op_id);
+            shl__file_error(l, "append to", path, rc);
+            if (!first)
+                first = rc;
+        }
+    }
+    atomic_store_explicit(&l->fb_any, l->fb_files && l->fb_files->open > 0,
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&l->fb_mu);
+    shl__sbuf_fini(&b);
+    return first;
+}
+
+static void
+fallback_close(shl_ledger *l)
+{
+    pthread_mutex_lock(&l->fb_mu);
+    if (l->fb_files)
+        kept_close(l->fb_files);
+    atomic_store_explicit(&l->fb_any, false, memory_order_relaxed);
+    pthread_mutex_unlock(&l->fb_mu);
+}
+
+void
+shl__events_fallback_free(shl_ledger *l)
+{
+    pthread_mutex_lock(&l->fb_mu);
+    if (l->fb_files) {
+        kept_close(l->fb_files);
+        free(l->fb_files);
+        l->fb_files = NULL;
+    }
+    atomic_store_explicit(&l->fb_any, false, memory_order_relaxed);
+    pthread_mutex_unlock(&l->fb_mu);
 }
 
 int
@@ -107,17 +295,24 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
         return fallback(l, ev);
 
     uint64_t pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
+    uint64_t tail;
     for (;;) {
-        uint64_t tail = atomic_load_explicit(&h->ev_tail,
-                                             memory_order_acquire);
+        tail = atomic_load_explicit(&h->ev_tail, memory_order_acquire);
         if (pos - tail >= cap)
-            return fallback(l, ev); /* full: never block the caller */
+            return fallback_full(l, ev); /* never block the caller */
         if (atomic_compare_exchange_weak_explicit(&h->ev_head, &pos, pos + 1,
                                                   memory_order_acq_rel,
                                                   memory_order_relaxed))
             break;
     }
     SHL_CRASH_POINT("event.claimed");
+    /* the ring is back under half full: the stretch of writing lines
+     * ourselves is over (not at the first free record: a ring that hovers
+     * at full would open and close the files over and over) */
+    if (SHL__UNLIKELY(atomic_load_explicit(&l->fb_any,
+                                           memory_order_relaxed)) &&
+        pos - tail < cap / 2)
+        fallback_close(l);
     /* every quarter ring, wake the snapshotter (one syscall per cap/4
      * events): it drains while the ring still has room */
     if ((pos & ((cap >> 2) - 1)) == 0 && cap >= 4) {
@@ -126,6 +321,12 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                 NULL, NULL, 0);
     }
     struct shl__evrec *r = ev_at(s, pos);
+    if (have_prefetchw()) {
+        const char *next = (const char *)ev_at(s, pos + 1);
+        prefetch_for_write(next);
+        prefetch_for_write(next + 64);
+        prefetch_for_write(next + 192);
+    }
     uint64_t mine = claim_word(pos, l->slot, l->slot_gen);
     uint64_t w = atomic_load_explicit(&r->claim, memory_order_acquire);
     do {
@@ -229,8 +430,10 @@ struct outbuf {
 };
 
 struct batch {
+    struct shl__kept files;
     struct outbuf *v;
     size_t n, cap;
+    size_t hint[SHL__NFILES]; /* per file, the entry used last */
     size_t inited; /* entries whose buffer is set up (kept across batches:
                       re-growing ~1 MB of buffers every batch costs page
                       faults and copies on the snapshotter's hot loop) */
@@ -239,9 +442,14 @@ struct batch {
 static struct shl__sbuf *
 batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
 {
+    size_t h = bt->hint[f];
+    if (h < bt->n && bt->v[h].file == f && !strcmp(bt->v[h].op_id, op_id))
+        return &bt->v[h].b;
     for (size_t i = bt->n; i-- > 0;)
-        if (bt->v[i].file == f && !strcmp(bt->v[i].op_id, op_id))
+        if (bt->v[i].file == f && !strcmp(bt->v[i].op_id, op_id)) {
+            bt->hint[f] = i;
             return &bt->v[i].b;
+        }
     if (bt->n == bt->cap) {
         size_t nc = bt->cap ? bt->cap * 2 : 8;
         struct outbuf *p = realloc(bt->v, nc * sizeof(*p));
@@ -263,6 +471,7 @@ batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
         shl__sbuf_init(&o->b);
         bt->inited = bt->n + 1;
     }
+    bt->hint[f] = bt->n;
     bt->n++;
     return &o->b;
 }
@@ -274,12 +483,22 @@ batch_reset(struct batch *bt)
     bt->n = 0;
 }
 
+static struct batch *
+batch_new(void)
+{
+    struct batch *bt = calloc(1, sizeof(*bt));
+    if (bt)
+        kept_init(&bt->files);
+    return bt;
+}
+
 void
 shl__drain_state_fini(struct shl__drain_state *st)
 {
     struct batch *bt = st->batch;
     if (!bt)
         return;
+    kept_close(&bt->files);
     for (size_t i = 0; i < bt->inited; i++)
         shl__sbuf_fini(&bt->v[i].b);
     free(bt->v);
@@ -341,6 +560,14 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
     struct shl__evrec *rec = malloc(sizeof(*rec));
     if (!rec)
         return -ENOMEM;
+    char last_id[SHL_OPERATION_ID_MAX + 1] = ""; /* last id that validated */
+    /* The tail moves only when a batch is in the files: with batches of a
+     * quarter ring, producers find room while the consumer writes (a batch
+     * of the whole ring made them fall back for its whole write). */
+    uint64_t chunk = h->ev_cap / 4 < CHUNK ? h->ev_cap / 4 : CHUNK;
+    if (chunk == 0)
+        chunk = 1;
+    char iso[48];
     int result = 0;
     for (;;) {
         uint64_t tail = atomic_load_explicit(&h->ev_tail,
@@ -351,7 +578,7 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
             break;
         uint64_t inflight = atomic_load(&h->ev_inflight);
         bool redo = inflight > tail;
-        if (!st->batch && !(st->batch = calloc(1, sizeof(struct batch)))) {
+        if (!st->batch && !(st->batch = batch_new())) {
             result = -ENOMEM;
             break;
         }
@@ -359,7 +586,7 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
         batch_reset(btp);
         uint64_t end = tail;
         int rc = 0;
-        while (end < head && end - tail < CHUNK) {
+        while (end < head && end - tail < chunk) {
             enum verdict v = examine(l, st, end, rec);
             if (v == V_WAIT) {
                 *blocked = true;
@@ -379,11 +606,22 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
                 ev.a_len = rec->len_a;
                 ev.b = rec->text + rec->len_a;
                 ev.b_len = rec->len_b;
+                /* the id is validated once per run of records naming it
+                 * (most batches hold one or a few operations) */
+                bool id_ok = !strcmp(ev.op_id, last_id);
+                if (!id_ok && shl_validate_operation_id(ev.op_id) == 0) {
+                    memcpy(last_id, ev.op_id, strlen(ev.op_id) + 1);
+                    id_ok = true;
+                }
+                /* one timestamp text for all of the event's lines */
+                int iso_n = shl__format_iso(ev.wall_us, iso, sizeof(iso));
+                ev.iso = iso;
+                ev.iso_len = iso_n > 0 ? (size_t)iso_n : 0;
                 bool sane = ev.kind >= SHL__EV_LOG &&
                             ev.kind <= SHL__EV_KIND_MAX &&
                             ev.level <= SHL_LOG_ERROR &&
                             (size_t)rec->len_a + rec->len_b <= SHL__EV_TEXT &&
-                            shl_validate_operation_id(ev.op_id) == 0;
+                            id_ok && iso_n > 0;
                 if (!sane) {
                     atomic_fetch_add(&h->ev_skipped, 1);
                 } else {
@@ -417,8 +655,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
                 if (redo)
                     rc = dedupe(path, &o->b);
                 if (rc == 0 && o->b.len)
-                    rc = shl__op_file_append(l->base_path, o->op_id,
-                                             o->file, o->b.p, o->b.len);
+                    rc = kept_append(l, &btp->files, o->op_id, o->file,
+                                     o->b.p, o->b.len);
                 if (rc != 0)
                     shl__file_error(l, "append to", path, rc);
                 SHL_CRASH_POINT("drain.wrote");
@@ -449,6 +687,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
         if (*blocked || end == tail)
             break;
     }
+    if (st->batch)
+        kept_close(&((struct batch *)st->batch)->files);
     free(rec);
     return result;
 }

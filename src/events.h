@@ -44,6 +44,10 @@ int shl__events_drain(shl_ledger *l, struct shl__drain_state *st,
  * timeout_ms (the events then stay in the ring for the holder). */
 int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
 
+/* Close and free the files the ledger's producers kept open while the ring
+ * was full (ledger close). */
+void shl__events_fallback_free(shl_ledger *l);
+
 /* Count a file write error (segment counter when there is a ring). */
 void shl__events_count_error(shl_ledger *l);
 

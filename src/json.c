@@ -465,7 +465,7 @@ parse_frame(json_t *o, int i, int64_t now, shl_call_frame *f)
     struct pctx c = {"callFrames", i};
     int rc;
     json_int_t x;
-    bool b;
+    bool b = true; /* set by get_bool; initialised for -Wmaybe-uninitialized */
     char st[32];
     bool has_st;
     if (!json_is_object(o))

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "index.h"
+#include "events.h"
 #include "internal.h"
 #include "lock.h"
 #include "ops.h"
@@ -37,7 +38,7 @@ shl_ledger_opts_init(shl_ledger_opts *o)
     o->timeout_ms = 2000;
     o->snapshotter = true;
     o->snapshot_period_ms = 100;
-    o->max_events = 4096;
+    o->max_events = 16384;
 }
 
 /* mkdir -p with mode 0700 for created components. */
@@ -186,6 +187,7 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
     l->mon_epfd = l->mon_wake_efd = l->mon_epoch_efd = -1;
     l->opts = o;
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->fb_mu, NULL);
     if (shl__strlcpy_checked(l->base_path, sizeof(l->base_path),
                              base_path) != 0) {
         rc = SHL_SET_ERR(-ENAMETOOLONG, "base path too long");
@@ -247,6 +249,7 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
 fail:
     if (l->seg.fd >= 0)
         shl__seg_close(&l->seg);
+    pthread_mutex_destroy(&l->fb_mu);
     pthread_mutex_destroy(&l->mu);
     free(l);
     return rc;
@@ -274,7 +277,9 @@ shl_ledger_close(shl_ledger *l)
     shl__monitor_stop(l);
     shl__snapshotter_stop(l);
     release_participant_slot(l);
+    shl__events_fallback_free(l);
     shl__seg_close(&l->seg);
+    pthread_mutex_destroy(&l->fb_mu);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }

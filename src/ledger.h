@@ -116,6 +116,11 @@ struct shl_ledger {
     struct shl__snapshotter *snap; /* snapshotter.c; NULL when not started */
     struct shl__pool *pool;       /* spawn.c: worker pool, created on first
                                      use (ledger->mu), stopped at close */
+    /* events.c: the files this process's producers write themselves while
+     * the event ring is full, kept open for that stretch (fb_mu) */
+    pthread_mutex_t fb_mu;
+    struct shl__kept *fb_files;
+    _Atomic bool fb_any;          /* fb_files holds an open descriptor */
 
     /* monitor (monitor.c) */
     pthread_t mon_thread;

@@ -57,8 +57,8 @@ shl__sbuf_fini(struct shl__sbuf *b)
     shl__sbuf_init(b);
 }
 
-static int
-sbuf_reserve(struct shl__sbuf *b, size_t extra)
+int
+shl__sbuf_reserve_slow(struct shl__sbuf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return 0;
@@ -77,17 +77,6 @@ sbuf_reserve(struct shl__sbuf *b, size_t extra)
 }
 
 int
-shl__sbuf_add(struct shl__sbuf *b, const char *s, size_t n)
-{
-    if (sbuf_reserve(b, n) != 0)
-        return -ENOMEM;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return 0;
-}
-
-int
 shl__sbuf_printf(struct shl__sbuf *b, const char *fmt, ...)
 {
     va_list ap;
@@ -97,7 +86,7 @@ shl__sbuf_printf(struct shl__sbuf *b, const char *fmt, ...)
     if (n < 0)
         return -EINVAL;
     if ((size_t)n >= b->cap - b->len) {
-        if (sbuf_reserve(b, (size_t)n) != 0) {
+        if (shl__sbuf_reserve_slow(b, (size_t)n) != 0) {
             b->p[b->len] = 0;
             return -ENOMEM;
         }
@@ -350,9 +339,13 @@ render_trail_call(const struct shl__event *ev, const char *iso,
 static int
 render_trail(const struct shl__event *ev, struct shl__sbuf *b)
 {
-    char iso[48];
-    if (shl__format_iso(ev->wall_us, iso, sizeof(iso)) < 0)
-        return -EINVAL;
+    char buf[48];
+    const char *iso = ev->iso;
+    if (!iso) {
+        if (shl__format_iso(ev->wall_us, buf, sizeof(buf)) < 0)
+            return -EINVAL;
+        iso = buf;
+    }
     if (ev->kind == SHL__EV_CALL_STARTED || ev->kind == SHL__EV_CALL_ENDED ||
         ev->kind == SHL__EV_CALL_FAILED)
         return render_trail_call(ev, iso, b);
@@ -418,11 +411,17 @@ shl__event_render(const struct shl__event *ev, enum shl__file f,
         return -EINVAL;
     if (f == SHL__FILE_TRAIL)
         return render_trail(ev, b);
-    char iso[48];
-    int n = shl__format_iso(ev->wall_us, iso, sizeof(iso));
-    if (n < 0)
-        return -EINVAL;
-    int rc = shl__sbuf_add(b, iso, (size_t)n);
+    char buf[48];
+    const char *iso = ev->iso;
+    size_t n = ev->iso_len;
+    if (!iso) {
+        int k = shl__format_iso(ev->wall_us, buf, sizeof(buf));
+        if (k < 0)
+            return -EINVAL;
+        iso = buf;
+        n = (size_t)k;
+    }
+    int rc = shl__sbuf_add(b, iso, n);
     if (rc == 0 && f == SHL__FILE_DEBUG)
         rc = ADD_LIT(b, " ");
     else if (rc == 0) {

@@ -21,10 +21,12 @@
 #ifndef SHL_LOG_H
 #define SHL_LOG_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ledger.h"
 
@@ -58,6 +60,9 @@ struct shl__event {
     int64_t value;
     uint64_t seq;     /* ring position + 1; 0 when written directly */
     int32_t pid;      /* producer's real pid */
+    const char *iso;  /* optional: wall_us already formatted (shl__format_iso
+                         text of iso_len bytes); NULL = format it */
+    size_t iso_len;
     const char *op_id;
     const char *a;
     size_t a_len;
@@ -75,8 +80,20 @@ struct shl__sbuf {
 void shl__sbuf_init(struct shl__sbuf *b);
 void shl__sbuf_reset(struct shl__sbuf *b);
 void shl__sbuf_fini(struct shl__sbuf *b);
-/* Append; returns 0 or -ENOMEM (the buffer then keeps what fitted). */
-int shl__sbuf_add(struct shl__sbuf *b, const char *s, size_t n);
+/* Grow b to hold extra more bytes and the NUL; 0 or -ENOMEM. */
+int shl__sbuf_reserve_slow(struct shl__sbuf *b, size_t extra);
+/* Append; returns 0 or -ENOMEM (the buffer is then unchanged). Inline: the
+ * snapshotter renders every line of every event piece by piece. */
+static inline int
+shl__sbuf_add(struct shl__sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap && shl__sbuf_reserve_slow(b, n) != 0)
+        return -ENOMEM;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
 int shl__sbuf_printf(struct shl__sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

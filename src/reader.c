@@ -343,6 +343,15 @@ fill_participant(shl_reader *r, uint32_t slot, shl_participant_info *pi,
 }
 
 static int
+frame_order(const void *a, const void *b)
+{
+    const shl_call_frame *x = a, *y = b;
+    if (x->start_time_us != y->start_time_us)
+        return x->start_time_us < y->start_time_us ? -1 : 1;
+    return strcmp(x->call_id, y->call_id);
+}
+
+static int
 snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
 {
     int rc;
@@ -451,16 +460,12 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
             }
         }
     }
-    /* frames in start order (ties by call id) */
-    for (size_t i = 1; i < snap->frame_count; i++) {
-        shl_call_frame t = snap->frames[i];
-        size_t j = i;
-        while (j > 0 && snap->frames[j - 1].start_time_us > t.start_time_us) {
-            snap->frames[j] = snap->frames[j - 1];
-            j--;
-        }
-        snap->frames[j] = t;
-    }
+    /* frames in start order (ties by call id). The table order is the
+     * claim order of free slots, not the start order: an insertion sort
+     * here was quadratic (130 ms for 10,000 frames). */
+    if (snap->frame_count > 1)
+        qsort(snap->frames, snap->frame_count, sizeof(shl_call_frame),
+              frame_order);
     uint32_t rhw = shl__table_hwm(s, SHL__T_RES);
     for (uint32_t i = 0; i < rhw; i++) {
         struct shl__res *src = shl__res_at(s, i);

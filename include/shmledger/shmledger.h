@@ -307,7 +307,8 @@ typedef struct shl_ledger_opts {
     int64_t snapshot_period_ms;
     /** Event ring capacity in records (rounded up to a power of two, at
      * most 1 << 20), used only when this open creates the segment. 0 means
-     * no ring: every event is written by its producer. Default 4096. */
+     * no ring: every event is written by its producer. Default 16384
+     * (512 bytes each: 8 MiB of the segment). */
     uint32_t max_events;
 } shl_ledger_opts;
 
