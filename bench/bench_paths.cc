@@ -124,7 +124,7 @@ BENCHMARK(CreateComplete)
     ->Name("Paths/CreateComplete")
     ->ArgName("churn")
     ->Arg(0)
-    ->Arg(20000);
+    ->Arg(5000);
 
 // Looking up an id that is not in the index (what create does for every
 // new id, and join of a finished operation): the probe runs to the first
@@ -150,7 +150,7 @@ BENCHMARK(LookupMiss)
     ->Name("Paths/LookupMiss")
     ->ArgName("churn")
     ->Arg(0)
-    ->Arg(20000);
+    ->Arg(5000);
 
 // N live operations created by `creator`; ids returned.
 std::vector<std::string>

@@ -222,11 +222,15 @@ shl__events_flush(shl_ledger *l, int64_t timeout_ms)
     if (!sn || !h || h->ev_cap == 0)
         return 0;
     uint64_t target = atomic_load_explicit(&h->ev_head, memory_order_acquire);
-    int64_t deadline = shl__mono_ns() + timeout_ms * 1000000;
+    int64_t now = shl__mono_ns();
+    int64_t deadline = now + timeout_ms * 1000000;
+    int64_t next_wake = now; /* when to wake the holder (again) */
+    long nap_ns = 20000;     /* polls back off from 20 us to 1 ms */
     for (;;) {
         pthread_mutex_lock(&sn->mu);
         bool temp = !sn->held && !l->opts.snapshotter;
-        if (try_take(l, sn)) {
+        bool took = try_take(l, sn);
+        if (took) {
             bool blocked;
             (void)shl__events_drain(l, &sn->ds, &blocked);
             if (temp)
@@ -235,12 +239,25 @@ shl__events_flush(shl_ledger *l, int64_t timeout_ms)
         pthread_mutex_unlock(&sn->mu);
         if (atomic_load_explicit(&h->ev_tail, memory_order_acquire) >= target)
             return 0;
-        if (shl__mono_ns() > deadline)
+        now = shl__mono_ns();
+        if (now > deadline)
             return SHL_SET_ERR(-ETIMEDOUT,
                                "event ring not drained within %lld ms",
                                (long long)timeout_ms);
-        struct timespec ts = {0, 1000000};
+        /* Another process (or ledger) holds the role and sleeps up to a
+         * period: wake it, or complete() from a non-holder would wait out
+         * its period (100 ms by default) every time. Again every 10 ms in
+         * case the holder was between its pass and its sleep. */
+        if (!took && now >= next_wake) {
+            atomic_fetch_add_explicit(&h->ev_wake, 1, memory_order_release);
+            syscall(SYS_futex, (uint32_t *)&h->ev_wake, FUTEX_WAKE, INT32_MAX,
+                    NULL, NULL, 0);
+            next_wake = now + 10 * 1000000ll;
+        }
+        struct timespec ts = {0, nap_ns};
         nanosleep(&ts, NULL);
+        if (nap_ns < 1000000)
+            nap_ns *= 2;
     }
 }
 
@@ -251,9 +268,15 @@ run(void *arg)
 {
     shl_ledger *l = arg;
     struct shl__snapshotter *sn = l->snap;
+    struct shl__hdr *h = l->seg.hdr;
     pthread_mutex_lock(&sn->wmu);
     while (!sn->stop) {
         pthread_mutex_unlock(&sn->wmu);
+        /* read the wake word before the pass: a wake-up asked for during
+         * the pass (a flush waiting on us) makes the sleep below return at
+         * once instead of being missed */
+        uint32_t seen = atomic_load_explicit(&h->ev_wake,
+                                             memory_order_acquire);
         bool blocked;
         pthread_mutex_lock(&sn->mu);
         shl__busy_enter();
@@ -267,9 +290,6 @@ run(void *arg)
          * Otherwise sleep a period on the ring's wake word (a shared
          * futex): producers in any process bump it every quarter ring. */
         int64_t ms = blocked ? 1 : sn->period_ms;
-        struct shl__hdr *h = l->seg.hdr;
-        uint32_t seen = atomic_load_explicit(&h->ev_wake,
-                                             memory_order_acquire);
         uint64_t backlog = atomic_load(&h->ev_head) - atomic_load(&h->ev_tail);
         if (h->ev_cap && backlog >= (uint64_t)(h->ev_cap >> 2))
             continue; /* still a quarter ring behind: drain again now */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "snapshotter.h"
 #include "json.h"
 #include "shl_test.h"
 
@@ -385,6 +386,63 @@ test_archive_write_error_reported(void **state)
     shl_test_cleanup(base);
 }
 
+
+/* complete() from a ledger that does not hold the snapshotter role, while
+ * the holder sleeps a long period: the flush wakes the holder instead of
+ * waiting out its period (it waited up to a period per complete, and past
+ * the flush timeout with a period above 2 s). */
+static void
+test_archive_flush_wakes_holder(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "archwake");
+    shl_ledger_opts o;
+    shl_ledger_opts_init(&o);
+    o.snapshot_period_ms = 60000;
+    shl_ledger *holder = NULL;
+    assert_shl_ok(shl_ledger_open(&holder, base, "holder", &o));
+    /* the holder's thread takes the role at its first pass */
+    assert_true(SHL_WAIT_FOR(shl__snapshotter_held(holder), 5000));
+    struct cbs c = {0};
+    shl_ledger_opts o2;
+    shl_ledger_opts_init(&o2);
+    o2.snapshotter = false;
+    o2.callbacks.on_backup_created = on_backup;
+    o2.callbacks.on_log_line = on_line;
+    o2.callbacks.user = &c;
+    shl_ledger *cli = NULL;
+    assert_shl_ok(shl_ledger_open(&cli, base, "cli", &o2));
+    for (int round = 0; round < 3; round++) {
+        shl_op *op = NULL;
+        assert_shl_ok(shl_op_create(cli, NULL, NULL, &op));
+        char id[SHL_OPERATION_ID_MAX + 1];
+        strcpy(id, shl_op_id(op));
+        shl_call *call = NULL;
+        assert_shl_ok(shl_call_start(op, NULL, &call));
+        assert_shl_ok(shl_call_end(call, NULL));
+        assert_shl_ok(shl_call_release(call));
+        int64_t t0 = shl_test_now_ms();
+        assert_shl_ok(shl_op_complete(op));
+        int64_t took = shl_test_now_ms() - t0;
+        /* far below the 60 s period and the 2 s flush timeout */
+        assert_true(took < 1500 * shl_test_multiplier());
+        /* and the holder did drain: the call lines are in the archive */
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/backup/%s/operation.log", base, id);
+        char *text = slurp(path);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "CALL_STARTED callId="));
+        assert_non_null(strstr(text, "CALL_ENDED callId="));
+        free(text);
+    }
+    assert_int_equal(c.backups, 3);
+    assert_int_equal(c.errors, 0);
+    shl_ledger_close(cli);
+    shl_ledger_close(holder);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
@@ -394,6 +452,7 @@ main(void)
         cmocka_unit_test(test_archive_rotation_counts_folders),
         cmocka_unit_test(test_archive_failed_operation),
         cmocka_unit_test(test_archive_write_error_reported),
+        cmocka_unit_test(test_archive_flush_wakes_holder),
     };
     return cmocka_run_group_tests_name("archive", tests, NULL, NULL);
 }
