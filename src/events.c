@@ -49,6 +49,8 @@
 #include <cpuid.h>
 #endif
 
+#include <xxhash.h>
+
 #include "internal.h"
 #include "json.h"
 #include "segment.h"
@@ -437,7 +439,47 @@ struct batch {
     size_t inited; /* entries whose buffer is set up (kept across batches:
                       re-growing ~1 MB of buffers every batch costs page
                       faults and copies on the snapshotter's hot loop) */
+    /* (operation, file) -> entry, open addressing; a slot is in use when
+     * its stamp equals `stamp` (a new batch bumps it: no clearing). A batch
+     * over many operations searched its entries linearly per event. */
+    uint32_t *tab, *tab_stamp;
+    size_t tab_cap; /* power of two, >= 2 n */
+    uint32_t stamp;
 };
+
+static size_t
+key_hash(const char *op_id, size_t len, enum shl__file f)
+{
+    return (size_t)(XXH3_64bits(op_id, len) + (uint64_t)f * 0x9e3779b97f4a7c15ull);
+}
+
+static bool
+tab_grow(struct batch *bt)
+{
+    size_t nc = bt->tab_cap ? bt->tab_cap * 2 : 64;
+    uint32_t *t = malloc(nc * sizeof(*t));
+    uint32_t *st = calloc(nc, sizeof(*st));
+    if (!t || !st) {
+        free(t);
+        free(st);
+        return false;
+    }
+    free(bt->tab);
+    free(bt->tab_stamp);
+    bt->tab = t;
+    bt->tab_stamp = st;
+    bt->tab_cap = nc;
+    bt->stamp = 1;
+    for (size_t i = 0; i < bt->n; i++) {
+        size_t j = key_hash(bt->v[i].op_id, strlen(bt->v[i].op_id),
+                            bt->v[i].file) & (nc - 1);
+        while (st[j] == 1)
+            j = (j + 1) & (nc - 1);
+        st[j] = 1;
+        t[j] = (uint32_t)i;
+    }
+    return true;
+}
 
 static struct shl__sbuf *
 batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
@@ -445,11 +487,18 @@ batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
     size_t h = bt->hint[f];
     if (h < bt->n && bt->v[h].file == f && !strcmp(bt->v[h].op_id, op_id))
         return &bt->v[h].b;
-    for (size_t i = bt->n; i-- > 0;)
-        if (bt->v[i].file == f && !strcmp(bt->v[i].op_id, op_id)) {
-            bt->hint[f] = i;
-            return &bt->v[i].b;
+    if (2 * (bt->n + 1) > bt->tab_cap && !tab_grow(bt))
+        return NULL;
+    size_t len = strlen(op_id);
+    size_t mask = bt->tab_cap - 1;
+    size_t j = key_hash(op_id, len, f) & mask;
+    for (; bt->tab_stamp[j] == bt->stamp; j = (j + 1) & mask) {
+        struct outbuf *o = &bt->v[bt->tab[j]];
+        if (o->file == f && !strcmp(o->op_id, op_id)) {
+            bt->hint[f] = bt->tab[j];
+            return &o->b;
         }
+    }
     if (bt->n == bt->cap) {
         size_t nc = bt->cap ? bt->cap * 2 : 8;
         struct outbuf *p = realloc(bt->v, nc * sizeof(*p));
@@ -463,7 +512,7 @@ batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
                 bt->v[i].b.p = bt->v[i].b.local;
     }
     struct outbuf *o = &bt->v[bt->n];
-    memcpy(o->op_id, op_id, strlen(op_id) + 1);
+    memcpy(o->op_id, op_id, len + 1);
     o->file = f;
     if (bt->n < bt->inited)
         shl__sbuf_reset(&o->b);
@@ -471,6 +520,8 @@ batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
         shl__sbuf_init(&o->b);
         bt->inited = bt->n + 1;
     }
+    bt->tab_stamp[j] = bt->stamp;
+    bt->tab[j] = (uint32_t)bt->n;
     bt->hint[f] = bt->n;
     bt->n++;
     return &o->b;
@@ -481,6 +532,11 @@ static void
 batch_reset(struct batch *bt)
 {
     bt->n = 0;
+    if (++bt->stamp == 0) { /* wrapped: clear the stamps once */
+        if (bt->tab_stamp)
+            memset(bt->tab_stamp, 0, bt->tab_cap * sizeof(*bt->tab_stamp));
+        bt->stamp = 1;
+    }
 }
 
 static struct batch *
@@ -501,6 +557,8 @@ shl__drain_state_fini(struct shl__drain_state *st)
     kept_close(&bt->files);
     for (size_t i = 0; i < bt->inited; i++)
         shl__sbuf_fini(&bt->v[i].b);
+    free(bt->tab);
+    free(bt->tab_stamp);
     free(bt->v);
     free(bt);
     st->batch = NULL;
