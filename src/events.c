@@ -41,6 +41,7 @@
 #include <linux/futex.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -298,10 +299,23 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
 
     uint64_t pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
     uint64_t tail;
+    bool yielded = false;
     for (;;) {
         tail = atomic_load_explicit(&h->ev_tail, memory_order_acquire);
-        if (pos - tail >= cap)
+        if (pos - tail >= cap) {
+            /* Full. Writing the lines ourselves costs ~20 times what the
+             * snapshotter spends on them, so when producers outrun it the
+             * fallback would eat the CPU it needs to catch up. Give up the
+             * CPU once (sched_yield returns at once when nothing else is
+             * runnable here: no wait), then write them ourselves. */
+            if (!yielded) {
+                yielded = true;
+                sched_yield();
+                pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
+                continue;
+            }
             return fallback_full(l, ev); /* never block the caller */
+        }
         if (atomic_compare_exchange_weak_explicit(&h->ev_head, &pos, pos + 1,
                                                   memory_order_acq_rel,
                                                   memory_order_relaxed))

@@ -107,7 +107,7 @@ for fn in ["floors", "paths", "original", "concurrency", "snapshotter"]:
     for b in data["benchmarks"]:
         if b.get("run_type") != "aggregate" or b.get("aggregate_name") != "median":
             continue
-        name = b["run_name"].replace("/iterations:5", "").replace("/manual_time", "")
+        name = b["run_name"].replace("/iterations:5", "").replace("/manual_time", "").replace("/real_time", "")
         med[name] = b
         order.append(name)
 
