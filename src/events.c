@@ -55,6 +55,7 @@
 #include "internal.h"
 #include "json.h"
 #include "segment.h"
+#include "snapshotter.h"
 
 #define UNNAMED_TIMEOUT_NS (1000ll * 1000000)
 #define GIVE_UP_NS (30000ll * 1000000)
@@ -299,7 +300,7 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
 
     uint64_t pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
     uint64_t tail;
-    bool yielded = false;
+    bool yielded = false, helped = false;
     for (;;) {
         tail = atomic_load_explicit(&h->ev_tail, memory_order_acquire);
         if (pos - tail >= cap) {
@@ -313,6 +314,18 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                 sched_yield();
                 pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
                 continue;
+            }
+            /* Still full: drain one batch ourselves if nobody is draining
+             * (a try-lock: no waiting on anyone). Writing a batch costs
+             * about what writing ~40 of our own lines would, and it makes
+             * room for the next ~quarter ring of events. */
+            if (!helped && l->opts.snapshotter) {
+                helped = true;
+                if (shl__snapshotter_help(l)) {
+                    pos = atomic_load_explicit(&h->ev_head,
+                                               memory_order_relaxed);
+                    continue;
+                }
             }
             return fallback_full(l, ev); /* never block the caller */
         }
@@ -622,16 +635,25 @@ dedupe(const char *path, struct shl__sbuf *b)
 }
 
 int
-shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
+shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
+                  int max_batches)
 {
     struct shl__seg *s = &l->seg;
     struct shl__hdr *h = s->hdr;
     *blocked = false;
     if (h->ev_cap == 0)
         return 0;
+    /* one drainer per segment: the snapshotter, or a producer helping */
+    if (shl__ofd_trylock(s->fd, SHL__LOCK_DRAIN) != 0) {
+        *blocked = true; /* look again soon */
+        return 0;
+    }
     struct shl__evrec *rec = malloc(sizeof(*rec));
-    if (!rec)
+    if (!rec) {
+        shl__ofd_unlock(s->fd, SHL__LOCK_DRAIN);
         return -ENOMEM;
+    }
+    int batches = 0;
     char last_id[SHL_OPERATION_ID_MAX + 1] = ""; /* last id that validated */
     /* The tail moves only when a batch is in the files: with batches of a
      * quarter ring, producers find room while the consumer writes (a batch
@@ -756,11 +778,12 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked)
                 atomic_store(&h->ev_inflight, end);
             atomic_store_explicit(&h->ev_tail, end, memory_order_release);
         }
-        if (*blocked || end == tail)
+        if (*blocked || end == tail || ++batches == max_batches)
             break;
     }
     if (st->batch)
         kept_close(&((struct batch *)st->batch)->files);
     free(rec);
+    shl__ofd_unlock(s->fd, SHL__LOCK_DRAIN);
     return result;
 }

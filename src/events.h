@@ -30,13 +30,15 @@ struct shl__drain_state {
 /* Free what a drain state holds. */
 void shl__drain_state_fini(struct shl__drain_state *st);
 
-/* Drain the ring into the files as far as possible (snapshotter role held,
- * one drainer per process at a time). *blocked is set when it stopped at a
+/* Drain the ring into the files as far as possible, or max_batches batches
+ * (0: no limit). One drainer per process at a time (the caller serialises),
+ * and one per segment: it takes the SHL__LOCK_DRAIN byte and, when another
+ * process is draining, returns 0 at once with *blocked set. *blocked is set when it stopped at a
  * record whose live producer has not committed it yet. Returns 0 or the
  * first write error (the batch is then kept and redone next time, and
  * abandoned after 30 s of failures). */
 int shl__events_drain(shl_ledger *l, struct shl__drain_state *st,
-                      bool *blocked);
+                      bool *blocked, int max_batches);
 
 /* Make every event posted so far (by any process) reach its files: drain
  * the ring here if this ledger can take the snapshotter role, else wait for

@@ -205,7 +205,7 @@ pass_locked(shl_ledger *l, struct shl__snapshotter *sn, bool *blocked,
     *blocked = false;
     if (!try_take(l, sn))
         return 0;
-    (void)shl__events_drain(l, &sn->ds, blocked);
+    (void)shl__events_drain(l, &sn->ds, blocked, 0);
     int64_t t0 = shl__mono_ns();
     if (force || t0 >= sn->next_json_ns) {
         rewrite_changed(l, sn);
@@ -251,7 +251,7 @@ shl__events_flush(shl_ledger *l, int64_t timeout_ms)
         bool took = try_take(l, sn);
         if (took) {
             bool blocked;
-            (void)shl__events_drain(l, &sn->ds, &blocked);
+            (void)shl__events_drain(l, &sn->ds, &blocked, 0);
             if (temp)
                 release_role(l, sn);
         }
@@ -278,6 +278,20 @@ shl__events_flush(shl_ledger *l, int64_t timeout_ms)
         if (nap_ns < 1000000)
             nap_ns *= 2;
     }
+}
+
+/* ---- help ---- */
+
+bool
+shl__snapshotter_help(shl_ledger *l)
+{
+    struct shl__snapshotter *sn = l->snap;
+    if (!sn || pthread_mutex_trylock(&sn->mu) != 0)
+        return false; /* a thread of ours is draining already */
+    bool blocked = true;
+    (void)shl__events_drain(l, &sn->ds, &blocked, 1);
+    pthread_mutex_unlock(&sn->mu);
+    return !blocked;
 }
 
 /* ---- thread ---- */
@@ -365,7 +379,7 @@ shl__snapshotter_start(shl_ledger *l)
         pthread_mutex_lock(&sn->mu);
         bool blocked;
         if (try_take(l, sn)) {
-            (void)shl__events_drain(l, &sn->ds, &blocked);
+            (void)shl__events_drain(l, &sn->ds, &blocked, 0);
             release_role(l, sn);
         }
         pthread_mutex_unlock(&sn->mu);
@@ -408,7 +422,7 @@ shl__snapshotter_stop(shl_ledger *l)
         struct shl__hdr *h = l->seg.hdr;
         for (;;) {
             bool blocked;
-            (void)shl__events_drain(l, &sn->ds, &blocked);
+            (void)shl__events_drain(l, &sn->ds, &blocked, 0);
             if (!blocked || shl__mono_ns() > deadline ||
                 atomic_load(&h->ev_tail) >= atomic_load(&h->ev_head))
                 break;

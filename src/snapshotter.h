@@ -35,6 +35,11 @@ int shl__snapshotter_write_json(shl_ledger *l, const char *op_id);
 /* Does this ledger hold the role now? (tests) */
 bool shl__snapshotter_held(shl_ledger *l);
 
+/* A producer found the ring full: drain one batch here if no other thread of
+ * this ledger and no other process is draining (try-locks only, never
+ * waits). Returns true if a batch was drained (there may be room now). */
+bool shl__snapshotter_help(shl_ledger *l);
+
 /* Run one snapshotter pass now on the calling thread (tests, tools): take
  * the role if free, drain, rewrite changed JSON. Returns 1 if the role is
  * held, 0 if another process has it, or an error. */
