@@ -17,6 +17,8 @@
 // pairs (shl_call_start + shl_call_end + shl_call_release); the parent's
 // wall clock runs from opening the gate to the last worker's end (manual
 // time). Counters: pairs_per_s (all workers together), pairs_per_s_per_worker.
+// wait_us is the ledgers' ring_full_wait_us: 0 (the default) or 1000 (the
+// opt-in back-pressure, separate operations only).
 #include "common.h"
 
 #include <memory>
@@ -42,10 +44,12 @@ report(benchmark::State &state, int n, double total_s, int64_t runs)
 // the shared one (same).
 shlb::Worker
 make_pair_worker(const shlb::TempBase &base, int i, Mode mode,
-                 const std::string &shared_id)
+                 const std::string &shared_id, int64_t wait_us)
 {
     std::string pid_name = "w" + std::to_string(i);
-    shl_ledger *l = shlb::open_ledger(base, pid_name.c_str(), shlb::opts());
+    shl_ledger_opts o = shlb::opts();
+    o.ring_full_wait_us = wait_us;
+    shl_ledger *l = shlb::open_ledger(base, pid_name.c_str(), o);
     shl_op *op = nullptr;
     if (mode == kSeparate)
         SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
@@ -72,6 +76,7 @@ Pairs(benchmark::State &state)
 {
     const Mode mode = (Mode)state.range(0);
     const int n = (int)state.range(1);
+    const int64_t wait_us = state.range(2);
     shlb::TempBase base(kProcs ? "conc-p" : "conc-t");
     // The parent's ledger creates the segment before the workers open it,
     // and owns the shared operation.
@@ -83,7 +88,7 @@ Pairs(benchmark::State &state)
     int64_t runs = 0;
     for (auto _ : state) {
         auto mk = [&](int i) {
-            return make_pair_worker(base, i, mode, shared_id);
+            return make_pair_worker(base, i, mode, shared_id, wait_us);
         };
         double s = kProcs ? shlb::run_forked(n, mk) : shlb::run_threads(n, mk);
         state.SetIterationTime(s);
@@ -126,14 +131,25 @@ ThreadsOneLedger(benchmark::State &state)
 void
 args(benchmark::internal::Benchmark *b)
 {
-    b->ArgNames({"op", "n"});
+    b->ArgNames({"op", "n", "wait_us"});
     for (int mode : {kSeparate, kSame})
         for (int n : {1, 2, 4})
-            b->Args({mode, n});
+            b->Args({mode, n, 0});
+    b->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+}
+
+// The same with the opt-in back-pressure (ring_full_wait_us = 1000).
+void
+args_wait(benchmark::internal::Benchmark *b)
+{
+    b->ArgNames({"op", "n", "wait_us"});
+    for (int n : {1, 2, 4})
+        b->Args({kSeparate, n, 1000});
     b->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 }
 
 BENCHMARK_TEMPLATE(Pairs, true)->Name("Concurrency/Procs")->Apply(args);
+BENCHMARK_TEMPLATE(Pairs, true)->Name("Concurrency/Procs")->Apply(args_wait);
 BENCHMARK_TEMPLATE(Pairs, false)->Name("Concurrency/Threads")->Apply(args);
 BENCHMARK(ThreadsOneLedger)
     ->Name("Concurrency/ThreadsOneLedger")

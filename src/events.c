@@ -300,7 +300,7 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
 
     uint64_t pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
     uint64_t tail;
-    bool yielded = false, helped = false;
+    bool yielded = false, helped = false, waited = false;
     for (;;) {
         tail = atomic_load_explicit(&h->ev_tail, memory_order_acquire);
         if (pos - tail >= cap) {
@@ -314,6 +314,30 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                 sched_yield();
                 pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
                 continue;
+            }
+            /* Opt-in back-pressure: wait (yielding the CPU) for the
+             * snapshotter to make room, bounded, and only while one holds
+             * the role (nobody else would make room). */
+            if (!waited && l->opts.ring_full_wait_us > 0) {
+                waited = true;
+                /* (a lock held through our own descriptor does not show
+                 * in the test: our own snapshotter thread counts by the
+                 * option) */
+                if (l->opts.snapshotter ||
+                    shl__ofd_is_locked(s->fd, SHL__LOCK_SNAPSHOTTER) == 1) {
+                    int64_t until = shl__mono_ns() +
+                                    l->opts.ring_full_wait_us * 1000;
+                    uint64_t head;
+                    do {
+                        sched_yield();
+                        tail = atomic_load_explicit(&h->ev_tail,
+                                                    memory_order_acquire);
+                        head = atomic_load_explicit(&h->ev_head,
+                                                    memory_order_relaxed);
+                    } while (head - tail >= cap && shl__mono_ns() < until);
+                    pos = head;
+                    continue;
+                }
             }
             /* Still full: drain one batch ourselves if nobody is draining
              * (a try-lock: no waiting on anyone). Writing a batch costs

@@ -313,7 +313,7 @@ run(void *arg)
         bool blocked;
         pthread_mutex_lock(&sn->mu);
         shl__busy_enter();
-        (void)pass_locked(l, sn, &blocked, false);
+        int held = pass_locked(l, sn, &blocked, false);
         shl__busy_leave();
         pthread_mutex_unlock(&sn->mu);
         pthread_mutex_lock(&sn->wmu);
@@ -324,8 +324,31 @@ run(void *arg)
          * futex): producers in any process bump it every quarter ring. */
         int64_t ms = blocked ? 1 : sn->period_ms;
         uint64_t backlog = atomic_load(&h->ev_head) - atomic_load(&h->ev_tail);
-        if (h->ev_cap && backlog >= (uint64_t)(h->ev_cap >> 2))
-            continue; /* still a quarter ring behind: drain again now */
+        /* still a quarter ring behind: drain again now. Only the holder:
+         * a process without the role spun here on a failing try-lock for
+         * as long as the backlog lasted, taking CPU from the producers and
+         * the holder exactly when they were short of it. */
+        if (held && !blocked && h->ev_cap &&
+            backlog >= (uint64_t)(h->ev_cap >> 2))
+            continue;
+        if (!held) {
+            /* Without the role, only the period matters (is the role free
+             * now?): sleep on our own condition variable, not on the ring's
+             * wake word, which producers bump every quarter ring for the
+             * holder and which woke every process's thread to fail a
+             * try-lock. stop() signals the condition. */
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += sn->period_ms / 1000;
+            until.tv_nsec += (sn->period_ms % 1000) * 1000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            if (!sn->stop)
+                pthread_cond_timedwait(&sn->wcv, &sn->wmu, &until);
+            continue;
+        }
         pthread_mutex_unlock(&sn->wmu);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
         syscall(SYS_futex, (uint32_t *)&h->ev_wake, FUTEX_WAIT, seen, &ts,

@@ -310,6 +310,15 @@ typedef struct shl_ledger_opts {
      * no ring: every event is written by its producer. Default 16384
      * (512 bytes each: 8 MiB of the segment). */
     uint32_t max_events;
+    /** Back-pressure, in microseconds (0 to 1,000,000). 0, the default:
+     * a producer that finds the event ring full never waits, it writes its
+     * lines to the files itself (about 20 times the snapshotter's cost per
+     * line, so producers that outrun the snapshotter slow down instead of
+     * speeding up). > 0: while a snapshotter holds the role, a producer of
+     * this ledger that finds the ring full first waits up to this long for
+     * room, yielding the CPU, and only then writes its lines itself. Trades
+     * call latency under overload for throughput. */
+    int64_t ring_full_wait_us;
 } shl_ledger_opts;
 
 /** Fill `o` with the defaults. Context: any thread. */

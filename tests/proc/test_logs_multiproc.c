@@ -44,10 +44,11 @@ slurp(const char *path, size_t *len_out)
 #define PROCS 4
 #define LINES 10000
 
+/* wait_us: the children's ring_full_wait_us (0: never wait; > 0: the
+ * opt-in back-pressure, whose wait must lose and duplicate nothing either) */
 static void
-test_logs_four_procs_tiny_ring(void **state)
+four_procs_tiny_ring(int64_t wait_us)
 {
-    (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "logmp");
     shl_ledger_opts o;
@@ -70,6 +71,7 @@ test_logs_four_procs_tiny_ring(void **state)
             shl_ledger *cl = NULL;
             shl_ledger_opts co;
             shl_ledger_opts_init(&co);
+            co.ring_full_wait_us = wait_us;
             CHILD_CHECK(shl_ledger_open(&cl, base, pid_id, &co));
             shl_op *cop = NULL;
             CHILD_CHECK(shl_op_join(cl, id, NULL, &cop));
@@ -91,7 +93,8 @@ test_logs_four_procs_tiny_ring(void **state)
     shl_segment_info info;
     assert_shl_ok(shl_reader_info(shl_ledger_reader(l), &info));
     assert_int_equal(info.cap_events, 8);
-    assert_true(info.events_fallback > 0); /* the fallback path was used */
+    if (wait_us == 0) /* the fallback path was used */
+        assert_true(info.events_fallback > 0);
     assert_int_equal(info.file_errors, 0);
     assert_int_equal(info.events_pending, 0);
 
@@ -131,6 +134,20 @@ test_logs_four_procs_tiny_ring(void **state)
     assert_shl_ok(shl_op_complete(op));
     shl_ledger_close(l);
     shl_test_cleanup(base);
+}
+
+static void
+test_logs_four_procs_tiny_ring(void **state)
+{
+    (void)state;
+    four_procs_tiny_ring(0);
+}
+
+static void
+test_logs_four_procs_tiny_ring_backpressure(void **state)
+{
+    (void)state;
+    four_procs_tiny_ring(1000);
 }
 
 /* Events posted with no snapshotter anywhere; a snapshotter process is
@@ -257,6 +274,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logs_four_procs_tiny_ring),
+        cmocka_unit_test(test_logs_four_procs_tiny_ring_backpressure),
         cmocka_unit_test(test_logs_snapshotter_killed_mid_drain),
     };
     return cmocka_run_group_tests_name("logs_multiproc", tests, NULL, NULL);

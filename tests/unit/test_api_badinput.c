@@ -244,8 +244,8 @@ test_api_badinput_participant_ids_and_open(void **state)
     }
 
     /* options out of range */
-    shl_ledger_opts bado[10];
-    for (int i = 0; i < 10; i++)
+    shl_ledger_opts bado[12];
+    for (int i = 0; i < 12; i++)
         shl_ledger_opts_init(&bado[i]);
     bado[0].heartbeat_interval_ms = 0;
     bado[1].stale_threshold_ms = 0;
@@ -257,7 +257,9 @@ test_api_badinput_participant_ids_and_open(void **state)
     bado[7].max_resources = 0;
     bado[8].participant_pid = -1;
     bado[9].mode = 01777;
-    for (int i = 0; i < 10; i++) {
+    bado[10].ring_full_wait_us = -1;
+    bado[11].ring_full_wait_us = 1000001;
+    for (int i = 0; i < 12; i++) {
         shl_ledger *l = SENTINEL(shl_ledger);
         EXPECT_UNCHANGED(&f, shl_ledger_open(&l, f.base, "opt", &bado[i]),
                          -EINVAL);
