@@ -180,8 +180,8 @@ for fs, label in ((0, "/tmp, ext4 disk"), (1, "/dev/shm, tmpfs")):
     r = ratio(ns("Original/Heartbeat/fs:%d" % fs), hb)
     row("original ÷ shmledger, heartbeat (%s)" % label, r)
 
-def thr(kind, op, n):
-    return ctr("Concurrency/%s/op:%d/n:%d" % (kind, op, n), "pairs_per_s")
+def thr(kind, op, n, wait=0):
+    return ctr("Concurrency/%s/op:%d/n:%d/wait_us:%d" % (kind, op, n, wait), "pairs_per_s")
 for kind in ("Procs", "Threads"):
     for op, opname in ((0, "separate ops"), (1, "one op")):
         one = thr(kind, op, 1)
@@ -192,6 +192,9 @@ for kind in ("Procs", "Threads"):
                     r, "≥ %.1f" % bar, r is not None and r >= bar)
             else:
                 row("%s, %s: %d ÷ 1 total throughput" % (kind.lower(), opname, n), r)
+for n in (2, 4):
+    row("procs, separate ops, back-pressure 1 ms: %d ÷ 1 total throughput" % n,
+        ratio(thr("Procs", 0, n, 1000), thr("Procs", 0, 1, 1000)))
 one = ctr("Concurrency/ThreadsOneLedger/n:1", "pairs_per_s")
 for n in (2, 4):
     row("threads sharing one ledger, separate ops: %d ÷ 1" % n,
