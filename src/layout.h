@@ -302,6 +302,11 @@ struct shl__hdr {
     _Atomic uint32_t ev_wake;     /* futex: producers bump it every quarter
                                      ring so the snapshotter drains before
                                      the ring fills, not a period later */
+    _Atomic uint64_t snap_holder; /* who took the snapshotter role: 1 +
+                                     (slot generation << 32 | slot); 0 none.
+                                     A hint for tools, written after taking
+                                     the OFD byte and cleared before
+                                     releasing it; the lock is the truth */
 } SHL__ALIGNED;
 
 _Static_assert(sizeof(struct shl__part) == 192, "participant record size");

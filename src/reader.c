@@ -69,6 +69,36 @@ count_allocated(struct shl__seg *s, int t)
     return n;
 }
 
+static void fill_participant(shl_reader *r, uint32_t slot,
+                             shl_participant_info *pi, int64_t now);
+static bool part_alive(shl_reader *r, uint32_t slot);
+
+/* Who holds the snapshotter role: the lock says whether anyone does (a
+ * lock held through our own descriptor does not show: then the hint names
+ * our own slot), the hint in the header says who. */
+static void
+snapshotter_holder(shl_reader *r, shl_segment_info *out)
+{
+    struct shl__seg *s = r->seg;
+    uint64_t hint = atomic_load(&s->hdr->snap_holder);
+    uint32_t slot = hint ? (uint32_t)((hint - 1) & 0xffffffffu) : UINT32_MAX;
+    uint32_t gen = hint ? (uint32_t)((hint - 1) >> 32) : 0;
+    bool own = hint && slot == r->own_slot;
+    out->snapshotter_slot = UINT32_MAX;
+    out->snapshotter_held =
+        own || shl__ofd_is_locked(s->fd, SHL__LOCK_SNAPSHOTTER) == 1;
+    if (!out->snapshotter_held || slot >= s->hdr->cap[SHL__T_PART])
+        return;
+    shl_participant_info pi;
+    fill_participant(r, slot, &pi, shl__mono_ns());
+    if (!pi.alive || (uint32_t)(pi.generation & 0xffffffffu) != gen)
+        return; /* a stale hint: the holder is not known */
+    out->snapshotter_slot = slot;
+    memcpy(out->snapshotter_id, pi.participant_id,
+           sizeof(out->snapshotter_id));
+    out->snapshotter_pid = pi.pid;
+}
+
 int
 shl_reader_info(shl_reader *r, shl_segment_info *out)
 {
@@ -102,6 +132,7 @@ shl_reader_info(shl_reader *r, shl_segment_info *out)
     out->events_dropped = atomic_load(&h->ev_dropped);
     out->file_errors = atomic_load(&h->ev_file_errors);
     out->poisoned = atomic_load(&h->poisoned) != 0;
+    snapshotter_holder(r, out);
     return 0;
 }
 
@@ -340,6 +371,41 @@ fill_participant(shl_reader *r, uint32_t slot, shl_participant_info *pi,
     pi->heartbeat_age_ms = hb ? (now - hb) / 1000000 : -1;
     pi->alive = atomic_load(&p.h.state) == SHL__R_ALLOCATED &&
                 part_alive(r, slot);
+}
+
+int
+shl_reader_participants(shl_reader *r, shl_participant_info **out,
+                        size_t *count)
+{
+    if (!r || !out || !count)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    *out = NULL;
+    *count = 0;
+    struct shl__seg *s = r->seg;
+    uint32_t hw = shl__table_hwm(s, SHL__T_PART);
+    shl_participant_info *rows = NULL;
+    size_t n = 0, cap = 0;
+    int64_t now = shl__mono_ns();
+    for (uint32_t i = 0; i < hw; i++) {
+        if (atomic_load_explicit(&shl__part_at(s, i)->h.state,
+                                 memory_order_acquire) != SHL__R_ALLOCATED)
+            continue;
+        if (grow((void **)&rows, &cap, n + 1, sizeof(*rows))) {
+            free(rows);
+            return -ENOMEM;
+        }
+        fill_participant(r, i, &rows[n], now);
+        if (rows[n].participant_id[0] == 0)
+            continue; /* freed or torn meanwhile */
+        n++;
+    }
+    if (n == 0) {
+        free(rows);
+        rows = NULL;
+    }
+    *out = rows;
+    *count = n;
+    return 0;
 }
 
 static int

@@ -65,8 +65,11 @@ report(shl_ledger *l, const char *what, int err)
 static bool
 try_take(shl_ledger *l, struct shl__snapshotter *sn)
 {
-    if (!sn->held && shl__ofd_trylock(l->seg.fd, SHL__LOCK_SNAPSHOTTER) == 0)
+    if (!sn->held && shl__ofd_trylock(l->seg.fd, SHL__LOCK_SNAPSHOTTER) == 0) {
         sn->held = true;
+        atomic_store(&l->seg.hdr->snap_holder,
+                     1 + (((l->slot_gen & 0xffffffffull) << 32) | l->slot));
+    }
     return sn->held;
 }
 
@@ -74,6 +77,8 @@ static void
 release_role(shl_ledger *l, struct shl__snapshotter *sn)
 {
     if (sn->held) {
+        uint64_t mine = 1 + (((l->slot_gen & 0xffffffffull) << 32) | l->slot);
+        atomic_compare_exchange_strong(&l->seg.hdr->snap_holder, &mine, 0);
         shl__ofd_unlock(l->seg.fd, SHL__LOCK_SNAPSHOTTER);
         sn->held = false;
     }

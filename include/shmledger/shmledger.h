@@ -1168,6 +1168,15 @@ typedef struct shl_segment_info {
     uint64_t events_dropped;   /**< abandoned after persistent errors */
     uint64_t file_errors;      /**< failed writes of the operation files */
     bool poisoned;
+    /** A process holds the snapshotter role (its lock is held). */
+    bool snapshotter_held;
+    /** The holder, when snapshotter_held and it is known: its participant
+     * slot, id and real pid (snapshotter_slot is UINT32_MAX and the id
+     * empty when the role is held but the holder is not known, e.g. while
+     * it takes over). */
+    uint32_t snapshotter_slot;
+    char snapshotter_id[SHL_PARTICIPANT_ID_MAX + 1];
+    int32_t snapshotter_pid;
 } shl_segment_info;
 
 /**
@@ -1193,6 +1202,17 @@ SHL_API int shl_reader_info(shl_reader *r, shl_segment_info *out);
  * @param[out] out  array of `*count` rows; free with free().
  * @return 0; -EINVAL, -ENOMEM, SHL_ECORRUPT.
  */
+/**
+ * List every participant slot in use (live processes, and dead ones not yet
+ * reaped), in slot order. `alive` is the kernel's word (the participant's
+ * liveness lock), never a pid check. Lock-free.
+ * @param[out] out    array of `*count` rows; free with free() (NULL when
+ *                    there are none).
+ * @return 0; -EINVAL, -ENOMEM. Context: any thread.
+ */
+SHL_API int shl_reader_participants(shl_reader *r, shl_participant_info **out,
+                                    size_t *count);
+
 SHL_API int shl_reader_list(shl_reader *r, shl_op_summary **out,
                             size_t *count);
 

@@ -5,7 +5,9 @@
  * sessions) and the ledger's accessors.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -373,6 +375,72 @@ test_api_ledger_accessors(void **state)
     shl_test_cleanup(base);
 }
 
+
+/* shl_reader_participants lists every slot in use, with the kernel's word on
+ * liveness; shl_reader_info names the snapshotter holder. */
+static void
+test_api_ledger_participants_and_snapshotter(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "parts");
+    shl_ledger_opts o;
+    shl_ledger_opts_init(&o);
+    shl_ledger *holder = NULL, *quiet = NULL;
+    assert_shl_ok(shl_ledger_open(&holder, base, "holder", &o));
+    o.snapshotter = false;
+    assert_shl_ok(shl_ledger_open(&quiet, base, "quiet", &o));
+    shl_reader *r = NULL;
+    assert_shl_ok(shl_reader_open(&r, base));
+
+    /* the holder's thread takes the role at its first pass */
+    shl_segment_info info;
+    assert_true(SHL_WAIT_FOR(shl_reader_info(r, &info) == 0 &&
+                                 info.snapshotter_slot != UINT32_MAX,
+                             5000));
+    assert_true(info.snapshotter_held);
+    assert_string_equal(info.snapshotter_id, "holder");
+    assert_int_equal(info.snapshotter_pid, getpid());
+    /* the ledger's own reader sees the same (its lock is its own) */
+    shl_segment_info own;
+    assert_shl_ok(shl_reader_info(shl_ledger_reader(holder), &own));
+    assert_true(own.snapshotter_held);
+    assert_string_equal(own.snapshotter_id, "holder");
+
+    shl_participant_info *rows = NULL;
+    size_t n = 0;
+    assert_shl_ok(shl_reader_participants(r, &rows, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].participant_id, "holder");
+    assert_string_equal(rows[1].participant_id, "quiet");
+    for (size_t i = 0; i < n; i++) {
+        assert_true(rows[i].alive);
+        assert_int_equal(rows[i].pid, getpid());
+        assert_true(i == 0 || rows[i].slot > rows[i - 1].slot);
+    }
+    free(rows);
+
+    /* the holder leaves: its slot goes, and so does the role */
+    shl_ledger_close(holder);
+    assert_shl_ok(shl_reader_participants(r, &rows, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].participant_id, "quiet");
+    free(rows);
+    assert_shl_ok(shl_reader_info(r, &info));
+    assert_false(info.snapshotter_held);
+    assert_int_equal(info.snapshotter_slot, UINT32_MAX);
+    assert_string_equal(info.snapshotter_id, "");
+
+    /* bad arguments */
+    assert_int_equal(shl_reader_participants(NULL, &rows, &n), -EINVAL);
+    assert_int_equal(shl_reader_participants(r, NULL, &n), -EINVAL);
+    assert_int_equal(shl_reader_participants(r, &rows, NULL), -EINVAL);
+
+    shl_reader_close(r);
+    shl_ledger_close(quiet);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
@@ -385,6 +453,7 @@ main(void)
         cmocka_unit_test(test_api_ledger_close_null_is_harmless),
         cmocka_unit_test(test_api_ledger_close_ends_open_sessions),
         cmocka_unit_test(test_api_ledger_accessors),
+        cmocka_unit_test(test_api_ledger_participants_and_snapshotter),
     };
     return cmocka_run_group_tests_name("api_ledger", tests, NULL, NULL);
 }

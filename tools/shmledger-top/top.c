@@ -461,6 +461,25 @@ render_header(struct model *m, struct out *o)
         i->used_participants, i->cap_participants, i->used_operations,
         i->cap_operations, i->used_frames, i->cap_frames, i->used_resources,
         i->cap_resources);
+    char who[96];
+    if (!i->snapshotter_held)
+        snprintf(who, sizeof(who), "none");
+    else if (i->snapshotter_slot == UINT32_MAX)
+        snprintf(who, sizeof(who), "(taking over)");
+    else
+        snprintf(who, sizeof(who), "%s (pid %d)", i->snapshotter_id,
+                 (int)i->snapshotter_pid);
+    put(o,
+        i->events_dropped || i->file_errors || !i->snapshotter_held
+            ? ATTR_WARN
+            : ATTR_NONE,
+        "snapshotter %s  events pending %llu/%u  fallback %llu  skipped "
+        "%llu  dropped %llu  file_errors %llu",
+        who, (unsigned long long)i->events_pending, i->cap_events,
+        (unsigned long long)i->events_fallback,
+        (unsigned long long)i->events_skipped,
+        (unsigned long long)i->events_dropped,
+        (unsigned long long)i->file_errors);
 }
 
 static void
@@ -726,13 +745,29 @@ run_json(struct model *m)
            "\"participants\":{\"used\":%u,\"cap\":%u},"
            "\"operations\":{\"used\":%u,\"cap\":%u},"
            "\"frames\":{\"used\":%u,\"cap\":%u},"
-           "\"resources\":{\"used\":%u,\"cap\":%u}},\n\"operations\":[",
+           "\"resources\":{\"used\":%u,\"cap\":%u},",
            (long long)i->created_at_us, (unsigned long long)i->epoch,
            (unsigned long long)i->lock_recoveries,
            (unsigned long long)i->crashes_detected,
            i->poisoned ? "true" : "false", i->used_participants,
            i->cap_participants, i->used_operations, i->cap_operations,
            i->used_frames, i->cap_frames, i->used_resources, i->cap_resources);
+    printf("\"snapshotter\":{\"held\":%s",
+           i->snapshotter_held ? "true" : "false");
+    if (i->snapshotter_held && i->snapshotter_slot != UINT32_MAX) {
+        printf(",\"participantId\":");
+        json_str(i->snapshotter_id);
+        printf(",\"pid\":%d,\"slot\":%u", (int)i->snapshotter_pid,
+               i->snapshotter_slot);
+    }
+    printf("},\"events\":{\"cap\":%u,\"pending\":%llu,\"fallback\":%llu,"
+           "\"skipped\":%llu,\"dropped\":%llu,\"fileErrors\":%llu}},"
+           "\n\"operations\":[",
+           i->cap_events, (unsigned long long)i->events_pending,
+           (unsigned long long)i->events_fallback,
+           (unsigned long long)i->events_skipped,
+           (unsigned long long)i->events_dropped,
+           (unsigned long long)i->file_errors);
     const char *sep = "\n";
     for (size_t k = 0; k < m->nrows; k++) {
         shl_snapshot *s;

@@ -179,11 +179,10 @@ static const char gc_help[] =
     "processes that still map it keep using their mapping. The base\n"
     "directory (JSON files, logs, backup/) is left alone.\n"
     "\n"
-    "  --no-reap  only report (read-only; liveness is then known only for\n"
-    "             participants that take part in an operation)\n"
+    "  --no-reap  only report (read-only)\n"
     "  --unlink   remove the segment when nobody uses it\n"
     "  --force    with --unlink: remove it even when it cannot be read\n"
-    "             (corrupt, poisoned, other version) or liveness is unknown\n"
+    "             (corrupt, poisoned, other version) or someone is alive\n"
     "\n"
     "Exit status: 0 done (also when there is no segment), 1 refused (live\n"
     "participants) or reaping failed, 2 usage, 3 segment unreadable (without\n"
@@ -286,56 +285,35 @@ cmd_gc(struct cli *c, int argc, char **argv)
         shl_reader_close(r);
         return cli_fail("gc", rc, "cannot read segment %s", name);
     }
-    /* Liveness is known only for participants seen in an operation's
-     * snapshot (the reader API has no participant table listing). */
-    shl_op_summary *rows = NULL;
+    /* Every slot in use, with the kernel's word on its liveness. */
+    shl_participant_info *parts = NULL;
     size_t n = 0;
-    uint32_t alive = 0, dead = 0, seen = 0;
-    uint64_t seen_slots[64] = {0}; /* bitmap of slots 0..4095 */
-    if (shl_reader_list(r, &rows, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            shl_snapshot *s;
-            if (shl_reader_snapshot(r, rows[i].operation_id, &s) != 0)
-                continue;
-            for (size_t k = 0; k < s->participant_count; k++) {
-                const shl_participant_info *p = &s->participants[k];
-                if (p->slot < 4096) {
-                    uint64_t bit = 1ull << (p->slot % 64);
-                    if (seen_slots[p->slot / 64] & bit)
-                        continue;
-                    seen_slots[p->slot / 64] |= bit;
-                }
-                seen++;
-                if (p->alive)
-                    alive++;
-                else
-                    dead++;
-                printf("participant %s (pid %d, slot %u): %s\n",
-                       p->participant_id, p->pid, p->slot,
-                       p->alive ? "alive" : "dead");
-            }
-            shl_snapshot_free(s);
-        }
-        free(rows);
+    rc = shl_reader_participants(r, &parts, &n);
+    if (rc) {
+        shl_reader_close(r);
+        return cli_fail("gc", rc, "cannot list participants of %s", name);
     }
-    uint32_t other =
-        info.used_participants > seen ? info.used_participants - seen : 0;
-    /* After a reap every remaining slot is held by a live process. */
-    uint32_t unknown = reap ? 0 : other;
-    if (reap)
-        alive += other;
-    printf("segment %s: %u participant slot(s) in use: %u alive, %u dead, "
-           "%u in no operation%s\n",
-           info.shm_name, info.used_participants, alive, dead, other,
-           reap ? "" : " (liveness unknown)");
+    uint32_t alive = 0, dead = 0;
+    for (size_t i = 0; i < n; i++) {
+        const shl_participant_info *p = &parts[i];
+        if (p->alive)
+            alive++;
+        else
+            dead++;
+        printf("participant %s (pid %d, slot %u): %s\n", p->participant_id,
+               p->pid, p->slot, p->alive ? "alive" : "dead");
+    }
+    free(parts);
+    printf("segment %s: %zu participant slot(s) in use: %u alive, %u dead\n",
+           info.shm_name, n, alive, dead);
     shl_reader_close(r);
     if (!unlink_seg)
         return EX_OK;
-    if ((alive > 0 || unknown > 0) && !force) {
+    if (alive > 0 && !force) {
         cli_err("gc",
-                "not removing segment %s: %u participant(s) alive, %u "
-                "of unknown liveness (use --force to remove it anyway)",
-                info.shm_name, alive, unknown);
+                "not removing segment %s: %u participant(s) alive (use "
+                "--force to remove it anyway)",
+                info.shm_name, alive);
         return EX_FAIL;
     }
     rc = shl_segment_unlink(base);
