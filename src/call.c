@@ -142,7 +142,9 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     atomic_store_explicit(&f->fword, SHL__FWORD(gen, SHL_FRAME_ACTIVE),
                           memory_order_relaxed);
     f->fail_on_crash = c->fail_on_crash;
-    f->op_idx = lop->op_idx;
+    /* readers pre-filter frames on this word without the seqlock (and
+     * re-check on their copy): an atomic store, a plain mov on x86 */
+    __atomic_store_n(&f->op_idx, lop->op_idx, __ATOMIC_RELAXED);
     f->op_gen = lop->op_gen;
     f->part_slot = l->slot;
     f->part_gen = l->slot_gen;

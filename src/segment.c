@@ -86,19 +86,20 @@ atfork_child(void)
  * them (write) in its prepare handler: the child then starts with our
  * threads parked outside any allocation. A fork from inside a library
  * thread (a callback) does not wait: it would wait on itself. */
-static pthread_rwlock_t fork_lock;
+static pthread_rwlock_t fork_lock_first;
+static pthread_rwlock_t *fork_lock = &fork_lock_first;
 static _Thread_local int busy_depth;
 static _Thread_local bool fork_waited;
 
 static void
-fork_lock_init(void)
+fork_lock_init(pthread_rwlock_t *l)
 {
     pthread_rwlockattr_t a;
     pthread_rwlockattr_init(&a);
     /* writer preference: a fork is not starved by back-to-back passes */
     pthread_rwlockattr_setkind_np(&a,
                                   PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&fork_lock, &a);
+    pthread_rwlock_init(l, &a);
     pthread_rwlockattr_destroy(&a);
 }
 
@@ -106,14 +107,14 @@ void
 shl__busy_enter(void)
 {
     if (busy_depth++ == 0)
-        pthread_rwlock_rdlock(&fork_lock);
+        pthread_rwlock_rdlock(fork_lock);
 }
 
 void
 shl__busy_leave(void)
 {
     if (--busy_depth == 0)
-        pthread_rwlock_unlock(&fork_lock);
+        pthread_rwlock_unlock(fork_lock);
 }
 
 static void
@@ -121,14 +122,14 @@ atfork_prepare(void)
 {
     fork_waited = busy_depth == 0;
     if (fork_waited)
-        pthread_rwlock_wrlock(&fork_lock);
+        pthread_rwlock_wrlock(fork_lock);
 }
 
 static void
 atfork_parent(void)
 {
     if (fork_waited)
-        pthread_rwlock_unlock(&fork_lock);
+        pthread_rwlock_unlock(fork_lock);
 }
 
 static void
@@ -136,8 +137,16 @@ atfork_child_all(void)
 {
     /* Not an unlock: the lock records the writer's thread id, which is
      * another one in the child. The child has no other threads: start
-     * afresh. */
-    fork_lock_init();
+     * afresh, with a new lock object (re-initialising the held one is
+     * undefined, and ThreadSanitizer keeps it write-locked). The old one is
+     * left as it is; if the allocation fails, re-initialise in place. */
+    pthread_rwlock_t *fresh = malloc(sizeof(*fresh));
+    if (fresh) {
+        fork_lock_init(fresh);
+        fork_lock = fresh;
+    } else {
+        fork_lock_init(fork_lock);
+    }
     busy_depth = 0;
     atfork_child();
 }
@@ -145,7 +154,7 @@ atfork_child_all(void)
 static void
 atfork_install(void)
 {
-    fork_lock_init();
+    fork_lock_init(fork_lock);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child_all);
 }
 

@@ -4,6 +4,7 @@
  * (pending counts, leave).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,13 +91,18 @@ struct rec {
     char completion_call_id[SHL_CALL_ID_MAX + 1];
 };
 
+/* several workers complete at once in test_spawn_many_calls */
+static pthread_mutex_t completion_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void
 cb_completion(shl_call *call, void *result, void *user)
 {
     struct rec *r = user;
+    pthread_mutex_lock(&completion_mu);
     r->completion_result = result;
     snprintf(r->completion_call_id, sizeof(r->completion_call_id), "%s",
              shl_call_id(call));
+    pthread_mutex_unlock(&completion_mu);
     r->completion++;
 }
 static void

@@ -48,39 +48,59 @@ struct image {
     size_t size;
 };
 
+/* A copy of the segment, word by word with relaxed atomic loads: other
+ * threads (heartbeats, the futex thread) store atomics into it meanwhile,
+ * and the words they own are masked before comparing. */
 static struct image
-image_take(const struct shl__seg *s)
+image_copy(const struct shl__seg *s)
 {
     struct image im = {malloc(s->size), s->size};
     assert_non_null(im.bytes);
-    memcpy(im.bytes, s->base, s->size);
+    assert_int_equal(s->size % sizeof(uint64_t), 0);
+    const uint64_t *src = (const uint64_t *)s->base;
+    uint64_t *dst = (uint64_t *)(void *)im.bytes;
+    for (size_t i = 0; i < s->size / sizeof(uint64_t); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
     return im;
+}
+
+static struct image
+image_take(const struct shl__seg *s)
+{
+    /* the snapshotter thread records itself in the header once, at its
+     * first pass: let it first */
+    (void)SHL_WAIT_FOR(atomic_load(&s->hdr->snap_holder) != 0, 5000);
+    return image_copy(s);
 }
 
 /* Copy the liveness words, which their owners' monitor threads store on
  * their own schedule (a participant's heartbeat, an operation's last
- * heartbeat and change count), from the live segment into the image, so
- * the comparison covers everything else. */
+ * heartbeat and change count), from the current copy `now` into the image,
+ * so the comparison covers everything else. */
 static void
-image_mask_liveness(const struct shl__seg *s, struct image *im)
+image_mask_liveness(const struct shl__seg *s, struct image *im,
+                    const unsigned char *now)
 {
     const struct shl__hdr *h = s->hdr;
     /* how many futex threads are waiting on the epoch right now */
     size_t ow = offsetof(struct shl__hdr, epoch_waiters);
-    memcpy(im->bytes + ow, (const char *)s->base + ow, sizeof(uint32_t));
+    memcpy(im->bytes + ow, now + ow, sizeof(uint32_t));
+    /* which process holds the snapshotter role (a hint it stores itself) */
+    size_t os = offsetof(struct shl__hdr, snap_holder);
+    memcpy(im->bytes + os, now + os, sizeof(uint64_t));
     for (uint32_t i = 0; i < h->cap[SHL__T_PART]; i++) {
         size_t at = h->off[SHL__T_PART] + (size_t)i * h->stride[SHL__T_PART];
         size_t o = offsetof(struct shl__part, heartbeat_ns);
-        memcpy(im->bytes + at + o, (const char *)s->base + at + o,
+        memcpy(im->bytes + at + o, now + at + o,
                sizeof(int64_t));
     }
     for (uint32_t i = 0; i < h->cap[SHL__T_OP]; i++) {
         size_t at = h->off[SHL__T_OP] + (size_t)i * h->stride[SHL__T_OP];
         size_t o1 = offsetof(struct shl__op, last_heartbeat_ns);
         size_t o2 = offsetof(struct shl__op, change_count);
-        memcpy(im->bytes + at + o1, (const char *)s->base + at + o1,
+        memcpy(im->bytes + at + o1, now + at + o1,
                sizeof(int64_t));
-        memcpy(im->bytes + at + o2, (const char *)s->base + at + o2,
+        memcpy(im->bytes + at + o2, now + at + o2,
                sizeof(uint64_t));
     }
 }
@@ -90,10 +110,11 @@ static void
 image_assert_same(const struct shl__seg *s, struct image *im,
                   const char *what)
 {
-    const struct shl__hdr *h = s->hdr;
-    const struct shl__hdr *o = (const struct shl__hdr *)im->bytes;
+    struct image cur = image_copy(s);
+    const struct shl__hdr *h = (const struct shl__hdr *)(void *)cur.bytes;
+    const struct shl__hdr *o = (const struct shl__hdr *)(void *)im->bytes;
     assert_int_equal(s->size, im->size);
-    image_mask_liveness(s, im);
+    image_mask_liveness(s, im, cur.bytes);
     /* header: identity, geometry, counters, intent, used counts */
     if (memcmp(h, o, offsetof(struct shl__hdr, mutex)) != 0)
         fail_msg("%s: header (before the mutex) changed", what);
@@ -101,7 +122,7 @@ image_assert_same(const struct shl__seg *s, struct image *im,
         memcmp(h->used, o->used, sizeof(h->used)) != 0)
         fail_msg("%s: intent or used counts changed", what);
     size_t from = h->off[SHL__T_PART];
-    const unsigned char *now = (const unsigned char *)s->base;
+    const unsigned char *now = cur.bytes;
     for (size_t i = from; i < s->size; i++)
         if (now[i] != im->bytes[i]) {
             int t = -1;
@@ -112,6 +133,7 @@ image_assert_same(const struct shl__seg *s, struct image *im,
                      "%02x -> %02x",
                      what, i, t, im->bytes[i], now[i]);
         }
+    free(cur.bytes);
     free(im->bytes);
     im->bytes = NULL;
 }
