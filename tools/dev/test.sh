@@ -8,8 +8,9 @@
 #   debug   build/ci-debug: Debug, -Werror, tools + tests + benchmarks built;
 #           ctest -L 'unit|proc|cli'
 #   asan    build/ci-asan: ASan+UBSan, -Werror, no benchmarks; ctest -L 'unit|proc'
+#   tsan    build/ci-tsan: ThreadSanitizer, ctest -L unit (ASLR off via
+#           setarch); TSAN=0 skips it
 # Opt-in stages (environment):
-#   TSAN=1      build/ci-tsan: ThreadSanitizer, ctest -L unit (ASLR off via setarch)
 #   VALGRIND=1  build/ci-valgrind: every test under valgrind memcheck,
 #               ctest -L 'unit|cli'
 #   FORMAT=1    clang-format check (format-check target) of the sources
@@ -114,7 +115,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest asan build/ci-asan 'unit|proc' -E "$ASAN_FORK_AFTER_THREADS"
 
 # ---------------------------------------------------------------------------
-if [[ "${TSAN:-0}" == 1 ]]; then
+if [[ "${TSAN:-1}" == 1 ]]; then
     banner tsan "ThreadSanitizer, label unit"
     configure_build build/ci-tsan \
         -DCMAKE_BUILD_TYPE=Debug \
