@@ -261,7 +261,11 @@ typedef struct shl_ledger_callbacks {
      * during the call. Runs on the thread that archived. */
     void (*on_backup_created)(const char *path, void *user);
     /** A log line was written. `line` has no trailing newline and is valid
-     * only during the call. Runs on the logging thread. */
+     * only during the call. Runs on the logging thread. Also receives the
+     * library's own "[Ledger] ..." reports (a failed file write, say), on
+     * the thread that met them: the snapshotter thread, or any thread of
+     * this ledger that posted an event while the ring was full (it then
+     * writes lines, or drains a batch, itself). */
     void (*on_log_line)(const char *line, void *user);
     /** onGlobalHeartbeatError: the monitor found one of this ledger's
      * operations gone (ledgerNotFound) or its own heartbeat late
