@@ -13,6 +13,10 @@
 //                                        into the log and trail files and
 //                                        rewriting the JSON every P ms,
 //                                        concurrently on the other core
+//   Snapshotter/CallPair/snapshotter:0/.../spin:1
+//                                        :0 with a thread spinning on pure
+//                                        ALU work on the other core: the cost
+//                                        of any second busy thread here
 //   The bar (issue 5): :1 <= 1.2 x :0 in the same run. Both post
 //   CALL_STARTED/CALL_ENDED into the event ring; only the consumer differs.
 //   The producer runs flat out, so :1 also shows whether the consumer keeps
@@ -34,6 +38,9 @@
 //                                        snapshotter does per changed op
 #include "common.h"
 
+#include <atomic>
+#include <thread>
+
 extern "C" {
 // internal (src/events.h): drain the ring now (links shmledger_objs)
 int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
@@ -45,6 +52,20 @@ void
 CallPair(benchmark::State &state)
 {
     const bool snap = state.range(0) != 0;
+    const bool spin = state.range(3) != 0;
+    // spin:1 -- a thread doing nothing but ALU work (no memory the producer
+    // uses) on the other core: what merely having a second busy thread costs
+    // on this machine, the floor under any concurrent snapshotter
+    std::atomic<bool> stop{false};
+    std::thread spinner;
+    if (spin)
+        spinner = std::thread([&stop] {
+            uint64_t x = 1;
+            while (!stop.load(std::memory_order_relaxed))
+                for (int i = 0; i < 1000; i++)
+                    x = x * 6364136223846793005ull + 1442695040888963407ull;
+            benchmark::DoNotOptimize(x);
+        });
     shlb::TempBase base("snapcall");
     shl_ledger_opts o = shlb::opts(64, 64, 4096);
     o.snapshotter = snap;
@@ -69,6 +90,10 @@ CallPair(benchmark::State &state)
             state.ResumeTiming();
         }
     }
+    if (spin) {
+        stop = true;
+        spinner.join();
+    }
     shl_segment_info info;
     SHLB_CHECK(shl_reader_info(shl_ledger_reader(l), &info));
     state.counters["fallback"] = (double)info.events_fallback;
@@ -78,12 +103,13 @@ CallPair(benchmark::State &state)
 }
 BENCHMARK(CallPair)
     ->Name("Snapshotter/CallPair")
-    ->ArgNames({"snapshotter", "period_ms", "ring"})
-    ->Args({0, 100, 16384}) // the defaults (ring 16384 = 8 MiB)
-    ->Args({1, 100, 16384})
-    ->Args({1, 10, 16384})
-    ->Args({0, 100, 4096}) // a quarter of the default ring
-    ->Args({1, 100, 4096})
+    ->ArgNames({"snapshotter", "period_ms", "ring", "spin"})
+    ->Args({0, 100, 16384, 0}) // the defaults (ring 16384 = 8 MiB)
+    ->Args({1, 100, 16384, 0})
+    ->Args({1, 10, 16384, 0})
+    ->Args({0, 100, 4096, 0}) // a quarter of the default ring
+    ->Args({1, 100, 4096, 0})
+    ->Args({0, 100, 16384, 1}) // no snapshotter, a spinning thread
     ->UseRealTime();
 
 // What the snapshotter spends per call pair: the ring is filled with

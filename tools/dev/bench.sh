@@ -218,11 +218,16 @@ row("create+complete, after 5,000 cycles ÷ fresh",
     ratio(ns("Paths/CreateComplete/churn:5000"), ns("Paths/CreateComplete/churn:0")))
 
 # issue 5: the snapshotter stays off the hot path
-base = "Snapshotter/CallPair/snapshotter:%d/period_ms:%d/ring:%d"
+base = "Snapshotter/CallPair/snapshotter:%d/period_ms:%d/ring:%d/spin:0"
 for per, ring in ((100, 16384), (10, 16384), (100, 4096)):
     r = ratio(ns(base % (1, per, ring)), ns(base % (0, 100, ring)))
     row("call pair, snapshotter running (period %d ms, ring %d) ÷ not" % (per, ring),
         r, "≤ 1.2", r is not None and r <= 1.2)
+spin = ns("Snapshotter/CallPair/snapshotter:0/period_ms:100/ring:16384/spin:1")
+row("call pair, no snapshotter but a spinning thread on the other core ÷ not",
+    ratio(spin, ns(base % (0, 100, 16384))))
+row("call pair, snapshotter running ÷ a spinning thread instead",
+    ratio(ns(base % (1, 100, 16384)), spin))
 d = ctr("Snapshotter/Drain/ring:4096", "ns_per_pair")
 row("snapshotter's cost per call pair (four lines) ÷ the producer's",
     ratio(d * 1e9 if d is not None and d < 1 else d, ns(base % (0, 100, 4096))))
