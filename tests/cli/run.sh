@@ -157,7 +157,7 @@ ID_GLOB='[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-
 
 begin help
 expect 0 "Usage: shmledger *Exit status:*" shl --help
-for c in list show create run abort complete log check gc export demo; do
+for c in list show create run abort complete log check info gc export demo; do
     expect 0 "Usage: shmledger *$c*Exit status:*" shl "$c" --help
     expect 0 "Usage: shmledger *$c*" shl help "$c"
 done
@@ -388,6 +388,31 @@ BG=()
 expect 0 "*0 alive*removed segment /shmledger.*" shl --base "$B" gc --unlink
 expect 0 "no segment*nothing to do" shl --base "$B" gc --unlink
 expect 1 "" shl --base "$B" list
+end
+
+begin info
+expect 1 "" shl --base "$B" info
+want_err "shmledger info: no ledger at $B*"
+OP=$(shl --base "$B" create)
+start_holder "$OP"
+expect_sq 0 "segment /shmledger.* (format 1)
+participants 1/*
+operations 1/*
+frames 1/*
+resources 0/*
+snapshotter *
+events pending */*, fallback *, skipped *, dropped *, file errors *
+lock recoveries *, crashes detected *, epoch *
+participant holder (pid ${BG[0]}, slot *): alive, heartbeat * ms ago" \
+    shl --base "$B" info
+# the holder's snapshotter thread takes the role at its first pass
+info_names_holder() {
+    shl --base "$B" info 2>/dev/null |
+        grep -q "^snapshotter *holder (pid ${BG[0]}, slot "
+}
+wait_until 20 info_names_holder || note "info never named the snapshotter"
+expect 2 "" shl --base "$B" info extra
+want_err "shmledger info: unexpected argument 'extra'*"
 end
 
 begin gc_reap

@@ -35,6 +35,7 @@ int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_abort(struct cli *c, int argc, char **argv);
 int cmd_complete(struct cli *c, int argc, char **argv);
 int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_info(struct cli *c, int argc, char **argv);
 int cmd_gc(struct cli *c, int argc, char **argv);
 int cmd_log(struct cli *c, int argc, char **argv);
 int cmd_demo(struct cli *c, int argc, char **argv);

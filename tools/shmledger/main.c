@@ -28,6 +28,7 @@ static const char usage_text[] =
     "  complete OP          complete an operation as its initiator\n"
     "  log OP [-f]          print (or follow) the operation log\n"
     "  check                verify every invariant of the segment\n"
+    "  info                 segment facts, snapshotter, participants\n"
     "  gc [--unlink]        report participants; remove an unused segment\n"
     "  export --trace OP    Chrome trace-event JSON of the operation\n"
     "  demo                 run the embedded demo scenario\n"
@@ -55,7 +56,7 @@ static const struct subcmd subcmds[] = {
     {"list", cmd_list},     {"show", cmd_show},   {"create", cmd_create},
     {"run", cmd_run},       {"abort", cmd_abort}, {"complete", cmd_complete},
     {"log", cmd_log},       {"check", cmd_check}, {"gc", cmd_gc},
-    {"export", cmd_export}, {"demo", cmd_demo},
+    {"export", cmd_export}, {"demo", cmd_demo},   {"info", cmd_info},
 };
 
 static const struct subcmd *
