@@ -64,6 +64,18 @@ fx_open(struct fx *f)
     assert_int_equal(shl_op_get_state(f->op), SHL_OP_RUNNING);
 }
 
+/* The operation's resource count as a reader sees it (-1 if unreadable). */
+static long
+op_resources(struct fx *f)
+{
+    shl_snapshot *s = NULL;
+    if (shl_reader_snapshot(shl_ledger_reader(f->l), f->id, &s) != 0)
+        return -1;
+    long n = (long)s->resource_count;
+    shl_snapshot_free(s);
+    return n;
+}
+
 static void
 fx_close(struct fx *f)
 {
@@ -535,6 +547,10 @@ test_api_badinput_failed_operation(void **state)
      * the frames' states) before comparing before/after */
     assert_shl_ok(shl_op_wait_failure(f.op, 5000, NULL));
     assert_shl_ok(shl_op_wait_failure(f.j, 5000, NULL));
+    /* ... including the initiator's self-cleanup, which deletes the
+     * fixture's temp resource after the failure was delivered (and bumps
+     * the change count): wait for the resource to go */
+    assert_true(SHL_WAIT_FOR(op_resources(&f) == 0, 5000));
     shl_call *c = SENTINEL(shl_call);
     EXPECT_UNCHANGED(&f, shl_call_start(f.op, NULL, &c), SHL_ESTATE);
     EXPECT_UNCHANGED(&f, shl_call_start(f.j, NULL, &c), SHL_ESTATE);
