@@ -40,7 +40,6 @@
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,46 +220,31 @@ fallback(shl_ledger *l, const struct shl__event *ev)
     return shl__event_write_direct(l, ev);
 }
 
+static int
+kept_append_cb(void *ctx, shl_ledger *l, const char *op_id, enum shl__file f,
+               const char *data, size_t len)
+{
+    return kept_append(l, ctx, op_id, f, data, len);
+}
+
 /* The ring is full: write the event's lines to its files through the
  * ledger's kept descriptors (a full ring tends to stay full for a while:
- * an open and close per line made each event cost ~14 us instead of ~2). */
+ * an open and close per line made each event cost ~14 us instead of ~4). */
 static int
 fallback_full(shl_ledger *l, const struct shl__event *ev)
 {
     atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
                               memory_order_relaxed);
-    struct shl__sbuf b;
-    shl__sbuf_init(&b);
-    int first = 0;
     pthread_mutex_lock(&l->fb_mu);
     if (!l->fb_files && (l->fb_files = malloc(sizeof(*l->fb_files))))
         kept_init(l->fb_files);
-    for (int f = 0; f < SHL__NFILES; f++) {
-        if (!shl__event_targets(ev, (enum shl__file)f))
-            continue;
-        shl__sbuf_reset(&b);
-        int rc = shl__event_render(ev, (enum shl__file)f, &b);
-        if (rc == 0)
-            rc = l->fb_files ? kept_append(l, l->fb_files, ev->op_id,
-                                           (enum shl__file)f, b.p, b.len)
-                             : shl__op_file_append(l->base_path, ev->op_id,
-                                                   (enum shl__file)f, b.p,
-                                                   b.len);
-        if (rc != 0) {
-            char path[PATH_MAX];
-            if (shl__op_file_path(l->base_path, ev->op_id, (enum shl__file)f,
-                                  path, sizeof(path)) < 0)
-                snprintf(path, sizeof(path), "%s", ev->op_id);
-            shl__file_error(l, "append to", path, rc);
-            if (!first)
-                first = rc;
-        }
-    }
+    /* without memory for the kept set, open and close per line */
+    int rc = shl__event_write_via(l, ev, l->fb_files ? kept_append_cb : NULL,
+                                  l->fb_files);
     atomic_store_explicit(&l->fb_any, l->fb_files && l->fb_files->open > 0,
                           memory_order_relaxed);
     pthread_mutex_unlock(&l->fb_mu);
-    shl__sbuf_fini(&b);
-    return first;
+    return rc;
 }
 
 static void
@@ -284,6 +268,28 @@ shl__events_fallback_free(shl_ledger *l)
     }
     atomic_store_explicit(&l->fb_any, false, memory_order_relaxed);
     pthread_mutex_unlock(&l->fb_mu);
+}
+
+/* Back-pressure: wait (yielding the CPU) up to ring_full_wait_us for the
+ * snapshotter to make room, only while one exists (nobody else would make
+ * room). Our own snapshotter thread counts by the option: a lock held
+ * through our own descriptor does not show in the test. Returns true if it
+ * waited (whether or not room came). */
+static bool
+wait_for_room(shl_ledger *l)
+{
+    struct shl__hdr *h = l->seg.hdr;
+    if (!l->opts.snapshotter &&
+        shl__ofd_is_locked(l->seg.fd, SHL__LOCK_SNAPSHOTTER) != 1)
+        return false;
+    int64_t until = shl__mono_ns() + l->opts.ring_full_wait_us * 1000;
+    do
+        sched_yield();
+    while (atomic_load_explicit(&h->ev_head, memory_order_relaxed) -
+                   atomic_load_explicit(&h->ev_tail, memory_order_acquire) >=
+               h->ev_cap &&
+           shl__mono_ns() < until);
+    return true;
 }
 
 int
@@ -315,27 +321,12 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                 pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
                 continue;
             }
-            /* Opt-in back-pressure: wait (yielding the CPU) for the
-             * snapshotter to make room, bounded, and only while one holds
-             * the role (nobody else would make room). */
+            /* opt-in back-pressure (ring_full_wait_us) */
             if (!waited && l->opts.ring_full_wait_us > 0) {
                 waited = true;
-                /* (a lock held through our own descriptor does not show
-                 * in the test: our own snapshotter thread counts by the
-                 * option) */
-                if (l->opts.snapshotter ||
-                    shl__ofd_is_locked(s->fd, SHL__LOCK_SNAPSHOTTER) == 1) {
-                    int64_t until = shl__mono_ns() +
-                                    l->opts.ring_full_wait_us * 1000;
-                    uint64_t head;
-                    do {
-                        sched_yield();
-                        tail = atomic_load_explicit(&h->ev_tail,
-                                                    memory_order_acquire);
-                        head = atomic_load_explicit(&h->ev_head,
-                                                    memory_order_relaxed);
-                    } while (head - tail >= cap && shl__mono_ns() < until);
-                    pos = head;
+                if (wait_for_room(l)) {
+                    pos = atomic_load_explicit(&h->ev_head,
+                                               memory_order_relaxed);
                     continue;
                 }
             }
@@ -377,8 +368,8 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
     if (have_prefetchw()) {
         const char *next = (const char *)ev_at(s, pos + 1);
         prefetch_for_write(next);
-        prefetch_for_write(next + 64);
-        prefetch_for_write(next + 192);
+        prefetch_for_write(next + offsetof(struct shl__evrec, op_id));
+        prefetch_for_write(next + offsetof(struct shl__evrec, text));
     }
     uint64_t mine = claim_word(pos, l->slot, l->slot_gen);
     uint64_t w = atomic_load_explicit(&r->claim, memory_order_acquire);

@@ -442,8 +442,7 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
             return -EINVAL;
         iso = buf;
     }
-    if (ev->kind == SHL__EV_CALL_STARTED || ev->kind == SHL__EV_CALL_ENDED ||
-        ev->kind == SHL__EV_CALL_FAILED)
+    if (is_call_event(ev))
         return render_trail_call(ev, iso, b);
     json_t *o = json_object();
     if (!o)
@@ -585,6 +584,13 @@ shl__file_error(shl_ledger *l, const char *what, const char *path, int err)
 int
 shl__event_write_direct(shl_ledger *l, const struct shl__event *ev)
 {
+    return shl__event_write_via(l, ev, NULL, NULL);
+}
+
+int
+shl__event_write_via(shl_ledger *l, const struct shl__event *ev,
+                     shl__append_fn append, void *ctx)
+{
     struct shl__sbuf b;
     shl__sbuf_init(&b);
     int first = 0;
@@ -594,8 +600,10 @@ shl__event_write_direct(shl_ledger *l, const struct shl__event *ev)
         shl__sbuf_reset(&b);
         int rc = shl__event_render(ev, (enum shl__file)f, &b);
         if (rc == 0)
-            rc = shl__op_file_append(l->base_path, ev->op_id,
-                                     (enum shl__file)f, b.p, b.len);
+            rc = append ? append(ctx, l, ev->op_id, (enum shl__file)f, b.p,
+                                 b.len)
+                        : shl__op_file_append(l->base_path, ev->op_id,
+                                              (enum shl__file)f, b.p, b.len);
         if (rc != 0) {
             char path[PATH_MAX];
             if (shl__op_file_path(l->base_path, ev->op_id, (enum shl__file)f,

@@ -124,6 +124,14 @@ int shl__op_file_append(const char *base, const char *op_id,
  * on_log_line. Returns 0 or the first -errno. */
 int shl__event_write_direct(shl_ledger *l, const struct shl__event *ev);
 
+/* The same, appending each rendered line through `append` (ctx passed
+ * back) instead of opening the file; NULL appends with
+ * shl__op_file_append. */
+typedef int (*shl__append_fn)(void *ctx, shl_ledger *l, const char *op_id,
+                              enum shl__file f, const char *data, size_t len);
+int shl__event_write_via(shl_ledger *l, const struct shl__event *ev,
+                         shl__append_fn append, void *ctx);
+
 /* Fire on_log_line for the event (if the ledger has the callback and the
  * event is a log line: not DEBUG or TRAIL). Runs on the calling thread. */
 void shl__event_notify(shl_ledger *l, const struct shl__event *ev);
