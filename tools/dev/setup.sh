@@ -31,6 +31,9 @@ PACKAGES=(
     clang-format        # format-check target (clang-format 14)
     procps              # ps/pgrep used by scripts and tests
     util-linux          # setarch (TSan stage disables ASLR)
+    libasan8            # gcc 12 sanitizer runtimes (ASan, UBSan, TSan
+    libubsan1           #   stages; gcc pulls them in, listed so a stage
+    libtsan2            #   never depends on that)
 )
 
 missing_packages() {
