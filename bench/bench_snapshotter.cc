@@ -43,7 +43,7 @@
 
 extern "C" {
 // internal (src/events.h): drain the ring now (links shmledger_objs)
-int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
+int shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms);
 }
 
 namespace {
@@ -86,7 +86,7 @@ CallPair(benchmark::State &state)
         if (!snap && ++n >= drain_every) {
             n = 0;
             state.PauseTiming();
-            SHLB_CHECK(shl__events_flush(l, 10000));
+            SHLB_CHECK(shl__snapshotter_flush(l, 10000));
             state.ResumeTiming();
         }
     }
@@ -97,7 +97,7 @@ CallPair(benchmark::State &state)
     shl_segment_info info;
     SHLB_CHECK(shl_reader_info(shl_ledger_reader(l), &info));
     state.counters["fallback"] = (double)info.events_fallback;
-    SHLB_CHECK(shl__events_flush(l, 10000));
+    SHLB_CHECK(shl__snapshotter_flush(l, 10000));
     SHLB_CHECK(shl_op_complete(op));
     shl_ledger_close(l);
 }
@@ -126,7 +126,7 @@ Drain(benchmark::State &state)
     shl_ledger *l = shlb::open_ledger(base, "bench", o);
     shl_op *op = nullptr;
     SHLB_CHECK(shl_op_create(l, nullptr, nullptr, &op));
-    SHLB_CHECK(shl__events_flush(l, 10000));
+    SHLB_CHECK(shl__snapshotter_flush(l, 10000));
     const int64_t pairs = state.range(0) / 2;
     for (auto _ : state) {
         state.PauseTiming();
@@ -137,7 +137,7 @@ Drain(benchmark::State &state)
             SHLB_CHECK(shl_call_release(c));
         }
         state.ResumeTiming();
-        SHLB_CHECK(shl__events_flush(l, 10000));
+        SHLB_CHECK(shl__snapshotter_flush(l, 10000));
     }
     state.SetItemsProcessed(state.iterations() * pairs);
     state.counters["ns_per_pair"] = benchmark::Counter(
@@ -247,9 +247,9 @@ TakeToJson(benchmark::State &state)
     for (int i = 0; i < frames; i++) {
         SHLB_CHECK(shl_call_start(op, nullptr, &calls[(size_t)i]));
         if ((i & 1023) == 1023)
-            SHLB_CHECK(shl__events_flush(l, 10000));
+            SHLB_CHECK(shl__snapshotter_flush(l, 10000));
     }
-    SHLB_CHECK(shl__events_flush(l, 10000));
+    SHLB_CHECK(shl__snapshotter_flush(l, 10000));
     std::string id = shl_op_id(op);
     for (auto _ : state) {
         shl_snapshot *s = nullptr;

@@ -20,9 +20,9 @@
 
 #include "internal.h"
 #include "layout.h"
-#include "ledger.h"
-#include "segment.h"
-#include "table.h"
+#include "objects.h"
+#include "shm/segment.h"
+#include "shm/table.h"
 
 #define WORKERS 4
 #define CYCLES 10000

@@ -27,11 +27,11 @@
 
 #include "internal.h"
 #include "layout.h"
-#include "ledger.h"
-#include "index.h"
-#include "lock.h"
-#include "segment.h"
-#include "table.h"
+#include "objects.h"
+#include "shm/index.h"
+#include "shm/lock.h"
+#include "shm/segment.h"
+#include "shm/table.h"
 
 
 /* Points exercised by other tests (the creator's, in test_segment.c). */

@@ -14,11 +14,11 @@
 
 #include "shl_test.h"
 
-#include "index.h"
+#include "shm/index.h"
 #include "internal.h"
-#include "ledger.h"
-#include "lock.h"
-#include "segment.h"
+#include "objects.h"
+#include "shm/lock.h"
+#include "shm/segment.h"
 
 static char cur_base[512];
 

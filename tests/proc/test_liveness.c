@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ledger.h"
-#include "lock.h"
+#include "objects.h"
+#include "shm/lock.h"
 #include "shl_inspect.h"
 #include "shl_test.h"
 

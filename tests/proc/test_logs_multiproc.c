@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "events.h"
+#include "files/events.h"
 #include "internal.h"
 #include "shl_test.h"
-#include "snapshotter.h"
+#include "files/snapshotter.h"
 
 #define ISO_RE                                                                 \
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}"        \
@@ -88,7 +88,7 @@ four_procs_tiny_ring(int64_t wait_us)
     }
     for (int k = 0; k < PROCS; k++)
         assert_child_exited(kids[k], 0);
-    assert_shl_ok(shl__events_flush(l, 10000));
+    assert_shl_ok(shl__snapshotter_flush(l, 10000));
 
     shl_segment_info info;
     assert_shl_ok(shl_reader_info(shl_ledger_reader(l), &info));
@@ -204,7 +204,7 @@ test_logs_snapshotter_killed_mid_drain(void **state)
     if (b == 0) {
         shl_ledger *cl = NULL;
         CHILD_CHECK(shl_ledger_open(&cl, base, "snap2", NULL));
-        CHILD_CHECK(shl__events_flush(cl, 10000));
+        CHILD_CHECK(shl__snapshotter_flush(cl, 10000));
         shl_ledger_close(cl);
         _exit(0);
     }

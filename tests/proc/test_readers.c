@@ -24,9 +24,9 @@
 
 #include "internal.h"
 #include "layout.h"
-#include "ledger.h"
-#include "lock.h"
-#include "segment.h"
+#include "objects.h"
+#include "shm/lock.h"
+#include "shm/segment.h"
 
 /* SHL_WAIT_FOR is a statement expression: mark it for -Wpedantic builds. */
 #define WAIT_FOR(cond, ms) (__extension__ SHL_WAIT_FOR(cond, ms))

@@ -9,11 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "events.h"
+#include "files/events.h"
 #include "internal.h"
-#include "json.h"
+#include "files/json.h"
 #include "shl_test.h"
-#include "snapshotter.h"
+#include "files/snapshotter.h"
 
 static char *
 slurp(const char *path)
@@ -110,7 +110,7 @@ test_snapshotter_live_json(void **state)
     assert_shl_ok(shl_call_end(c, NULL));
     assert_true(SHL_WAIT_FOR(json_frames(base, id, NULL, 0) == 0, 2000));
     /* the trail shows start then end */
-    assert_shl_ok(shl__events_flush(l, 2000));
+    assert_shl_ok(shl__snapshotter_flush(l, 2000));
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
     text = slurp(path);
     assert_non_null(text);
@@ -160,7 +160,7 @@ test_snapshotter_takeover(void **state)
     assert_child_signaled(holder, SIGKILL);
     assert_true(SHL_WAIT_FOR(shl__snapshotter_held(standby), 3000));
     assert_shl_ok(shl_op_log(op, SHL_LOG_INFO, "after the takeover"));
-    assert_shl_ok(shl__events_flush(l, 3000));
+    assert_shl_ok(shl__snapshotter_flush(l, 3000));
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.operation.log", base, shl_op_id(op));
     assert_int_equal(count_in_file(path, "while the holder lives\n"), 1);
@@ -222,7 +222,7 @@ test_snapshotter_recovery_and_dead_producers(void **state)
     /* recovery on open: a new ledger (snapshotter disabled) drains; the
      * unnamed record needs the 1 s timeout, so drain until done */
     shl_ledger *l2 = open_l(base, "late", false);
-    assert_shl_ok(shl__events_flush(l2, 5000));
+    assert_shl_ok(shl__snapshotter_flush(l2, 5000));
     assert_shl_ok(shl_reader_info(shl_ledger_reader(l), &info));
     assert_int_equal(info.events_pending, 0);
     assert_int_equal(info.events_skipped, 2);
@@ -302,7 +302,7 @@ test_snapshotter_disk_full_catches_up(void **state)
     assert_true(info.events_pending > 0);
     /* space returns: the files catch up, every line once */
     atomic_store(&disk_full, 0);
-    assert_shl_ok(shl__events_flush(l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(l, 5000));
     shl__sys_write = write;
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.operation.log", base, shl_op_id(op));

@@ -1,9 +1,8 @@
 /* shl_inspect.c: see shl_inspect.h. */
 #include "shl_inspect.h"
 
-#include "index.h"
-#include "ledger.h"
-#include "ops.h"
+#include "shm/index.h"
+#include "objects.h"
 
 uint32_t
 shl__test_coordinator_slot(shl_reader *r, const char *opid)

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "snapshotter.h"
-#include "json.h"
+#include "files/events.h"
+#include "files/snapshotter.h"
+#include "files/json.h"
 #include "shl_test.h"
 
 struct cbs {
@@ -372,7 +372,7 @@ test_archive_write_error_reported(void **state)
     assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
     char id[SHL_OPERATION_ID_MAX + 1];
     strcpy(id, shl_op_id(op));
-    assert_shl_ok(shl__events_flush(l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(l, 5000));
     shl__sys_write = enospc_write;
     /* complete still succeeds: the operation is done, the file is not */
     assert_shl_ok(shl_op_complete(op));

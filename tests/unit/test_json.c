@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "json.h"
+#include "files/json.h"
 #include "shl_test.h"
 
 /* A wall time with a non-zero microsecond part. */

@@ -9,8 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "json.h"
+#include "files/events.h"
+#include "files/snapshotter.h"
+#include "files/json.h"
 #include "shl_test.h"
 
 #define ISO_RE                                                                 \
@@ -162,7 +163,7 @@ test_log_three_levels(void **state)
     assert_shl_ok(shl_op_log(fx->op, SHL_LOG_INFO, "Info message"));
     assert_shl_ok(shl_op_log(fx->op, SHL_LOG_WARNING, "Warning message"));
     assert_shl_ok(shl_op_log(fx->op, SHL_LOG_ERROR, "Error message"));
-    assert_shl_ok(shl__events_flush(fx->l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(fx->l, 5000));
     char *text = slurp(op_file(fx->l, fx->op, ".operation.log"));
     assert_non_null(text);
     char *ln[16];
@@ -186,7 +187,7 @@ test_log_debug_not_mirrored(void **state)
 {
     struct fixture *fx = *state;
     assert_shl_ok(shl_op_debug_log(fx->op, "debug details"));
-    assert_shl_ok(shl__events_flush(fx->l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(fx->l, 5000));
     char *dbg = slurp(op_file(fx->l, fx->op, ".operation.debug.log"));
     assert_non_null(dbg);
     char *ln[4];
@@ -206,7 +207,7 @@ test_log_message_depth(void **state)
     assert_shl_ok(shl_op_log_message(fx->op, 0, "top"));
     assert_shl_ok(shl_op_log_message(fx->op, 1, "nested text"));
     assert_int_equal(shl_op_log_message(fx->op, -1, "x"), -EINVAL);
-    assert_shl_ok(shl__events_flush(fx->l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(fx->l, 5000));
     char *text = slurp(op_file(fx->l, fx->op, ".operation.log"));
     char *ln[4];
     assert_int_equal(split(text, ln, 4), 2);
@@ -228,7 +229,7 @@ test_log_call_events(void **state)
     shl_call_opts_init(&co);
     assert_shl_ok(shl_call_start(fx->op, &co, &b));
     assert_shl_ok(shl_call_fail(b, "boom: it broke"));
-    assert_shl_ok(shl__events_flush(fx->l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(fx->l, 5000));
     /* the failed operation was archived: its log moved to backup/ */
     char path[1024];
     snprintf(path, sizeof(path), "%s/backup/%s/operation.log", fx->base,
@@ -283,7 +284,7 @@ test_log_write_error_reported(void **state)
     int rc = shl_op_log(fx->op, SHL_LOG_INFO, "lost?");
     /* direct writes report -ENOSPC; with the ring the line is queued */
     assert_true(rc == 0 || rc == -ENOSPC);
-    (void)shl__events_flush(fx->l, 200);
+    (void)shl__snapshotter_flush(fx->l, 200);
     bool reported = false;
     for (int i = 0; i < fx->cb.n; i++)
         if (strstr(fx->cb.v[i], "No space left on device"))

@@ -22,7 +22,7 @@
 
 #include "internal.h"
 #include "layout.h"
-#include "segment.h"
+#include "shm/segment.h"
 
 /* ---- helpers ---- */
 

@@ -19,9 +19,9 @@
 
 #include "internal.h"
 #include "layout.h"
-#include "ledger.h"
-#include "segment.h"
-#include "table.h"
+#include "objects.h"
+#include "shm/segment.h"
+#include "shm/table.h"
 
 /* SHL_WAIT_FOR is a statement expression: mark it for -Wpedantic builds. */
 #define WAIT_FOR(cond, ms) (__extension__ SHL_WAIT_FOR(cond, ms))

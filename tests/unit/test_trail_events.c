@@ -8,10 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ledger.h"
+#include "files/snapshotter.h"
+#include "objects.h"
 #include "shl_test.h"
-
-int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
 
 static char *
 slurp(const char *path)
@@ -55,7 +54,7 @@ test_trail_every_change(void **state)
     assert_shl_ok(shl_op_set_abort_flag(op, true));
     assert_shl_ok(shl_op_set_abort_flag(op, false));
     assert_shl_ok(shl_op_leave(j, false));
-    assert_shl_ok(shl__events_flush(l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(l, 5000));
 
     char path[700];
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
@@ -128,7 +127,7 @@ test_trail_call_failed_error_escaped(void **state)
     char call_id[SHL_CALL_ID_MAX + 1];
     snprintf(call_id, sizeof(call_id), "%s", shl_call_id(c));
     assert_shl_ok(shl_call_fail(c, error));
-    assert_shl_ok(shl__events_flush(l, 5000));
+    assert_shl_ok(shl__snapshotter_flush(l, 5000));
 
     char path[700];
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);

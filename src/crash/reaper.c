@@ -1,0 +1,282 @@
+/*
+ * reaper.c: what the dead and the finished leave behind. shl__reap finds
+ * participants whose liveness lock is gone (LMDB's mdb_reader_check0:
+ * check, lock, re-check, clear), runs the crash protocol for their
+ * operations, frees their frames, resources and slot; operations left in
+ * `cleanup` with no member are finished (failed, archived) and failed
+ * operations with no member are freed.
+ */
+#include "crash/reaper.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crash/protocol.h"
+#include "crash/resources.h"
+#include "files/archive.h"
+#include "files/log.h"
+#include "internal.h"
+#include "shm/frame.h"
+#include "shm/lock.h"
+#include "shm/records.h"
+#include "shm/table.h"
+
+/* Collect the matching resource records (records.h) and append their paths
+ * to *paths. Structure lock held. */
+static void
+collect_more(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
+             uint32_t slot, uint64_t slot_gen, bool any_owner,
+             shl__path **paths, size_t *npaths)
+{
+    size_t n = 0;
+    shl__path *more = shl__res_collect_locked(s, op_idx, op_gen, slot,
+                                              slot_gen, any_owner, &n);
+    if (n) {
+        void *q = realloc(*paths, (*npaths + n) * sizeof(**paths));
+        if (q) {
+            *paths = q;
+            memcpy(*paths + *npaths, more, n * sizeof(**paths));
+            *npaths += n;
+        }
+    }
+    free(more);
+}
+
+/* Free a failed operation whose members are all gone, with its remaining
+ * resource records (paths appended to *paths for deletion after unlock) and
+ * frames. Structure lock held. */
+static void
+free_if_abandoned_locked(struct shl__seg *s, uint32_t op_idx,
+                         shl__path **paths, size_t *npaths)
+{
+    struct shl__op *r = shl__op_at(s, op_idx);
+    if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
+        return;
+    uint32_t st = atomic_load(&r->op_state);
+    if (st != SHL_OP_FAILED)
+        return;
+    for (size_t w = 0; w < SHL__ARRAY_LEN(r->members); w++)
+        if (atomic_load(&r->members[w]))
+            return;
+    uint64_t gen = atomic_load(&r->h.gen);
+    collect_more(s, op_idx, gen, 0, 0, true, paths, npaths);
+    shl__frame_release_op(s, op_idx, gen);
+    shl__op_free_locked(s, op_idx, gen);
+}
+
+/* An operation in `cleanup` whose members are all gone has nobody left to
+ * coordinate: whoever reaps finishes the removal (resources, frames,
+ * `failed`), archives it and frees it. */
+static void
+finish_orphaned_cleanups(shl_ledger *l)
+{
+    struct shl__seg *s = &l->seg;
+    uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
+    for (uint32_t o = 0; o < ohw; o++) {
+        struct shl__op *r = shl__op_at(s, o);
+        if (atomic_load(&r->h.state) != SHL__R_ALLOCATED ||
+            atomic_load(&r->op_state) != SHL_OP_CLEANUP)
+            continue;
+        bool members = false;
+        for (size_t w = 0; w < SHL__ARRAY_LEN(r->members) && !members; w++)
+            members = atomic_load(&r->members[w]) != 0;
+        if (members || shl__lock(s, l->opts.timeout_ms) != 0)
+            continue;
+        uint64_t gen = atomic_load(&r->h.gen);
+        members = false;
+        for (size_t w = 0; w < SHL__ARRAY_LEN(r->members) && !members; w++)
+            members = atomic_load(&r->members[w]) != 0;
+        if (members || atomic_load(&r->h.state) != SHL__R_ALLOCATED ||
+            atomic_load(&r->op_state) != SHL_OP_CLEANUP) {
+            shl__unlock(s);
+            continue;
+        }
+        size_t n = 0;
+        shl__path *paths =
+            shl__res_collect_locked(s, o, gen, 0, 0, true, &n);
+        shl__frame_release_op(s, o, gen);
+        shl__intent_note(s, NULL);
+        shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, o, gen);
+        shl__seq_write_begin(&r->h);
+        r->removal_us = shl__wall_us();
+        shl__seq_write_end(&r->h);
+        atomic_store_explicit(&r->op_state, SHL_OP_FAILED,
+                              memory_order_release);
+        atomic_fetch_add(&r->change_count, 1);
+        shl__intent_clear(s);
+        shl_snapshot *arch = shl__archive_capture(l, o, gen);
+        char opid[SHL_OPERATION_ID_MAX + 1];
+        shl__copy_field(opid, r->id, sizeof(opid));
+        shl__unlock(s);
+        for (size_t i = 0; i < n; i++)
+            shl__delete_temp_path(l, paths[i]);
+        free(paths);
+        shl__oplog(l, opid, SHL_LOG_INFO,
+                   "OPERATION_STATE_CHANGED state=failed");
+        shl__oplog(l, opid, SHL_LOG_ERROR, "OPERATION_FAILED");
+        (void)shl__archive_write(l, arch);
+        (void)shl__op_reclaim_if_abandoned(l, o);
+    }
+}
+
+int
+shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx)
+{
+    struct shl__seg *s = &l->seg;
+    int rc = shl__lock(s, l->opts.timeout_ms);
+    if (rc)
+        return rc;
+    shl__path *paths = NULL;
+    size_t npaths = 0;
+    free_if_abandoned_locked(s, op_idx, &paths, &npaths);
+    shl__unlock(s);
+    for (size_t i = 0; i < npaths; i++)
+        shl__delete_temp_path(l, paths[i]);
+    free(paths);
+    shl__epoch_bump(s);
+    return 0;
+}
+
+int
+shl__reap(shl_ledger *l)
+{
+    struct shl__seg *s = &l->seg;
+    uint32_t hw = shl__table_hwm(s, SHL__T_PART);
+    uint32_t dead[64];
+    uint64_t dgen[64];
+    uint32_t nd = 0;
+    for (uint32_t i = 0; i < hw && nd < SHL__ARRAY_LEN(dead); i++) {
+        if (i == l->slot)
+            continue;
+        struct shl__part *p = shl__part_at(s, i);
+        uint32_t st = atomic_load(&p->h.state);
+        if (st != SHL__R_ALLOCATED && st != SHL__R_STARTING)
+            continue;
+        if (shl__ofd_is_locked(s->fd, SHL__LOCK_PART_BASE + i) == 1)
+            continue;
+        /* STARTING is also what a live creator holding the structure lock
+         * shows; it holds its liveness lock before claiming, so an unlocked
+         * byte means dead either way. */
+        dead[nd] = i;
+        dgen[nd++] = atomic_load(&p->h.gen);
+    }
+    if (nd == 0)
+        return 0;
+    /* 1. the crash protocol for every operation the dead took part in */
+    uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
+    uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
+    for (uint32_t k = 0; k < nd; k++) {
+        for (uint32_t o = 0; o < ohw; o++) {
+            struct shl__op *r = shl__op_at(s, o);
+            if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
+                continue;
+            bool involved = shl__op_is_member(r, dead[k]);
+            uint64_t og = atomic_load(&r->h.gen);
+            for (uint32_t i = 0; i < fhw && !involved; i++) {
+                struct shl__frame *f = shl__frame_at(s, i);
+                involved = atomic_load(&f->h.state) == SHL__R_ALLOCATED &&
+                           f->part_slot == dead[k] && f->part_gen == dgen[k] &&
+                           f->op_idx == o && f->op_gen == og;
+            }
+            if (involved)
+                (void)shl__crash_op(l, o, og, dead[k], dgen[k], "crashed");
+        }
+    }
+    /* 2. under the lock: re-check, free what the dead owned, free slots */
+    int rc = shl__lock(s, l->opts.timeout_ms);
+    if (rc)
+        return rc;
+    int reaped = 0;
+    shl__path *paths = NULL;
+    size_t npaths = 0;
+    for (uint32_t k = 0; k < nd; k++) {
+        uint32_t slot = dead[k];
+        struct shl__part *p = shl__part_at(s, slot);
+        uint32_t st = atomic_load(&p->h.state);
+        if ((st != SHL__R_ALLOCATED && st != SHL__R_STARTING) ||
+            atomic_load(&p->h.gen) != dgen[k] ||
+            shl__ofd_is_locked(s->fd, SHL__LOCK_PART_BASE + slot) == 1)
+            continue;
+        /* frames of the dead that no protocol is holding: unpublished
+         * claims, and frames of finished or vanished operations */
+        for (uint32_t i = 0; i < fhw; i++) {
+            struct shl__frame *f = shl__frame_at(s, i);
+            uint32_t fst = atomic_load(&f->h.state);
+            if (atomic_load(&f->h.owner) != slot ||
+                atomic_load(&f->h.owner_gen) != dgen[k])
+                continue;
+            if (fst == SHL__R_STARTING) {
+                uint32_t q = atomic_load(&f->h.seq);
+                if (q & 1u)
+                    atomic_store(&f->h.seq, q + 1);
+                atomic_store(&f->h.state, SHL__R_FREE);
+                continue;
+            }
+            if (fst != SHL__R_ALLOCATED)
+                continue;
+            struct shl__op *r = shl__op_at(s, f->op_idx < s->hdr->cap[SHL__T_OP]
+                                                  ? f->op_idx
+                                                  : 0);
+            bool op_live = f->op_idx < s->hdr->cap[SHL__T_OP] &&
+                           atomic_load(&r->h.gen) == f->op_gen &&
+                           atomic_load(&r->h.state) == SHL__R_ALLOCATED &&
+                           atomic_load(&r->op_state) == SHL_OP_CLEANUP;
+            if (op_live)
+                continue; /* the coordinator clears it in the removal */
+            (void)shl__frame_remove(s, f, atomic_load(&f->h.gen));
+        }
+        /* resources the dead registered: delete them (after unlock) */
+        for (uint32_t o = 0; o < ohw; o++) {
+            struct shl__op *r = shl__op_at(s, o);
+            if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
+                continue;
+            collect_more(s, o, atomic_load(&r->h.gen), slot, dgen[k], false,
+                         &paths, &npaths);
+            if (shl__op_is_member(r, slot)) {
+                char opid[SHL_OPERATION_ID_MAX + 1], who[64];
+                shl__copy_field(opid, r->id, sizeof(opid));
+                shl__copy_field(who, p->id, sizeof(who));
+                shl__optrail(l, opid,
+                             "PARTICIPANT_CRASHED participant=%s pid=%d",
+                             who, (int)p->pid);
+                atomic_fetch_and(&r->members[slot / 64],
+                                 ~(1ull << (slot % 64)));
+                atomic_fetch_add(&r->change_count, 1);
+                free_if_abandoned_locked(s, o, &paths, &npaths);
+            }
+        }
+        /* the slot itself */
+        shl__intent_set(s, SHL__I_FREE, SHL__T_PART, slot, dgen[k]);
+        if (st == SHL__R_STARTING) {
+            uint32_t q = atomic_load(&p->h.seq);
+            if (q & 1u)
+                atomic_store(&p->h.seq, q + 1);
+            atomic_store(&p->h.state, SHL__R_FREE);
+        } else {
+            shl__rec_release(s, SHL__T_PART, &p->h);
+            s->hdr->used[SHL__T_PART]--;
+        }
+        shl__intent_clear(s);
+        atomic_fetch_add(&s->hdr->crashes_detected, 1);
+        reaped++;
+    }
+    shl__unlock(s);
+    for (size_t i = 0; i < npaths; i++)
+        shl__delete_temp_path(l, paths[i]);
+    free(paths);
+    if (reaped) {
+        finish_orphaned_cleanups(l);
+        shl__epoch_bump(s);
+    }
+    return reaped;
+}
+
+int
+shl_ledger_reap(shl_ledger *l)
+{
+    shl__clear_err();
+    if (!l)
+        return SHL_SET_ERR(-EINVAL, "NULL ledger");
+    return shl__reap(l);
+}

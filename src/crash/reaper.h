@@ -1,0 +1,21 @@
+/*
+ * reaper.h: reclaiming what dead participants and finished operations
+ * leave (reaper.c). shl_ledger_reap() is the public entry (shmledger.h).
+ */
+#ifndef SHL_CRASH_REAPER_H
+#define SHL_CRASH_REAPER_H
+
+#include <stdint.h>
+
+#include "objects.h"
+
+/* Reap dead participants: the crash protocol for their operations, then
+ * their frames, resources and slots; finish orphaned cleanups. Returns the
+ * number of participants reaped, or a lock error. */
+int shl__reap(shl_ledger *l);
+
+/* Free operation op_idx if it is failed and has no member left (with its
+ * remaining resources, deleted, and frames). Returns 0 or a lock error. */
+int shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx);
+
+#endif /* SHL_CRASH_REAPER_H */

@@ -1,0 +1,641 @@
+/*
+ * render.c: the text of every line the library writes (log, debug log,
+ * trail), and appending lines to an operation's files.
+ *
+ * Line formats are the original's (reference §1.8):
+ *   operation log  "<ISO> [<LEVEL>] <message>"
+ *   debug log      "<ISO> <message>"        (no callback, not mirrored)
+ *   logMessage     "<elapsed> | " + 4 spaces per depth + "[<pid>] <msg>",
+ *                  logged at INFO and printed bare to stdout
+ * The ISO timestamp is shl__format_iso (local time, microseconds, offset),
+ * taken when the event happened, not when the snapshotter writes it.
+ *
+ * Nothing here takes a ledger lock. Appends are one write() of whole lines
+ * on an O_APPEND descriptor opened for that append (so a file moved away by
+ * an archive is never written through a stale descriptor).
+ */
+#include "files/render.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files/json.h"
+#include "internal.h"
+
+/* ---- text buffer ---- */
+
+void
+shl__sbuf_init(struct shl__sbuf *b)
+{
+    b->p = b->local;
+    b->len = 0;
+    b->cap = sizeof(b->local);
+    b->heap = false;
+    b->local[0] = 0;
+}
+
+void
+shl__sbuf_reset(struct shl__sbuf *b)
+{
+    b->len = 0;
+    b->p[0] = 0;
+}
+
+void
+shl__sbuf_fini(struct shl__sbuf *b)
+{
+    if (b->heap)
+        free(b->p);
+    shl__sbuf_init(b);
+}
+
+int
+shl__sbuf_reserve_slow(struct shl__sbuf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t nc = b->cap * 2;
+    while (nc < b->len + extra + 1)
+        nc *= 2;
+    char *p = b->heap ? realloc(b->p, nc) : malloc(nc);
+    if (!p)
+        return -ENOMEM;
+    if (!b->heap)
+        memcpy(p, b->p, b->len + 1);
+    b->p = p;
+    b->cap = nc;
+    b->heap = true;
+    return 0;
+}
+
+int
+shl__sbuf_printf(struct shl__sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n >= b->cap - b->len) {
+        if (shl__sbuf_reserve_slow(b, (size_t)n) != 0) {
+            b->p[b->len] = 0;
+            return -ENOMEM;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+    return 0;
+}
+
+/* ---- levels ---- */
+
+const char *
+shl_log_level_name(shl_log_level level)
+{
+    switch (level) {
+    case SHL_LOG_DEBUG:
+        return "DEBUG";
+    case SHL_LOG_INFO:
+        return "INFO";
+    case SHL_LOG_WARNING:
+        return "WARNING";
+    case SHL_LOG_ERROR:
+        return "ERROR";
+    }
+    return "UNKNOWN";
+}
+
+/* ---- rendering ---- */
+
+bool
+shl__event_targets(const struct shl__event *ev, enum shl__file f)
+{
+    switch (f) {
+    case SHL__FILE_LOG:
+        return ev->kind != SHL__EV_DEBUG && ev->kind != SHL__EV_TRAIL;
+    case SHL__FILE_DEBUG:
+        return ev->kind == SHL__EV_DEBUG;
+    case SHL__FILE_TRAIL:
+        return ev->kind != SHL__EV_LOG && ev->kind != SHL__EV_DEBUG;
+    default:
+        return false;
+    }
+}
+
+/* Append a decimal integer (no printf: the snapshotter renders every line
+ * of the log and the trail, and vfprintf dominated its profile). */
+static int
+add_int(struct shl__sbuf *b, long long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v
+                                 : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    return shl__sbuf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+#define ADD_LIT(b, lit) shl__sbuf_add((b), (lit), sizeof(lit) - 1)
+
+int
+shl__event_message(const struct shl__event *ev, struct shl__sbuf *b)
+{
+    int rc;
+    switch (ev->kind) {
+    case SHL__EV_CALL_STARTED:
+        rc = ADD_LIT(b, "CALL_STARTED callId=");
+        if (!rc)
+            rc = shl__sbuf_add(b, ev->a, ev->a_len);
+        if (!rc)
+            rc = ADD_LIT(b, " participant=");
+        if (!rc)
+            rc = shl__sbuf_add(b, ev->b, ev->b_len);
+        return rc;
+    case SHL__EV_CALL_ENDED:
+    case SHL__EV_CALL_FAILED:
+        rc = ev->kind == SHL__EV_CALL_ENDED ? ADD_LIT(b, "CALL_ENDED callId=")
+                                            : ADD_LIT(b, "CALL_FAILED callId=");
+        if (!rc)
+            rc = shl__sbuf_add(b, ev->a, ev->a_len);
+        if (!rc)
+            rc = ADD_LIT(b, " duration=");
+        if (!rc)
+            rc = add_int(b, ev->value);
+        if (!rc)
+            rc = ADD_LIT(b, "ms");
+        if (!rc && ev->kind == SHL__EV_CALL_FAILED) {
+            rc = ADD_LIT(b, " error=");
+            if (!rc)
+                rc = shl__sbuf_add(b, ev->b, ev->b_len);
+        }
+        return rc;
+    default:
+        return shl__sbuf_add(b, ev->a ? ev->a : "", ev->a_len);
+    }
+}
+
+/* Add "key": value pairs parsed from "NAME k=v k2=v2 ..." to obj, and
+ * return NAME's length. A value runs to the next " ident=" or the end; the
+ * keys error, reason and message take the rest of the text (they are last
+ * in every line the library writes, and may contain anything). */
+static size_t
+parse_event_fields(json_t *obj, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] != ' ')
+        i++;
+    size_t name_len = i;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t k0 = i;
+        while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '_'))
+            i++;
+        if (i >= n || s[i] != '=' || i == k0) {
+            /* not key=value: stop, the message keeps the full text */
+            break;
+        }
+        size_t klen = i - k0;
+        size_t v0 = ++i;
+        bool rest = (klen == 5 && !memcmp(s + k0, "error", 5)) ||
+                    (klen == 6 && !memcmp(s + k0, "reason", 6)) ||
+                    (klen == 7 && !memcmp(s + k0, "message", 7));
+        size_t v1 = n;
+        if (!rest) {
+            for (size_t j = v0; j < n; j++) {
+                if (s[j] != ' ')
+                    continue;
+                size_t t = j + 1;
+                while (t < n && (isalnum((unsigned char)s[t]) || s[t] == '_'))
+                    t++;
+                if (t < n && s[t] == '=' && t > j + 1) {
+                    v1 = j;
+                    break;
+                }
+            }
+        }
+        char key[64];
+        if (klen >= sizeof(key))
+            klen = sizeof(key) - 1;
+        memcpy(key, s + k0, klen);
+        key[klen] = 0;
+        json_t *v = json_stringn(s + v0, v1 - v0);
+        if (v)
+            json_object_set_new(obj, key, v);
+        i = v1;
+    }
+    return name_len;
+}
+
+/* ---- call events, rendered with a cursor ----
+ *
+ * Call events are most of what the snapshotter writes (four lines per call
+ * pair). Their lines are built in place: the room for the longest possible
+ * line is reserved once, then pieces are copied without a bounds check and
+ * a NUL store each (that bookkeeping was a third of the consumer's time).
+ * The output is byte for byte what the general path writes. */
+
+static const char digits2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+static inline char *
+put_int(char *p, long long v)
+{
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v
+                                 : (unsigned long long)v;
+    if (v < 0)
+        *p++ = '-';
+    char tmp[24];
+    char *e = tmp + sizeof(tmp), *q = e;
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--q = digits2[d + 1];
+        *--q = digits2[d];
+    }
+    if (u >= 10) {
+        unsigned d = (unsigned)u * 2;
+        *--q = digits2[d + 1];
+        *--q = digits2[d];
+    } else {
+        *--q = (char)('0' + u);
+    }
+    memcpy(p, q, (size_t)(e - q));
+    return p + (e - q);
+}
+
+static inline char *
+put_mem(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
+
+/* JSON string with its quotes; room for 6 bytes per input byte + 2. */
+static char *
+put_json(char *p, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        p = put_mem(p, s + run, i - run);
+        *p++ = '\\';
+        if (c == '"' || c == '\\') {
+            *p++ = (char)c;
+        } else if (c == '\n') {
+            *p++ = 'n';
+        } else if (c == '\t') {
+            *p++ = 't';
+        } else {
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+        run = i + 1;
+    }
+    p = put_mem(p, s + run, n - run);
+    *p++ = '"';
+    return p;
+}
+
+static bool
+is_call_event(const struct shl__event *ev)
+{
+    return ev->kind == SHL__EV_CALL_STARTED || ev->kind == SHL__EV_CALL_ENDED ||
+           ev->kind == SHL__EV_CALL_FAILED;
+}
+
+/* Reserve room for a call event's line: fixed text, the timestamp, three
+ * integers, and both fields escaped at worst. Returns the cursor. */
+static char *
+call_line_begin(struct shl__sbuf *b, size_t iso_len,
+                const struct shl__event *ev)
+{
+    size_t need = 256 + iso_len + 6 * (ev->a_len + ev->b_len);
+    if (b->len + need + 1 > b->cap && shl__sbuf_reserve_slow(b, need) != 0)
+        return NULL;
+    return b->p + b->len;
+}
+
+static void
+call_line_end(struct shl__sbuf *b, char *p)
+{
+    *p = 0;
+    b->len = (size_t)(p - b->p);
+}
+
+/* "<ISO> [<LEVEL>] CALL_..." for the operation log. */
+static int
+render_log_call(const struct shl__event *ev, const char *iso, size_t iso_len,
+                struct shl__sbuf *b)
+{
+    char *p = call_line_begin(b, iso_len, ev);
+    if (!p)
+        return -ENOMEM;
+    const char *lvl = shl_log_level_name(ev->level);
+    p = put_mem(p, iso, iso_len);
+    p = PUT_LIT(p, " [");
+    p = put_mem(p, lvl, strlen(lvl));
+    p = PUT_LIT(p, "] ");
+    if (ev->kind == SHL__EV_CALL_STARTED) {
+        p = PUT_LIT(p, "CALL_STARTED callId=");
+        p = put_mem(p, ev->a, ev->a_len);
+        p = PUT_LIT(p, " participant=");
+        p = put_mem(p, ev->b, ev->b_len);
+    } else {
+        p = ev->kind == SHL__EV_CALL_ENDED ? PUT_LIT(p, "CALL_ENDED callId=")
+                                           : PUT_LIT(p, "CALL_FAILED callId=");
+        p = put_mem(p, ev->a, ev->a_len);
+        p = PUT_LIT(p, " duration=");
+        p = put_int(p, ev->value);
+        p = PUT_LIT(p, "ms");
+        if (ev->kind == SHL__EV_CALL_FAILED) {
+            p = PUT_LIT(p, " error=");
+            p = put_mem(p, ev->b, ev->b_len);
+        }
+    }
+    *p++ = '\n';
+    call_line_end(b, p);
+    return 0;
+}
+
+/* The call events are most of the trail: written by hand (same keys and
+ * order as the general path below), without building a JSON tree. Control
+ * characters and quotes are escaped; other bytes pass as they are, like
+ * jansson does for valid UTF-8 (the ids are ASCII by validation). */
+static int
+render_trail_call(const struct shl__event *ev, const char *iso,
+                  struct shl__sbuf *b)
+{
+    const char *name = ev->kind == SHL__EV_CALL_STARTED ? "CALL_STARTED"
+                       : ev->kind == SHL__EV_CALL_ENDED ? "CALL_ENDED"
+                                                         : "CALL_FAILED";
+    size_t iso_len = strlen(iso);
+    char *p = call_line_begin(b, iso_len, ev);
+    if (!p)
+        return -ENOMEM;
+    *p++ = '{';
+    if (ev->seq) {
+        p = PUT_LIT(p, "\"seq\":");
+        p = put_int(p, (long long)ev->seq);
+        *p++ = ',';
+    }
+    const char *lvl = shl_log_level_name(ev->level);
+    p = PUT_LIT(p, "\"ts\":\"");
+    p = put_mem(p, iso, iso_len);
+    p = PUT_LIT(p, "\",\"event\":\"");
+    p = put_mem(p, name, strlen(name));
+    p = PUT_LIT(p, "\",\"level\":\"");
+    p = put_mem(p, lvl, strlen(lvl));
+    p = PUT_LIT(p, "\",\"pid\":");
+    p = put_int(p, ev->pid);
+    p = PUT_LIT(p, ",\"callId\":");
+    p = put_json(p, ev->a, ev->a_len);
+    if (ev->kind == SHL__EV_CALL_STARTED) {
+        p = PUT_LIT(p, ",\"participantId\":");
+        p = put_json(p, ev->b, ev->b_len);
+    } else {
+        p = PUT_LIT(p, ",\"durationMs\":");
+        p = put_int(p, ev->value);
+        if (ev->kind == SHL__EV_CALL_FAILED) {
+            p = PUT_LIT(p, ",\"error\":");
+            p = put_json(p, ev->b, ev->b_len);
+        }
+    }
+    p = PUT_LIT(p, "}\n");
+    call_line_end(b, p);
+    return 0;
+}
+
+static int
+render_trail(const struct shl__event *ev, struct shl__sbuf *b)
+{
+    char buf[48];
+    const char *iso = ev->iso;
+    if (!iso) {
+        if (shl__format_iso(ev->wall_us, buf, sizeof(buf)) < 0)
+            return -EINVAL;
+        iso = buf;
+    }
+    if (is_call_event(ev))
+        return render_trail_call(ev, iso, b);
+    json_t *o = json_object();
+    if (!o)
+        return -ENOMEM;
+    if (ev->seq)
+        json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
+    json_object_set_new(o, "ts", json_string(iso));
+    json_t *fields = json_object();
+    const char *name = NULL;
+    size_t name_len = 0;
+    switch (ev->kind) {
+    case SHL__EV_CALL_STARTED:
+        name = "CALL_STARTED";
+        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "participantId",
+                            json_stringn(ev->b, ev->b_len));
+        break;
+    case SHL__EV_CALL_ENDED:
+        name = "CALL_ENDED";
+        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "durationMs", json_integer(ev->value));
+        break;
+    case SHL__EV_CALL_FAILED:
+        name = "CALL_FAILED";
+        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "durationMs", json_integer(ev->value));
+        json_object_set_new(fields, "error", json_stringn(ev->b, ev->b_len));
+        break;
+    default:
+        name = ev->a;
+        name_len = parse_event_fields(fields, ev->a, ev->a_len);
+        json_object_set_new(fields, "message",
+                            json_stringn(ev->a, ev->a_len));
+        break;
+    }
+    json_object_set_new(o, "event", name_len || !name
+                                        ? json_stringn(ev->a, name_len)
+                                        : json_string(name));
+    json_object_set_new(o, "level",
+                        json_string(shl_log_level_name(ev->level)));
+    json_object_set_new(o, "pid", json_integer(ev->pid));
+    if (fields)
+        json_object_update(o, fields);
+    json_decref(fields);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text)
+        return -ENOMEM;
+    int rc = shl__sbuf_add(b, text, strlen(text));
+    free(text);
+    if (rc == 0)
+        rc = shl__sbuf_add(b, "\n", 1);
+    return rc;
+}
+
+int
+shl__event_render(const struct shl__event *ev, enum shl__file f,
+                  struct shl__sbuf *b)
+{
+    if (!shl__event_targets(ev, f))
+        return -EINVAL;
+    if (f == SHL__FILE_TRAIL)
+        return render_trail(ev, b);
+    char buf[48];
+    const char *iso = ev->iso;
+    size_t n = ev->iso_len;
+    if (!iso) {
+        int k = shl__format_iso(ev->wall_us, buf, sizeof(buf));
+        if (k < 0)
+            return -EINVAL;
+        iso = buf;
+        n = (size_t)k;
+    }
+    if (f == SHL__FILE_LOG && is_call_event(ev))
+        return render_log_call(ev, iso, n, b);
+    int rc = shl__sbuf_add(b, iso, n);
+    if (rc == 0 && f == SHL__FILE_DEBUG)
+        rc = ADD_LIT(b, " ");
+    else if (rc == 0) {
+        const char *lvl = shl_log_level_name(ev->level);
+        rc = ADD_LIT(b, " [");
+        if (rc == 0)
+            rc = shl__sbuf_add(b, lvl, strlen(lvl));
+        if (rc == 0)
+            rc = ADD_LIT(b, "] ");
+    }
+    if (rc == 0)
+        rc = shl__event_message(ev, b);
+    if (rc == 0)
+        rc = shl__sbuf_add(b, "\n", 1);
+    return rc;
+}
+
+/* ---- files ---- */
+
+int
+shl__op_file_path(const char *base, const char *op_id, enum shl__file f,
+                  char *buf, size_t cap)
+{
+    static const char *const suffix[SHL__NFILES] = {
+        ".operation.log", ".operation.debug.log", "_trail.jsonl"};
+    if ((unsigned)f >= SHL__NFILES)
+        return -EINVAL;
+    int n = snprintf(buf, cap, "%s/%s%s", base, op_id, suffix[f]);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    return n;
+}
+
+int
+shl__op_file_append(const char *base, const char *op_id, enum shl__file f,
+                    const char *data, size_t len)
+{
+    char path[PATH_MAX];
+    int rc = shl__op_file_path(base, op_id, f, path, sizeof(path));
+    if (rc < 0)
+        return rc;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    rc = shl__write_all(fd, data, len);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+void
+shl__count_file_error(shl_ledger *l)
+{
+    if (l && l->seg.hdr)
+        atomic_fetch_add_explicit(&l->seg.hdr->ev_file_errors, 1,
+                                  memory_order_relaxed);
+}
+
+void
+shl__file_error(shl_ledger *l, const char *what, const char *path, int err)
+{
+    shl__count_file_error(l);
+    if (!l->opts.callbacks.on_log_line)
+        return;
+    char line[PATH_MAX + 160];
+    snprintf(line, sizeof(line), "[Ledger] %s %s failed: %s", what, path,
+             shl_strerror(err));
+    l->opts.callbacks.on_log_line(line, l->opts.callbacks.user);
+}
+
+int
+shl__event_write_direct(shl_ledger *l, const struct shl__event *ev)
+{
+    return shl__event_write_via(l, ev, NULL, NULL);
+}
+
+int
+shl__event_write_via(shl_ledger *l, const struct shl__event *ev,
+                     shl__append_fn append, void *ctx)
+{
+    struct shl__sbuf b;
+    shl__sbuf_init(&b);
+    int first = 0;
+    for (int f = 0; f < SHL__NFILES; f++) {
+        if (!shl__event_targets(ev, (enum shl__file)f))
+            continue;
+        shl__sbuf_reset(&b);
+        int rc = shl__event_render(ev, (enum shl__file)f, &b);
+        if (rc == 0)
+            rc = append ? append(ctx, l, ev->op_id, (enum shl__file)f, b.p,
+                                 b.len)
+                        : shl__op_file_append(l->base_path, ev->op_id,
+                                              (enum shl__file)f, b.p, b.len);
+        if (rc != 0) {
+            char path[PATH_MAX];
+            if (shl__op_file_path(l->base_path, ev->op_id, (enum shl__file)f,
+                                  path, sizeof(path)) < 0)
+                snprintf(path, sizeof(path), "%s", ev->op_id);
+            shl__file_error(l, "append to", path, rc);
+            if (!first)
+                first = rc;
+        }
+    }
+    shl__sbuf_fini(&b);
+    return first;
+}
+
+void
+shl__event_notify(shl_ledger *l, const struct shl__event *ev)
+{
+    if (!l->opts.callbacks.on_log_line || !shl__event_targets(ev, SHL__FILE_LOG))
+        return;
+    struct shl__sbuf b;
+    shl__sbuf_init(&b);
+    if (shl__event_render(ev, SHL__FILE_LOG, &b) == 0) {
+        if (b.len && b.p[b.len - 1] == '\n')
+            b.p[--b.len] = 0;
+        l->opts.callbacks.on_log_line(b.p, l->opts.callbacks.user);
+    }
+    shl__sbuf_fini(&b);
+}
+

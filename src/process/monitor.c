@@ -1,0 +1,448 @@
+/*
+ * monitor.c: the monitor thread of a ledger: heartbeats, proof of death,
+ * staleness, the crash-cleanup protocol, abort and failure delivery.
+ *
+ * Threads. Each ledger with at least one session runs two threads:
+ *  - the futex thread sleeps on the segment's `epoch` word (FUTEX_WAIT on a
+ *    shared mapping) and turns every change into a write on an eventfd;
+ *  - the monitor thread waits in epoll on that eventfd, a control eventfd,
+ *    and the pidfds of the peer processes of its operations, with a timeout
+ *    that is the next heartbeat tick. Every wake-up runs one pass.
+ * So an abort or a state change reaches every participant within
+ * milliseconds (futex wake), and so does a death (pidfd readable), whatever
+ * the heartbeat interval.
+ *
+ * What a pass does, and where it lives: reap the dead (crash/reaper.c);
+ * for each operation we are in, watch its peers' pidfds and declare stale
+ * ones crashed (crash/protocol.c), deliver the abort and a failure to our
+ * sessions (session/deliver.c), run our self-cleanup (session/cleanup.c)
+ * and, as coordinator, the removal (crash/protocol.c); then the heartbeat
+ * ticks that are due (session/heartbeat.c). A pidfd (opened and then
+ * verified against the start time recorded in the slot, so a reused pid is
+ * never watched by mistake) only tells us *when* to look; the liveness
+ * lock decides.
+ */
+#include "process/monitor.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "crash/protocol.h"
+#include "crash/reaper.h"
+#include "internal.h"
+#include "session/cleanup.h"
+#include "session/deliver.h"
+#include "session/heartbeat.h"
+#include "session/opstate.h"
+#include "session/session.h"
+#include "shm/records.h"
+#include "shm/segment.h"
+
+#define MAX_PASS_SLEEP_MS 1000
+
+/* ------------------------------------------------------------------------ */
+/* the monitor threads                                                       */
+/* ------------------------------------------------------------------------ */
+
+static void
+watch_peer(shl_ledger *l, uint32_t slot, uint64_t gen)
+{
+    for (size_t i = 0; i < l->watch_count; i++)
+        if (l->watches[i].slot == slot && l->watches[i].gen == gen) {
+            l->watches[i].seen = true;
+            return;
+        }
+    struct shl__part *p = shl__part_at(&l->seg, slot);
+    int pid = p->pid;
+    uint64_t start = p->start_time;
+    if (pid <= 0)
+        return;
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return; /* another namespace, or gone: the lock check covers it */
+    /* verify it is the same process (pid reuse): start time after open */
+    if (start && shl__proc_start_time(pid) != start) {
+        close(fd);
+        return;
+    }
+    if (l->watch_count == l->watch_cap) {
+        size_t nc = l->watch_cap ? l->watch_cap * 2 : 8;
+        void *q = realloc(l->watches, nc * sizeof(*l->watches));
+        if (!q) {
+            close(fd);
+            return;
+        }
+        l->watches = q;
+        l->watch_cap = nc;
+    }
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.u64 = (uint64_t)fd + 16;
+    if (epoll_ctl(l->mon_epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        return;
+    }
+    l->watches[l->watch_count++] =
+        (struct shl__watch){.slot = slot, .gen = gen, .pidfd = fd, .seen = true};
+}
+
+static void
+unwatch(shl_ledger *l, size_t i)
+{
+    epoll_ctl(l->mon_epfd, EPOLL_CTL_DEL, l->watches[i].pidfd, NULL);
+    close(l->watches[i].pidfd);
+    l->watches[i] = l->watches[--l->watch_count];
+}
+
+/* Peers of an operation: members and frame owners (excluding us). */
+static int
+lop_peers(shl_ledger *l, struct shl__lop *lop, int64_t now)
+{
+    struct shl__seg *s = &l->seg;
+    struct shl__op *r = shl__lop_record(lop);
+    int err = 0;
+    if (!r)
+        return 0;
+    uint32_t pcap = s->hdr->cap[SHL__T_PART];
+    for (uint32_t w = 0; w < SHL__ARRAY_LEN(r->members); w++) {
+        uint64_t bits = atomic_load(&r->members[w]);
+        while (bits) {
+            uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (slot >= pcap || slot == l->slot)
+                continue;
+            struct shl__part *p = shl__part_at(s, slot);
+            uint64_t g = atomic_load(&p->h.gen);
+            if (atomic_load(&p->h.state) != SHL__R_ALLOCATED)
+                continue;
+            if (!shl__slot_alive(l, slot, g))
+                continue; /* the reaper handles the dead */
+            watch_peer(l, slot, g);
+            if (shl__slot_stale(l, slot, now) && !atomic_load(&p->fenced)) {
+                int rc = shl__crash_op(l, lop->op_idx, lop->op_gen, slot, g,
+                                  "is stale");
+                if (rc >= 0) {
+                    /* fence it: it must stop writing when it wakes */
+                    atomic_store(&p->fenced, 1);
+                    shl__epoch_bump(s);
+                } else if (!err) {
+                    err = rc;
+                }
+            }
+        }
+    }
+    return err;
+}
+
+/* The structure lock could not be taken for crash handling: lockFailed
+ * (the original never emitted it; a lock failure looked like a missing
+ * file there). */
+static void
+report_lock_failure(shl_op **ss, size_t k, struct shl__lop *lop, int rc)
+{
+    for (size_t i = 0; i < k; i++)
+        if (!lop || ss[i]->lop == lop)
+            shl__hb_error(ss[i], rc == SHL_EPANIC ? SHL_HB_IO_ERROR
+                                             : SHL_HB_LOCK_FAILED,
+                     rc, "Failed to acquire the structure lock: %s (%s)",
+                     shl_strerror(rc), shl_errmsg());
+}
+
+static void
+monitor_pass(shl_ledger *l)
+{
+    struct shl__seg *s = &l->seg;
+    int64_t now = shl__mono_ns();
+
+    /* collect the sessions (pinned by busy) */
+    pthread_mutex_lock(&l->mu);
+    size_t n = 0;
+    bool any_hb = false;
+    for (struct shl__lop *lop = l->lops; lop; lop = lop->next)
+        for (shl_op *op = lop->sessions; op; op = op->next_session)
+            n++;
+    shl_op **ss = n ? malloc(n * sizeof(*ss)) : NULL;
+    struct shl__lop **lops = n ? malloc(n * sizeof(*lops)) : NULL;
+    bool *due = n ? calloc(n, sizeof(bool)) : NULL;
+    size_t k = 0, nl = 0;
+    if (ss && lops && due) {
+        for (struct shl__lop *lop = l->lops; lop; lop = lop->next) {
+            if (lop->sessions)
+                lops[nl++] = lop;
+            for (shl_op *op = lop->sessions; op; op = op->next_session) {
+                op->busy++;
+                if (op->hb_enabled) {
+                    any_hb = true;
+                    if (now >= op->hb_next_ns) {
+                        due[k] = true;
+                        int64_t jitter =
+                            op->hb_jitter_ms
+                                ? (shl__wall_us() / 1000 % 1000) %
+                                      op->hb_jitter_ms
+                                : 0;
+                        op->hb_next_ns =
+                            now + (op->hb_interval_ms + jitter) * 1000000;
+                    }
+                }
+                ss[k++] = op;
+            }
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+
+    if (any_hb)
+        (void)shl_ledger_heartbeat(l);
+
+    /* fenced: we were declared crashed while hung; stop writing, tell */
+    bool fenced = atomic_load(&shl__part_at(s, l->slot)->fenced) != 0;
+
+    for (size_t i = 0; i < l->watch_count; i++)
+        l->watches[i].seen = false;
+    int reap_rc = shl__reap(l);
+    if (reap_rc < 0)
+        report_lock_failure(ss, k, NULL, reap_rc);
+
+    for (size_t j = 0; j < nl; j++) {
+        struct shl__lop *lop = lops[j];
+        struct shl__op *r = shl__lop_record(lop);
+        if (!r)
+            continue;
+        if (!fenced) {
+            int prc = lop_peers(l, lop, now);
+            if (prc < 0)
+                report_lock_failure(ss, k, lop, prc);
+        }
+        uint32_t st = atomic_load(&r->op_state);
+        if (atomic_load(&r->aborted))
+            for (size_t i = 0; i < k; i++)
+                if (ss[i]->lop == lop && !atomic_load(&ss[i]->abort_fired))
+                    shl__session_deliver_abort(ss[i]);
+        if (st == SHL_OP_CLEANUP || st == SHL_OP_FAILED || fenced) {
+            if (!fenced)
+                shl__session_self_cleanup(l, lop, ss, k);
+            shl_failed_info info;
+            memset(&info, 0, sizeof(info));
+            bool have = false;
+            for (size_t i = 0; i < k && !have; i++)
+                if (ss[i]->lop == lop)
+                    have = shl_op_failure_info(ss[i], &info) == 1;
+            if (!have) {
+                shl__copy_field(info.operation_id, lop->id,
+                                sizeof(info.operation_id));
+                info.failed_at_us = shl__wall_us();
+                snprintf(info.reason, sizeof(info.reason),
+                         "Participant %s was declared crashed (fenced)",
+                         l->id);
+            }
+            for (size_t i = 0; i < k; i++)
+                if (ss[i]->lop == lop)
+                    shl__session_deliver_failure(ss[i], &info);
+            if (st == SHL_OP_CLEANUP && !fenced)
+                (void)shl__crash_coordinate(l, lop);
+        }
+    }
+    /* drop watches of peers no longer seen */
+    for (size_t i = 0; i < l->watch_count;)
+        if (!l->watches[i].seen)
+            unwatch(l, i);
+        else
+            i++;
+
+    /* heartbeat ticks */
+    for (size_t i = 0; i < k; i++)
+        if (due[i] && !fenced)
+            shl__session_tick(ss[i]);
+
+    /* unpin; free sessions left meanwhile */
+    pthread_mutex_lock(&l->mu);
+    shl_op *to_free[64];
+    size_t nfree = 0;
+    for (size_t i = 0; i < k; i++) {
+        ss[i]->busy--;
+        if (ss[i]->busy == 0 && ss[i]->free_pending && nfree < 64)
+            to_free[nfree++] = ss[i];
+    }
+    pthread_mutex_unlock(&l->mu);
+    for (size_t i = 0; i < nfree; i++)
+        shl__session_free(to_free[i]);
+    free(ss);
+    free(lops);
+    free(due);
+}
+
+static void *
+futex_main(void *arg)
+{
+    shl_ledger *l = arg;
+    _Atomic uint32_t *ep = &l->seg.hdr->epoch;
+    uint32_t seen = atomic_load(ep);
+    _Atomic uint32_t *waiters = &l->seg.hdr->epoch_waiters;
+    while (!atomic_load(&l->mon_stop)) {
+        struct timespec ts = {1, 0};
+        atomic_fetch_add(waiters, 1); /* seq_cst: see shl__epoch_bump */
+        syscall(SYS_futex, (uint32_t *)ep, FUTEX_WAIT, seen, &ts, NULL, 0);
+        atomic_fetch_sub(waiters, 1);
+        uint32_t cur = atomic_load(ep);
+        if (cur != seen) {
+            seen = cur;
+            shl__efd_signal(l->mon_epoch_efd);
+        }
+    }
+    return NULL;
+}
+
+static int64_t
+next_timeout_ms(shl_ledger *l)
+{
+    int64_t now = shl__mono_ns();
+    int64_t t = MAX_PASS_SLEEP_MS;
+    int64_t stale_check = l->opts.stale_threshold_ms / 4;
+    if (stale_check < t)
+        t = stale_check > 1 ? stale_check : 1;
+    pthread_mutex_lock(&l->mu);
+    for (struct shl__lop *lop = l->lops; lop; lop = lop->next)
+        for (shl_op *op = lop->sessions; op; op = op->next_session)
+            if (op->hb_enabled) {
+                int64_t d = (op->hb_next_ns - now) / 1000000;
+                if (d < t)
+                    t = d;
+            }
+    pthread_mutex_unlock(&l->mu);
+    return t < 0 ? 0 : t;
+}
+
+static void *
+monitor_main(void *arg)
+{
+    shl_ledger *l = arg;
+    struct epoll_event evs[16];
+    shl__busy_enter();
+    monitor_pass(l);
+    shl__busy_leave();
+    while (!atomic_load(&l->mon_stop)) {
+        int n = epoll_wait(l->mon_epfd, evs, 16, (int)next_timeout_ms(l));
+        if (atomic_load(&l->mon_stop))
+            break;
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == 1)
+                shl__efd_drain(l->mon_wake_efd);
+            else if (tag == 2)
+                shl__efd_drain(l->mon_epoch_efd);
+            else {
+                /* a watched peer exited: forget its pidfd; the pass decides
+                 * (the kernel dropped its lock before the pidfd fired) */
+                int fd = (int)(tag - 16);
+                for (size_t w = 0; w < l->watch_count; w++)
+                    if (l->watches[w].pidfd == fd) {
+                        unwatch(l, w);
+                        break;
+                    }
+            }
+        }
+        shl__busy_enter();
+        monitor_pass(l);
+        shl__busy_leave();
+    }
+    return NULL;
+}
+
+int
+shl__monitor_ensure(shl_ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->mon_running) {
+        pthread_mutex_unlock(&l->mu);
+        return 0;
+    }
+    int rc = 0;
+    l->mon_epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->mon_wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    l->mon_epoch_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->mon_epfd < 0 || l->mon_wake_efd < 0 || l->mon_epoch_efd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.u64 = 1;
+    epoll_ctl(l->mon_epfd, EPOLL_CTL_ADD, l->mon_wake_efd, &ev);
+    ev.data.u64 = 2;
+    epoll_ctl(l->mon_epfd, EPOLL_CTL_ADD, l->mon_epoch_efd, &ev);
+    atomic_store(&l->mon_stop, false);
+    shl__fork_guard_init();
+    /* the threads never run user signal handlers */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e1 = pthread_create(&l->futex_thread, NULL, futex_main, l);
+    int e2 = e1 ? e1 : pthread_create(&l->mon_thread, NULL, monitor_main, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e1 || e2) {
+        if (!e1) {
+            atomic_store(&l->mon_stop, true);
+            pthread_join(l->futex_thread, NULL);
+        }
+        rc = -(e1 ? e1 : e2);
+        goto fail;
+    }
+    l->mon_running = true;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+fail:
+    if (l->mon_epfd >= 0)
+        close(l->mon_epfd);
+    if (l->mon_wake_efd >= 0)
+        close(l->mon_wake_efd);
+    if (l->mon_epoch_efd >= 0)
+        close(l->mon_epoch_efd);
+    l->mon_epfd = l->mon_wake_efd = l->mon_epoch_efd = -1;
+    pthread_mutex_unlock(&l->mu);
+    return SHL_SET_ERR(rc, "cannot start the monitor: %s", strerror(-rc));
+}
+
+
+void
+shl__monitor_stop(shl_ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bool running = l->mon_running;
+    l->mon_running = false;
+    pthread_mutex_unlock(&l->mu);
+    if (!running)
+        return;
+    atomic_store(&l->mon_stop, true);
+    shl__efd_signal(l->mon_wake_efd);
+    pthread_join(l->mon_thread, NULL);
+    /* wake the futex thread without changing the epoch (a spurious wake
+     * for other waiters, who re-check and sleep again); repeat until it has
+     * seen the stop flag, since it may enter FUTEX_WAIT after one wake */
+    for (;;) {
+        syscall(SYS_futex, (uint32_t *)&l->seg.hdr->epoch, FUTEX_WAKE,
+                INT32_MAX, NULL, NULL, 0);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* timedjoin: absolute, REALTIME */
+        ts.tv_nsec += 2000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_timedjoin_np(l->futex_thread, NULL, &ts) == 0)
+            break;
+    }
+    while (l->watch_count)
+        unwatch(l, 0);
+    free(l->watches);
+    l->watches = NULL;
+    l->watch_cap = 0;
+    close(l->mon_epfd);
+    close(l->mon_wake_efd);
+    close(l->mon_epoch_efd);
+    l->mon_epfd = l->mon_wake_efd = l->mon_epoch_efd = -1;
+}

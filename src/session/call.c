@@ -1,0 +1,357 @@
+/*
+ * call.c: calls (startCall, end, fail).
+ *
+ * The hot path takes no structure lock: a frame is claimed with a CAS on its
+ * record state, filled under its seqlock and published; it is removed by a
+ * CAS of its (generation, state) word to GONE, whose winner frees the
+ * record. complete() and crash cleanup use the same CAS, so a frame is freed
+ * exactly once whoever gets there first, and an actor holding an old
+ * generation can never touch a reused record.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "files/log.h"
+#include "session/call.h"
+#include "session/deliver.h"
+#include "session/opstate.h"
+#include "shm/frame.h"
+#include "shm/table.h"
+
+static _Thread_local uint64_t rng_state;
+
+static uint32_t
+rand16(void)
+{
+    if (rng_state == 0)
+        rng_state = ((uint64_t)arc4random() << 32) | arc4random() | 1;
+    uint64_t x = rng_state; /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng_state = x;
+    return (uint32_t)(x >> 32) & 0xffffu;
+}
+
+/* "call_<participant>_<n>_<4 hex>" without snprintf (it was most of the
+ * call pair's instructions). The participant id is at most 63 bytes, so the
+ * result always fits SHL_CALL_ID_MAX. */
+static void
+make_call_id(char *out, const char *participant, uint64_t n, uint32_t r16)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    memcpy(p, "call_", 5);
+    p += 5;
+    size_t pl = strlen(participant);
+    memcpy(p, participant, pl);
+    p += pl;
+    *p++ = '_';
+    char digits[24];
+    int d = 0;
+    do {
+        digits[d++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (d)
+        *p++ = digits[--d];
+    *p++ = '_';
+    for (int i = 3; i >= 0; i--)
+        *p++ = hex[(r16 >> (i * 4)) & 15];
+    *p = 0;
+}
+
+/* Per-thread frame-claim hint: threads sharing a ledger would otherwise
+ * collide on the same candidate records. 0 = not set yet. */
+static _Thread_local uint32_t thread_hint;
+
+void
+shl_call_opts_init(shl_call_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof(*o));
+    o->fail_on_crash = true;
+}
+
+int
+shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
+{
+    if (!op || !out)
+        return SHL_SET_ERR(-EINVAL, "shl_call_start: NULL argument");
+    shl_call_opts def;
+    if (!o) {
+        shl_call_opts_init(&def);
+        o = &def;
+    }
+    size_t dlen = o->description ? strlen(o->description) : 0;
+    if (dlen > SHL_DESCRIPTION_MAX)
+        return SHL_SET_ERR(-ENAMETOOLONG, "description longer than %d bytes",
+                           SHL_DESCRIPTION_MAX);
+    struct shl__lop *lop = op->lop;
+    shl_ledger *l = lop->l;
+    struct shl__seg *s = &l->seg;
+    struct shl__op *r = shl__lop_record(lop);
+    if (!r)
+        return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", lop->id);
+    uint32_t st = atomic_load_explicit(&r->op_state, memory_order_acquire);
+    if (st != SHL_OP_RUNNING)
+        return SHL_SET_ERR(SHL_ESTATE, "operation %s is %s", lop->id,
+                           shl_op_state_name((shl_op_state)st));
+    if (atomic_load_explicit(&shl__part_at(s, l->slot)->fenced,
+                             memory_order_acquire))
+        return SHL_SET_ERR(SHL_EFENCED, "participant %s was declared crashed",
+                           l->id);
+    if (atomic_load(&op->aborted))
+        return SHL_SET_ERR(SHL_ESTATE, "session %llu of %s is aborted",
+                           (unsigned long long)op->session_id, lop->id);
+
+    struct shl_call *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    if (o->description) { /* "" is a description, as for operations */
+        c->description = malloc(dlen + 1);
+        if (!c->description) {
+            free(c);
+            return -ENOMEM;
+        }
+        memcpy(c->description, o->description, dlen + 1);
+    }
+    uint64_t n = atomic_fetch_add(&lop->call_counter, 1) + 1;
+    make_call_id(c->id, l->id, n, rand16());
+    c->op = op;
+    c->fail_on_crash = o->fail_on_crash;
+    c->cb = o->callbacks;
+    c->started_at_us = shl__wall_us();
+    c->started_mono_ns = shl__mono_ns();
+
+    uint32_t idx;
+    uint64_t gen;
+    uint32_t hint = thread_hint ? thread_hint - 1
+                                : atomic_fetch_add_explicit(
+                                      &l->frame_hint, 64,
+                                      memory_order_relaxed);
+    int rc = shl__rec_claim(s, SHL__T_FRAME, hint, l->slot, l->slot_gen, &idx,
+                            &gen);
+    if (rc) {
+        free(c->description);
+        free(c);
+        return rc;
+    }
+    struct shl__frame *f = shl__frame_at(s, idx);
+    shl__frame_activate(f, gen);
+    f->fail_on_crash = c->fail_on_crash;
+    /* readers pre-filter frames on this word without the seqlock (and
+     * re-check on their copy): an atomic store, a plain mov on x86 */
+    __atomic_store_n(&f->op_idx, lop->op_idx, __ATOMIC_RELAXED);
+    f->op_gen = lop->op_gen;
+    f->part_slot = l->slot;
+    f->part_gen = l->slot_gen;
+    f->start_wall_us = c->started_at_us;
+    f->session_id = op->session_id;
+    f->pid = l->recorded_pid;
+    f->has_description = o->description != NULL;
+    size_t idlen = strlen(c->id);
+    memcpy(f->call_id, c->id, idlen);
+    memset(f->call_id + idlen, 0, sizeof(f->call_id) - idlen);
+    size_t plen = strlen(l->id);
+    memcpy(f->participant_id, l->id, plen);
+    memset(f->participant_id + plen, 0, sizeof(f->participant_id) - plen);
+    if (dlen)
+        memcpy(f->description, c->description, dlen);
+    f->description[dlen] = 0;
+    shl__rec_publish(&f->h);
+    c->frame_idx = idx;
+    c->frame_gen = gen;
+    atomic_fetch_add_explicit(&r->change_count, 1, memory_order_release);
+
+    pthread_mutex_lock(&op->mu);
+    c->prev = op->calls_tail;
+    if (op->calls_tail)
+        op->calls_tail->next = c;
+    else
+        op->calls_head = c;
+    op->calls_tail = c;
+    op->pending++;
+    pthread_mutex_unlock(&op->mu);
+    shl__log_call_started(l, lop->id, c->id);
+    *out = c;
+    return 0;
+}
+
+/* Remove the call's frame. Returns 0 if we removed it, SHL_EFENCED if
+ * someone else changed it first (crash cleanup, complete). */
+static int
+remove_frame(struct shl_call *c)
+{
+    shl_ledger *l = c->op->lop->l;
+    struct shl__seg *s = &l->seg;
+    struct shl__frame *f = shl__frame_at(s, c->frame_idx);
+    if (shl__frame_retire(s, f, c->frame_gen, SHL_FRAME_ACTIVE)) {
+        thread_hint = c->frame_idx + 1; /* reuse our own hot record */
+        struct shl__op *r = shl__lop_record(c->op->lop);
+        if (r)
+            atomic_fetch_add_explicit(&r->change_count, 1,
+                                      memory_order_release);
+        return 0;
+    }
+    /* Our own monitor marked the frame cleanedUp (or cleaningUp, as the
+     * coordinator) when the operation failed: the owner still removes it. */
+    for (uint32_t mine = SHL_FRAME_CLEANING_UP; mine <= SHL_FRAME_CLEANED_UP;
+         mine++)
+        if (shl__frame_retire(s, f, c->frame_gen, mine))
+            return 0;
+    struct shl__op *r = shl__lop_record(c->op->lop);
+    uint32_t st = r ? atomic_load(&r->op_state) : SHL_OP_COMPLETED;
+    if (st == SHL_OP_CLEANUP || st == SHL_OP_FAILED)
+        return SHL_SET_ERR(SHL_EFAILED,
+                           "call %s: the operation failed and its frame was "
+                           "declared crashed",
+                           c->id);
+    return SHL_SET_ERR(SHL_EFENCED, "frame of call %s was taken over",
+                       c->id);
+}
+
+static int
+finish(struct shl_call *c, int how)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&c->done, &expect, how))
+        return SHL_SET_ERR(SHL_ESTATE, "Call %s has already been completed",
+                           c->id);
+    shl_op *op = c->op;
+    pthread_mutex_lock(&op->mu);
+    op->pending--;
+    pthread_mutex_unlock(&op->mu);
+    return remove_frame(c);
+}
+
+int
+shl_call_end(shl_call *c, void *result)
+{
+    shl__clear_err();
+    if (!c)
+        return SHL_SET_ERR(-EINVAL, "shl_call_end: NULL call");
+    int rc = finish(c, 1);
+    if (rc == SHL_ESTATE)
+        return rc;
+    shl__log_call_ended(c->op->lop->l, c->op->lop->id, c->id,
+                        (shl__mono_ns() - c->started_mono_ns) / 1000000);
+    if (result && c->cb.on_completion)
+        c->cb.on_completion(c, result, c->cb.user);
+    return rc;
+}
+
+static int
+fail_impl(struct shl_call *c, const char *error, bool may_fail_op)
+{
+    int rc = finish(c, 2);
+    if (rc == SHL_ESTATE)
+        return rc;
+    shl__log_call_failed(c->op->lop->l, c->op->lop->id, c->id,
+                         (shl__mono_ns() - c->started_mono_ns) / 1000000,
+                         error);
+    bool ran = false;
+    if (c->cb.on_cleanup &&
+        atomic_compare_exchange_strong(&c->cleanup_ran, &ran, true))
+        c->cb.on_cleanup(c, c->cb.user);
+    if (may_fail_op && c->fail_on_crash) {
+        char reason[SHL_REASON_MAX + 1];
+        snprintf(reason, sizeof(reason), "Call %s failed: %s", c->id,
+                 error ? error : "unknown");
+        int frc = shl__op_fail(c->op->lop, reason, c->id);
+        if (frc == 0) {
+            shl_op *op = c->op;
+            shl_failed_info info;
+            if (shl_op_failure_info(op, &info) == 1)
+                shl__session_deliver_failure(op, &info);
+        }
+    }
+    return rc;
+}
+
+int
+shl_call_fail(shl_call *c, const char *error)
+{
+    shl__clear_err();
+    if (!c)
+        return SHL_SET_ERR(-EINVAL, "shl_call_fail: NULL call");
+    return fail_impl(c, error, true);
+}
+
+int
+shl__call_cancel(struct shl_call *c)
+{
+    return fail_impl(c, "cancelled", false);
+}
+
+int
+shl__call_fail_local(struct shl_call *c, const char *error)
+{
+    return fail_impl(c, error, false);
+}
+
+void
+shl__call_orphan(struct shl_call *c)
+{
+    int expect = 0;
+    atomic_compare_exchange_strong(&c->done, &expect, 2);
+}
+
+void
+shl__call_free(struct shl_call *c)
+{
+    free(c->description);
+    free(c);
+}
+
+int
+shl_call_release(shl_call *c)
+{
+    if (!c)
+        return SHL_SET_ERR(-EINVAL, "NULL call");
+    if (atomic_load(&c->done) == 0)
+        return SHL_SET_ERR(SHL_ESTATE, "call %s is still pending", c->id);
+    shl_op *op = c->op;
+    pthread_mutex_lock(&op->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        op->calls_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        op->calls_tail = c->prev;
+    pthread_mutex_unlock(&op->mu);
+    shl__call_free(c);
+    return 0;
+}
+
+const char *
+shl_call_id(const shl_call *c)
+{
+    return c ? c->id : NULL;
+}
+const char *
+shl_call_description(const shl_call *c)
+{
+    return c ? c->description : NULL;
+}
+int64_t
+shl_call_started_at_us(const shl_call *c)
+{
+    return c ? c->started_at_us : 0;
+}
+bool
+shl_call_is_completed(const shl_call *c)
+{
+    return c && atomic_load(&c->done) != 0;
+}
+bool
+shl_call_fail_on_crash(const shl_call *c)
+{
+    return c && c->fail_on_crash;
+}

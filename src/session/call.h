@@ -1,0 +1,21 @@
+/*
+ * call.h: calls inside the library (call.c): cancelling, failing locally,
+ * orphaning and freeing call objects. The call API is in shmledger.h.
+ */
+#ifndef SHL_SESSION_CALL_H
+#define SHL_SESSION_CALL_H
+
+#include "objects.h"
+
+/* leave(cancelPendingCalls): cancel a pending call (frame removed, its
+ * on_cleanup run, CALL_FAILED logged as cancelled). */
+int shl__call_cancel(struct shl_call *c);
+/* Fail a call in this process only (frame removed, on_cleanup run, logged)
+ * without failing the operation (spawned calls decide that themselves). */
+int shl__call_fail_local(struct shl_call *c, const char *error);
+/* The session ends while the call is pending (complete): detach it. */
+void shl__call_orphan(struct shl_call *c);
+/* Free a finished call object. */
+void shl__call_free(struct shl_call *c);
+
+#endif /* SHL_SESSION_CALL_H */

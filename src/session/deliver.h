@@ -1,0 +1,22 @@
+/*
+ * deliver.h: delivery of the abort and the failure to a session, the waits,
+ * cachedData (deliver.c). The public waits are in shmledger.h.
+ */
+#ifndef SHL_SESSION_DELIVER_H
+#define SHL_SESSION_DELIVER_H
+
+#include "objects.h"
+
+/* Set up / tear down a session's delivery state (cv, eventfd, heartbeat
+ * defaults, cachedData). */
+void shl__session_init_delivery(shl_op *op);
+void shl__session_fini_delivery(shl_op *op);
+/* Deliver a failure to one session (all channels), once. */
+void shl__session_deliver_failure(shl_op *op, const shl_failed_info *info);
+/* Deliver the abort to one session, once. */
+void shl__session_deliver_abort(shl_op *op);
+/* Replace a session's cachedData with a copy of s (or a fresh read when s
+ * is NULL). */
+void shl__session_cache(shl_op *op, const shl_snapshot *s);
+
+#endif /* SHL_SESSION_DELIVER_H */

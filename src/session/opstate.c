@@ -1,0 +1,263 @@
+/*
+ * opstate.c: a session's view of its operation's record: identity and
+ * times, the state, the abort flag, failing the operation and reading its
+ * failure info.
+ */
+#include "session/opstate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "files/archive.h"
+#include "files/log.h"
+#include "internal.h"
+#include "session/deliver.h"
+#include "shm/lock.h"
+#include "shm/records.h"
+#include "shm/table.h"
+
+struct shl__op *
+shl__lop_record(struct shl__lop *lop)
+{
+    struct shl__seg *s = &lop->l->seg;
+    struct shl__op *r = shl__op_at(s, lop->op_idx);
+    if (atomic_load_explicit(&r->h.gen, memory_order_acquire) !=
+            lop->op_gen ||
+        atomic_load_explicit(&r->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED)
+        return NULL;
+    return r;
+}
+
+static int
+read_failure(struct shl__seg *s, struct shl__op *r, uint64_t gen,
+             shl_failed_info *out)
+{
+    struct shl__op copy;
+    for (int tries = 0; tries < 1000; tries++) {
+        if (shl__rec_copy(&copy, r, sizeof(copy), 100) != 0)
+            continue;
+        if (atomic_load(&copy.h.gen) != gen)
+            return SHL_ESTALE;
+        memset(out, 0, sizeof(*out));
+        shl__copy_field(out->operation_id, copy.id, sizeof(copy.id));
+        out->failed_at_us = copy.failed_at_us;
+        shl__copy_field(out->reason, copy.reason, sizeof(copy.reason));
+        uint32_t n = copy.crashed_count;
+        if (n > SHL_CRASHED_IDS_MAX)
+            n = SHL_CRASHED_IDS_MAX;
+        out->crashed_call_count = n;
+        for (uint32_t i = 0; i < n; i++)
+            shl__copy_field(out->crashed_call_ids[i], copy.crashed[i],
+                            sizeof(copy.crashed[i]));
+        return 0;
+    }
+    SHL__UNUSED(s);
+    return -EAGAIN;
+}
+
+int
+shl_op_failure_info(shl_op *op, shl_failed_info *out)
+{
+    if (!op || !out)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    struct shl__op *r = shl__lop_record(op->lop);
+    if (!r)
+        return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", op->lop->id);
+    uint32_t st = atomic_load_explicit(&r->op_state, memory_order_acquire);
+    if (st != SHL_OP_FAILED && st != SHL_OP_CLEANUP)
+        return 0;
+    int rc = read_failure(&op->lop->l->seg, r, op->lop->op_gen, out);
+    return rc ? rc : 1;
+}
+
+int
+shl__op_fail(struct shl__lop *lop, const char *reason,
+             const char *crashed_call_id)
+{
+    struct shl__seg *s = &lop->l->seg;
+    int rc = shl__lock(s, lop->l->opts.timeout_ms);
+    if (rc)
+        return rc;
+    struct shl__op *r = shl__lop_record(lop);
+    if (!r) {
+        shl__unlock(s);
+        return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", lop->id);
+    }
+    uint32_t st = atomic_load(&r->op_state);
+    if (st == SHL_OP_COMPLETED || st == SHL_OP_FAILED) {
+        shl__unlock(s);
+        return SHL_SET_ERR(SHL_ESTATE, "operation %s is already %s", lop->id,
+                           shl_op_state_name((shl_op_state)st));
+    }
+    shl__intent_note(s, crashed_call_id);
+    shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, lop->op_idx, lop->op_gen);
+    SHL_CRASH_POINT("fail.intent");
+    shl__seq_write_begin(&r->h);
+    r->failed_at_us = shl__wall_us();
+    memset(r->reason, 0, sizeof(r->reason));
+    if (reason)
+        shl__copy_field(r->reason, reason, sizeof(r->reason));
+    SHL_CRASH_POINT("fail.half");
+    if (crashed_call_id && r->crashed_count < SHL_CRASHED_IDS_MAX) {
+        memset(r->crashed[r->crashed_count], 0, sizeof(r->crashed[0]));
+        shl__copy_field(r->crashed[r->crashed_count], crashed_call_id,
+                        sizeof(r->crashed[0]));
+        r->crashed_count++;
+    }
+    shl__seq_write_end(&r->h);
+    atomic_store_explicit(&r->op_state, SHL_OP_FAILED, memory_order_release);
+    shl__op_touch(r);
+    shl__intent_clear(s);
+    /* captured under the lock: the operation may be reclaimed as soon as
+     * its last member leaves */
+    shl_snapshot *arch = shl__archive_capture(lop->l, lop->op_idx,
+                                              lop->op_gen);
+    shl__unlock(s);
+    shl__epoch_bump(s);
+    shl__oplog(lop->l, lop->id, SHL_LOG_INFO,
+               "OPERATION_STATE_CHANGED state=failed");
+    (void)shl__archive_write(lop->l, arch);
+    return 0;
+}
+
+void
+shl__lop_deliver_failure(struct shl__lop *lop)
+{
+    SHL__UNUSED(lop);
+}
+
+uint64_t
+shl_op_session_id(const shl_op *op)
+{
+    return op ? op->session_id : 0;
+}
+
+const char *
+shl_op_id(const shl_op *op)
+{
+    return op ? op->lop->id : NULL;
+}
+
+const char *
+shl_op_participant_id(const shl_op *op)
+{
+    return op ? op->lop->l->id : NULL;
+}
+
+int32_t
+shl_op_pid(const shl_op *op)
+{
+    return op ? op->lop->l->recorded_pid : 0;
+}
+
+bool
+shl_op_is_initiator(const shl_op *op)
+{
+    return op && op->lop->is_initiator;
+}
+
+int64_t
+shl_op_start_time_us(const shl_op *op)
+{
+    return op ? op->lop->start_wall_us : 0;
+}
+
+int64_t
+shl_op_start_time_ms(const shl_op *op)
+{
+    return op ? op->lop->start_wall_us / 1000 : 0;
+}
+
+int64_t
+shl_op_elapsed_ns(const shl_op *op)
+{
+    return op ? shl__mono_ns() - op->lop->start_mono_ns : 0;
+}
+
+int
+shl_op_elapsed_formatted(const shl_op *op, char *buf, size_t cap)
+{
+    if (!op || !buf)
+        return -EINVAL;
+    return shl__format_elapsed(shl_op_elapsed_ns(op), buf, cap);
+}
+
+int
+shl_op_start_time_iso(const shl_op *op, char *buf, size_t cap)
+{
+    if (!op || !buf)
+        return -EINVAL;
+    return shl__format_iso(op->lop->start_wall_us, buf, cap);
+}
+
+bool
+shl_op_is_aborted(const shl_op *op)
+{
+    return op && atomic_load(&op->aborted);
+}
+
+int64_t
+shl_op_staleness_threshold_ms(const shl_op *op)
+{
+    return op ? atomic_load(&op->lop->staleness_ms) : 0;
+}
+
+int
+shl_op_set_staleness_threshold_ms(shl_op *op, int64_t ms)
+{
+    if (!op || ms <= 0)
+        return SHL_SET_ERR(-EINVAL, "staleness threshold must be > 0");
+    atomic_store(&op->lop->staleness_ms, ms);
+    return 0;
+}
+
+int
+shl_op_set_abort_flag(shl_op *op, bool aborted)
+{
+    shl__clear_err();
+    if (!op)
+        return SHL_SET_ERR(-EINVAL, "NULL session");
+    struct shl__op *r = shl__lop_record(op->lop);
+    if (!r)
+        return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", op->lop->id);
+    atomic_store_explicit(&r->aborted, aborted ? 1 : 0, memory_order_release);
+    shl__op_touch(r);
+    shl__optrail(op->lop->l, op->lop->id, "ABORT_FLAG_SET aborted=%s",
+                 aborted ? "true" : "false");
+    shl__epoch_bump(&op->lop->l->seg);
+    return 0;
+}
+
+int
+shl_op_check_abort(shl_op *op)
+{
+    if (!op)
+        return SHL_SET_ERR(-EINVAL, "NULL session");
+    struct shl__op *r = shl__lop_record(op->lop);
+    if (!r)
+        return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", op->lop->id);
+    return atomic_load_explicit(&r->aborted, memory_order_acquire) ? 1 : 0;
+}
+
+void
+shl_op_trigger_abort(shl_op *op)
+{
+    if (!op)
+        return;
+    shl__session_deliver_abort(op);
+}
+
+int
+shl_op_get_state(shl_op *op)
+{
+    if (!op)
+        return SHL_SET_ERR(-EINVAL, "NULL session");
+    struct shl__op *r = shl__lop_record(op->lop);
+    if (!r)
+        return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", op->lop->id);
+    uint32_t st = atomic_load_explicit(&r->op_state, memory_order_acquire);
+    return st <= SHL_OP_COMPLETED ? (int)st : SHL_ECORRUPT;
+}

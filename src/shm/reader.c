@@ -1,0 +1,762 @@
+/*
+ * reader.c: the read-only API (segment info, operation list, snapshots)
+ * and the invariant checker. Never takes a lock, never writes the segment.
+ *
+ * Every record is copied under its seqlock and re-validated; every index,
+ * count and string read from the segment is bounded, so a garbled segment
+ * yields errors or violations, never a crash.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shm/reader.h"
+
+#include "shm/index.h"
+#include "internal.h"
+#include "objects.h"
+#include "shm/table.h"
+
+#define COPY_TRIES 1000
+
+int
+shl_reader_open(shl_reader **out, const char *base_path)
+{
+    shl__clear_err();
+    if (!out || !base_path)
+        return SHL_SET_ERR(-EINVAL, "shl_reader_open: NULL argument");
+    char name[96];
+    int rc = shl__seg_name(base_path, name, sizeof(name));
+    if (rc < 0)
+        return rc;
+    shl_reader *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    struct shl__seg_params p = {.timeout_ms = 500};
+    rc = shl__seg_open(&r->own, name, false, &p);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->seg = &r->own;
+    r->owns_seg = true;
+    r->own_slot = SHL__NO_SLOT;
+    *out = r;
+    return 0;
+}
+
+void
+shl_reader_close(shl_reader *r)
+{
+    if (!r || !r->owns_seg)
+        return;
+    shl__seg_close(&r->own);
+    free(r);
+}
+
+static uint32_t
+count_allocated(struct shl__seg *s, int t)
+{
+    uint32_t n = 0, hw = shl__table_hwm(s, t);
+    for (uint32_t i = 0; i < hw; i++) {
+        struct shl__rec *r = shl__rec_at(s, t, i);
+        if (atomic_load_explicit(&r->state, memory_order_relaxed) ==
+            SHL__R_ALLOCATED)
+            n++;
+    }
+    return n;
+}
+
+static void fill_participant(shl_reader *r, uint32_t slot,
+                             shl_participant_info *pi, int64_t now);
+static bool part_alive(shl_reader *r, uint32_t slot);
+
+/* Who holds the snapshotter role: the lock says whether anyone does (a
+ * lock held through our own descriptor does not show: then the hint names
+ * our own slot), the hint in the header says who. */
+static void
+snapshotter_holder(shl_reader *r, shl_segment_info *out)
+{
+    struct shl__seg *s = r->seg;
+    uint64_t hint = atomic_load(&s->hdr->snap_holder);
+    uint32_t slot = hint ? (uint32_t)((hint - 1) & 0xffffffffu) : UINT32_MAX;
+    uint32_t gen = hint ? (uint32_t)((hint - 1) >> 32) : 0;
+    bool own = hint && slot == r->own_slot;
+    out->snapshotter_slot = UINT32_MAX;
+    out->snapshotter_held =
+        own || shl__ofd_is_locked(s->fd, SHL__LOCK_SNAPSHOTTER) == 1;
+    if (!out->snapshotter_held || slot >= s->hdr->cap[SHL__T_PART])
+        return;
+    shl_participant_info pi;
+    fill_participant(r, slot, &pi, shl__mono_ns());
+    if (!pi.alive || (uint32_t)(pi.generation & 0xffffffffu) != gen)
+        return; /* a stale hint: the holder is not known */
+    out->snapshotter_slot = slot;
+    memcpy(out->snapshotter_id, pi.participant_id,
+           sizeof(out->snapshotter_id));
+    out->snapshotter_pid = pi.pid;
+}
+
+int
+shl_reader_info(shl_reader *r, shl_segment_info *out)
+{
+    if (!r || !out)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    struct shl__seg *s = r->seg;
+    struct shl__hdr *h = s->hdr;
+    memset(out, 0, sizeof(*out));
+    shl__copy_field(out->shm_name, s->name, sizeof(out->shm_name));
+    out->format_major = SHL__VERSION_MAJOR(atomic_load(&h->version));
+    out->format_signature = h->format_sig;
+    out->owner_uid = h->owner_uid;
+    shl__copy_field(out->boot_id, h->boot_id, sizeof(out->boot_id));
+    out->created_at_us = h->created_wall_us;
+    out->cap_participants = h->cap[SHL__T_PART];
+    out->cap_operations = h->cap[SHL__T_OP];
+    out->cap_frames = h->cap[SHL__T_FRAME];
+    out->cap_resources = h->cap[SHL__T_RES];
+    out->used_participants = count_allocated(s, SHL__T_PART);
+    out->used_operations = count_allocated(s, SHL__T_OP);
+    out->used_frames = count_allocated(s, SHL__T_FRAME);
+    out->used_resources = count_allocated(s, SHL__T_RES);
+    out->lock_recoveries = atomic_load(&h->lock_recoveries);
+    out->crashes_detected = atomic_load(&h->crashes_detected);
+    out->epoch = atomic_load(&h->epoch);
+    out->cap_events = h->ev_cap;
+    uint64_t eh = atomic_load(&h->ev_head), et = atomic_load(&h->ev_tail);
+    out->events_pending = eh > et ? eh - et : 0;
+    out->events_fallback = atomic_load(&h->ev_fallback);
+    out->events_skipped = atomic_load(&h->ev_skipped);
+    out->events_dropped = atomic_load(&h->ev_dropped);
+    out->file_errors = atomic_load(&h->ev_file_errors);
+    out->poisoned = atomic_load(&h->poisoned) != 0;
+    snapshotter_holder(r, out);
+    return 0;
+}
+
+/* Liveness of a participant slot as this reader can prove it. */
+static bool
+part_alive(shl_reader *r, uint32_t slot)
+{
+    if (slot == r->own_slot)
+        return true;
+    return shl__ofd_is_locked(r->seg->fd, SHL__LOCK_PART_BASE + slot) == 1;
+}
+
+/* Consistent copy of an allocated frame; false if not allocated/gone. */
+static bool
+copy_frame(struct shl__seg *s, uint32_t i, struct shl__frame *f,
+           uint32_t *fstate)
+{
+    struct shl__frame *src = shl__frame_at(s, i);
+    if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
+        SHL__R_ALLOCATED)
+        return false;
+    if (shl__rec_copy(f, src, sizeof(*f), COPY_TRIES) != 0)
+        return false;
+    if (atomic_load(&f->h.state) != SHL__R_ALLOCATED)
+        return false;
+    uint64_t w = atomic_load(&f->fword);
+    uint64_t g = atomic_load(&f->h.gen);
+    if (!SHL__FWORD_GEN_OK(w, g) || SHL__FWORD_STATE(w) == SHL__F_GONE)
+        return false;
+    *fstate = SHL__FWORD_STATE(w);
+    return true;
+}
+
+static bool
+copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o)
+{
+    struct shl__op *src = shl__op_at(s, i);
+    if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
+        SHL__R_ALLOCATED)
+        return false;
+    if (shl__rec_copy(o, src, sizeof(*o), COPY_TRIES) != 0)
+        return false;
+    return atomic_load(&o->h.state) == SHL__R_ALLOCATED;
+}
+
+int
+shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
+{
+    if (!r || !out || !count)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    struct shl__seg *s = r->seg;
+    uint32_t cap = s->hdr->cap[SHL__T_OP];
+    uint32_t hw = shl__table_hwm(s, SHL__T_OP);
+    /* per-op frame counts in one pass over the frames */
+    uint32_t *frames = calloc(cap, sizeof(uint32_t));
+    uint64_t *gens = calloc(cap, sizeof(uint64_t));
+    shl_op_summary *rows = calloc(hw ? hw : 1, sizeof(*rows));
+    struct shl__op *o = malloc(sizeof(*o));
+    struct shl__frame *f = malloc(sizeof(*f));
+    int rc = 0;
+    if (!frames || !gens || !rows || !o || !f) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    size_t n = 0;
+    uint32_t *rowidx = calloc(hw ? hw : 1, sizeof(uint32_t));
+    if (!rowidx) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < hw; i++) {
+        if (!copy_op(s, i, o))
+            continue;
+        shl_op_summary *row = &rows[n];
+        shl__copy_field(row->operation_id, o->id, sizeof(o->id));
+        shl__copy_field(row->initiator_id, o->initiator, sizeof(o->initiator));
+        shl__copy_field(row->description, o->description,
+                        sizeof(o->description));
+        uint32_t st = atomic_load(&o->op_state);
+        row->state = st <= SHL_OP_COMPLETED ? (shl_op_state)st : SHL_OP_FAILED;
+        row->aborted = atomic_load(&o->aborted) != 0;
+        row->start_time_us = o->start_wall_us;
+        uint32_t pc = 0;
+        for (size_t w = 0; w < SHL__ARRAY_LEN(o->members); w++)
+            pc += (uint32_t)__builtin_popcountll(atomic_load(&o->members[w]));
+        row->participant_count = pc;
+        gens[i] = atomic_load(&o->h.gen);
+        rowidx[n] = i;
+        n++;
+    }
+    uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
+    for (uint32_t i = 0; i < fhw; i++) {
+        uint32_t fs;
+        if (!copy_frame(s, i, f, &fs))
+            continue;
+        if (f->op_idx < cap && gens[f->op_idx] == f->op_gen)
+            frames[f->op_idx]++;
+    }
+    for (size_t k = 0; k < n; k++)
+        rows[k].frame_count = frames[rowidx[k]];
+    free(rowidx);
+    *out = rows;
+    *count = n;
+    rows = NULL;
+out:
+    free(frames);
+    free(gens);
+    free(rows);
+    free(o);
+    free(f);
+    return rc;
+}
+
+void
+shl_snapshot_free(shl_snapshot *s)
+{
+    if (!s)
+        return;
+    free(s->frames);
+    free(s->resources);
+    free(s->participants);
+    free(s);
+}
+
+shl_snapshot *
+shl__snapshot_dup(const shl_snapshot *s)
+{
+    shl_snapshot *d = malloc(sizeof(*d));
+    if (!d)
+        return NULL;
+    *d = *s;
+    d->frames = NULL;
+    d->resources = NULL;
+    d->participants = NULL;
+    if (s->frame_count &&
+        !(d->frames = malloc(s->frame_count * sizeof(*s->frames))))
+        goto fail;
+    if (s->resource_count &&
+        !(d->resources = malloc(s->resource_count * sizeof(*s->resources))))
+        goto fail;
+    if (s->participant_count &&
+        !(d->participants =
+              malloc(s->participant_count * sizeof(*s->participants))))
+        goto fail;
+    if (s->frame_count)
+        memcpy(d->frames, s->frames, s->frame_count * sizeof(*s->frames));
+    if (s->resource_count)
+        memcpy(d->resources, s->resources,
+               s->resource_count * sizeof(*s->resources));
+    if (s->participant_count)
+        memcpy(d->participants, s->participants,
+               s->participant_count * sizeof(*s->participants));
+    return d;
+fail:
+    shl_snapshot_free(d);
+    return NULL;
+}
+
+bool
+shl_snapshot_is_empty(const shl_snapshot *s)
+{
+    return !s || (s->frame_count == 0 && s->resource_count == 0);
+}
+
+static int
+grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+static void
+fill_participant(shl_reader *r, uint32_t slot, shl_participant_info *pi,
+                 int64_t now)
+{
+    struct shl__seg *s = r->seg;
+    struct shl__part p;
+    memset(pi, 0, sizeof(*pi));
+    pi->slot = slot;
+    if (shl__rec_copy(&p, shl__part_at(s, slot), sizeof(p), COPY_TRIES) != 0)
+        return;
+    pi->generation = atomic_load(&p.h.gen);
+    shl__copy_field(pi->participant_id, p.id, sizeof(p.id));
+    pi->pid = p.pid;
+    pi->recorded_pid = p.recorded_pid;
+    int64_t hb = atomic_load(&p.heartbeat_ns);
+    pi->heartbeat_age_ms = hb ? (now - hb) / 1000000 : -1;
+    pi->alive = atomic_load(&p.h.state) == SHL__R_ALLOCATED &&
+                part_alive(r, slot);
+}
+
+int
+shl_reader_participants(shl_reader *r, shl_participant_info **out,
+                        size_t *count)
+{
+    if (!r || !out || !count)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    *out = NULL;
+    *count = 0;
+    struct shl__seg *s = r->seg;
+    uint32_t hw = shl__table_hwm(s, SHL__T_PART);
+    shl_participant_info *rows = NULL;
+    size_t n = 0, cap = 0;
+    int64_t now = shl__mono_ns();
+    for (uint32_t i = 0; i < hw; i++) {
+        if (atomic_load_explicit(&shl__part_at(s, i)->h.state,
+                                 memory_order_acquire) != SHL__R_ALLOCATED)
+            continue;
+        if (grow((void **)&rows, &cap, n + 1, sizeof(*rows))) {
+            free(rows);
+            return -ENOMEM;
+        }
+        fill_participant(r, i, &rows[n], now);
+        if (rows[n].participant_id[0] == 0)
+            continue; /* freed or torn meanwhile */
+        n++;
+    }
+    if (n == 0) {
+        free(rows);
+        rows = NULL;
+    }
+    *out = rows;
+    *count = n;
+    return 0;
+}
+
+static int
+frame_order(const void *a, const void *b)
+{
+    const shl_call_frame *x = a, *y = b;
+    if (x->start_time_us != y->start_time_us)
+        return x->start_time_us < y->start_time_us ? -1 : 1;
+    return strcmp(x->call_id, y->call_id);
+}
+
+static int
+snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
+{
+    int rc;
+    struct shl__seg *s = r->seg;
+    uint32_t idx;
+    uint64_t gen;
+    if (shl__index_lookup(s, operation_id, &idx, &gen) != 0)
+        return SHL_SET_ERR(SHL_ENOTFOUND, "no operation %s", operation_id);
+    shl_snapshot *snap = calloc(1, sizeof(*snap));
+    struct shl__op *o = malloc(sizeof(*o));
+    struct shl__frame *f = malloc(sizeof(*f));
+    struct shl__res *x = malloc(sizeof(*x));
+    size_t fcap = 0, rcap = 0, pcap = 0;
+    if (!snap || !o || !f || !x) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (!copy_op(s, idx, o) || atomic_load(&o->h.gen) != gen) {
+        rc = SHL_SET_ERR(SHL_ENOTFOUND, "operation %s is gone", operation_id);
+        goto fail;
+    }
+    int64_t now = shl__mono_ns();
+    shl__copy_field(snap->operation_id, o->id, sizeof(o->id));
+    shl__copy_field(snap->initiator_id, o->initiator, sizeof(o->initiator));
+    shl__copy_field(snap->description, o->description,
+                    sizeof(o->description));
+    snap->has_description = o->has_description != 0;
+    snap->start_time_us = o->start_wall_us;
+    uint32_t st = atomic_load(&o->op_state);
+    snap->state = st <= SHL_OP_COMPLETED ? (shl_op_state)st : SHL_OP_FAILED;
+    snap->aborted = atomic_load(&o->aborted) != 0;
+    snap->last_heartbeat_us =
+        shl__mono_to_wall_us(s, atomic_load(&o->last_heartbeat_ns));
+    snap->detection_timestamp_us = o->detection_us;
+    snap->removal_timestamp_us = o->removal_us;
+    snap->change_count = atomic_load(&o->change_count);
+    shl__copy_field(snap->failure.operation_id, o->id, sizeof(o->id));
+    snap->failure.failed_at_us = o->failed_at_us;
+    shl__copy_field(snap->failure.reason, o->reason, sizeof(o->reason));
+    uint32_t cc = o->crashed_count > SHL_CRASHED_IDS_MAX ? SHL_CRASHED_IDS_MAX
+                                                         : o->crashed_count;
+    snap->failure.crashed_call_count = cc;
+    for (uint32_t i = 0; i < cc; i++)
+        shl__copy_field(snap->failure.crashed_call_ids[i], o->crashed[i],
+                        sizeof(o->crashed[i]));
+
+    /* participants: members and frame owners */
+    uint32_t pcapn = s->hdr->cap[SHL__T_PART];
+    uint8_t *seen = calloc(pcapn, 1);
+    if (!seen) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (uint32_t w = 0; w < SHL__ARRAY_LEN(o->members); w++) {
+        uint64_t bits = atomic_load(&o->members[w]);
+        while (bits) {
+            uint32_t b = (uint32_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            uint32_t slot = w * 64 + b;
+            if (slot < pcapn)
+                seen[slot] = 1;
+        }
+    }
+    uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
+    for (uint32_t i = 0; i < fhw; i++) {
+        uint32_t fs;
+        /* pre-filter on the live record (re-checked on the copy): most
+         * frames of a big table belong to other operations */
+        if (__atomic_load_n(&shl__frame_at(s, i)->op_idx, __ATOMIC_RELAXED) !=
+            idx)
+            continue;
+        if (!copy_frame(s, i, f, &fs))
+            continue;
+        if (f->op_idx != idx || f->op_gen != gen)
+            continue;
+        if (grow((void **)&snap->frames, &fcap, snap->frame_count + 1,
+                 sizeof(shl_call_frame))) {
+            free(seen);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        shl_call_frame *cf = &snap->frames[snap->frame_count++];
+        memset(cf, 0, sizeof(*cf));
+        shl__copy_field(cf->participant_id, f->participant_id,
+                        sizeof(f->participant_id));
+        shl__copy_field(cf->call_id, f->call_id, sizeof(f->call_id));
+        cf->pid = f->pid;
+        cf->start_time_us = f->start_wall_us;
+        cf->state = fs <= SHL_FRAME_CLEANED_UP ? (shl_frame_state)fs
+                                               : SHL_FRAME_CRASHED;
+        cf->has_description = f->has_description != 0;
+        shl__copy_field(cf->description, f->description,
+                        sizeof(f->description));
+        cf->fail_on_crash = f->fail_on_crash != 0;
+        cf->session_id = f->session_id;
+        cf->participant_slot = f->part_slot;
+        cf->last_heartbeat_us = cf->start_time_us;
+        cf->heartbeat_age_ms = -1;
+        if (f->part_slot < pcapn) {
+            seen[f->part_slot] = 1;
+            struct shl__part *p = shl__part_at(s, f->part_slot);
+            int64_t hb = atomic_load(&p->heartbeat_ns);
+            if (atomic_load(&p->h.gen) == f->part_gen && hb) {
+                cf->last_heartbeat_us = shl__mono_to_wall_us(s, hb);
+                cf->heartbeat_age_ms = (now - hb) / 1000000;
+            }
+        }
+    }
+    /* frames in start order (ties by call id). The table order is the
+     * claim order of free slots, not the start order: an insertion sort
+     * here was quadratic (130 ms for 10,000 frames). */
+    if (snap->frame_count > 1)
+        qsort(snap->frames, snap->frame_count, sizeof(shl_call_frame),
+              frame_order);
+    uint32_t rhw = shl__table_hwm(s, SHL__T_RES);
+    for (uint32_t i = 0; i < rhw; i++) {
+        struct shl__res *src = shl__res_at(s, i);
+        if (atomic_load(&src->h.state) != SHL__R_ALLOCATED)
+            continue;
+        if (shl__rec_copy(x, src, sizeof(*x), COPY_TRIES) != 0 ||
+            atomic_load(&x->h.state) != SHL__R_ALLOCATED)
+            continue;
+        if (x->op_idx != idx || x->op_gen != gen)
+            continue;
+        if (grow((void **)&snap->resources, &rcap, snap->resource_count + 1,
+                 sizeof(shl_temp_resource))) {
+            free(seen);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        shl_temp_resource *tr = &snap->resources[snap->resource_count++];
+        shl__copy_field(tr->path, x->path, sizeof(x->path));
+        tr->owner = x->owner_pid;
+        tr->registered_at_us = x->registered_at_us;
+    }
+    for (uint32_t slot = 0; slot < pcapn; slot++) {
+        if (!seen[slot])
+            continue;
+        if (grow((void **)&snap->participants, &pcap,
+                 snap->participant_count + 1, sizeof(shl_participant_info))) {
+            free(seen);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        fill_participant(r, slot,
+                         &snap->participants[snap->participant_count++], now);
+    }
+    free(seen);
+    free(o);
+    free(f);
+    free(x);
+    *out = snap;
+    return 0;
+fail:
+    shl_snapshot_free(snap);
+    free(o);
+    free(f);
+    free(x);
+    return rc;
+}
+
+/* Each record is copied consistently under its seqlock. Across records,
+ * a protocol change (crash, cleanup, failure, abort) bumps the
+ * segment's epoch before it touches frames, so a snapshot taken while the
+ * epoch did not move shows no half-done transition; we retry a bounded
+ * number of times. Calls starting and ending meanwhile are per-frame
+ * atomic and do not force a retry. */
+int
+shl_reader_snapshot(shl_reader *r, const char *operation_id,
+                    shl_snapshot **out)
+{
+    if (!r || !operation_id || !out)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    int rc = shl_validate_operation_id(operation_id);
+    if (rc)
+        return rc;
+    for (int t = 0;; t++) {
+        uint32_t e1 = atomic_load_explicit(&r->seg->hdr->epoch,
+                                           memory_order_acquire);
+        shl_snapshot *snap = NULL;
+        rc = snapshot_once(r, operation_id, &snap);
+        if (rc)
+            return rc;
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&r->seg->hdr->epoch, memory_order_relaxed) ==
+                e1 ||
+            t >= 15) {
+            *out = snap;
+            return 0;
+        }
+        shl_snapshot_free(snap);
+    }
+}
+
+/* ---- invariant checker ---- */
+
+struct report {
+    shl_check_report *out;
+    size_t len;
+};
+
+__attribute__((format(printf, 2, 3))) static void
+violation(struct report *rp, const char *fmt, ...)
+{
+    rp->out->violations++;
+    size_t cap = sizeof(rp->out->text);
+    if (rp->len + 2 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(rp->out->text + rp->len, cap - rp->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    rp->len += (size_t)n;
+    if (rp->len >= cap - 1)
+        rp->len = cap - 2;
+    rp->out->text[rp->len++] = '\n';
+    rp->out->text[rp->len] = 0;
+}
+
+static bool
+mutex_held(struct shl__hdr *h)
+{
+    /* glibc: __data.__lock is non-zero while the mutex is held */
+    return __atomic_load_n(&h->mutex.__data.__lock, __ATOMIC_ACQUIRE) != 0;
+}
+
+int
+shl_reader_check(shl_reader *r, shl_check_report *out)
+{
+    if (!r || !out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    struct report rp = {.out = out};
+    struct shl__seg *s = r->seg;
+    struct shl__hdr *h = s->hdr;
+    int vrc = shl__seg_validate(h, s->size, geteuid());
+    if (vrc) {
+        violation(&rp, "header: %s", shl_errmsg());
+        return (int)out->violations;
+    }
+    if (atomic_load(&h->poisoned))
+        violation(&rp, "segment is poisoned");
+    bool held = mutex_held(h);
+    uint32_t kind = atomic_load(&h->intent.kind);
+    if (kind != SHL__I_NONE && !held)
+        violation(&rp,
+                  "intent %u on table %u index %u left by a dead lock holder "
+                  "(repaired by the next locker)",
+                  kind, h->intent.table, h->intent.index);
+    uint32_t counts[SHL__NTABLES] = {0};
+    for (int t = 0; t < SHL__NTABLES; t++) {
+        uint32_t hwv = atomic_load(&h->hwm[t]);
+        if (hwv > h->cap[t])
+            violation(&rp, "table %d high-water mark %u beyond capacity %u",
+                      t, hwv, h->cap[t]);
+        uint32_t hw = shl__table_hwm(s, t);
+        for (uint32_t i = 0; i < hw; i++) {
+            struct shl__rec *rec = shl__rec_at(s, t, i);
+            out->records_checked++;
+            uint32_t st = atomic_load(&rec->state);
+            uint32_t seq = atomic_load(&rec->seq);
+            if (st > SHL__R_RECLAIMED) {
+                violation(&rp, "table %d record %u: bad state %u", t, i, st);
+                continue;
+            }
+            if (st == SHL__R_ALLOCATED)
+                counts[t]++;
+            uint32_t owner = atomic_load(&rec->owner);
+            if (st == SHL__R_ALLOCATED && owner != SHL__NO_SLOT &&
+                owner >= h->cap[SHL__T_PART])
+                violation(&rp, "table %d record %u: owner %u out of range",
+                          t, i, owner);
+            if (seq & 1u) {
+                bool writer_alive =
+                    t == SHL__T_FRAME
+                        ? (owner < h->cap[SHL__T_PART] && part_alive(r, owner))
+                        : held;
+                if (!writer_alive)
+                    violation(&rp,
+                              "table %d record %u: sequence %u left odd by a "
+                              "dead writer",
+                              t, i, seq);
+            }
+            if (st == SHL__R_STARTING && t != SHL__T_FRAME && !held)
+                violation(&rp,
+                          "table %d record %u: STARTING outside the lock", t,
+                          i);
+            if (st != SHL__R_ALLOCATED)
+                continue;
+            if (t == SHL__T_FRAME) {
+                struct shl__frame *f = (struct shl__frame *)rec;
+                uint64_t w = atomic_load(&f->fword);
+                uint64_t g = atomic_load(&rec->gen);
+                if (!SHL__FWORD_GEN_OK(w, g))
+                    violation(&rp, "frame %u: state word generation differs",
+                              i);
+                else if (SHL__FWORD_STATE(w) > SHL_FRAME_CLEANED_UP &&
+                         SHL__FWORD_STATE(w) != SHL__F_GONE)
+                    violation(&rp, "frame %u: bad frame state %u", i,
+                              SHL__FWORD_STATE(w));
+                if (f->op_idx >= h->cap[SHL__T_OP]) {
+                    violation(&rp, "frame %u: operation index %u out of range",
+                              i, f->op_idx);
+                } else {
+                    struct shl__op *o = shl__op_at(s, f->op_idx);
+                    if (SHL__FWORD_STATE(w) != SHL__F_GONE &&
+                        (atomic_load(&o->h.gen) != f->op_gen ||
+                         atomic_load(&o->h.state) != SHL__R_ALLOCATED))
+                        violation(&rp,
+                                  "frame %u (%.*s): its operation is gone", i,
+                                  64, f->call_id);
+                }
+                if (f->part_slot >= h->cap[SHL__T_PART])
+                    violation(&rp, "frame %u: participant %u out of range", i,
+                              f->part_slot);
+            } else if (t == SHL__T_RES) {
+                struct shl__res *x = (struct shl__res *)rec;
+                if (x->op_idx >= h->cap[SHL__T_OP]) {
+                    violation(&rp, "resource %u: operation index out of range",
+                              i);
+                } else {
+                    struct shl__op *o = shl__op_at(s, x->op_idx);
+                    if (atomic_load(&o->h.gen) != x->op_gen ||
+                        atomic_load(&o->h.state) != SHL__R_ALLOCATED)
+                        violation(&rp, "resource %u: its operation is gone",
+                                  i);
+                }
+                if (!memchr(x->path, 0, sizeof(x->path)))
+                    violation(&rp, "resource %u: path not terminated", i);
+            } else if (t == SHL__T_OP) {
+                struct shl__op *o = (struct shl__op *)rec;
+                if (!memchr(o->id, 0, sizeof(o->id)))
+                    violation(&rp, "operation %u: id not terminated", i);
+                else if (o->id_hash != shl__id_hash(o->id))
+                    violation(&rp, "operation %u: id hash mismatch", i);
+                if (atomic_load(&o->op_state) > SHL_OP_COMPLETED)
+                    violation(&rp, "operation %u: bad state", i);
+                uint32_t xi;
+                uint64_t xg;
+                if (memchr(o->id, 0, sizeof(o->id)) &&
+                    (shl__index_lookup(s, o->id, &xi, &xg) != 0 || xi != i))
+                    violation(&rp, "operation %u (%s) is not in the id index",
+                              i, o->id);
+            } else if (t == SHL__T_PART) {
+                struct shl__part *p = (struct shl__part *)rec;
+                if (!memchr(p->id, 0, sizeof(p->id)))
+                    violation(&rp, "participant %u: id not terminated", i);
+            }
+        }
+    }
+    if (!held) {
+        const int counted[] = {SHL__T_PART, SHL__T_OP, SHL__T_RES};
+        for (size_t k = 0; k < SHL__ARRAY_LEN(counted); k++) {
+            int t = counted[k];
+            if (h->used[t] != counts[t])
+                violation(&rp, "table %d: count %u but %u records allocated",
+                          t, h->used[t], counts[t]);
+        }
+        /* every index entry names a live operation with its hash */
+        for (uint32_t i = 0; i < h->index_cap; i++) {
+            struct shl__index_ent *e = shl__index_at(s, i);
+            uint64_t k = atomic_load(&e->key);
+            if (k == SHL__IDX_EMPTY || k == SHL__IDX_TOMB)
+                continue;
+            uint32_t oi = atomic_load(&e->op_idx);
+            if (oi >= h->cap[SHL__T_OP]) {
+                violation(&rp, "index entry %u: slot %u out of range", i, oi);
+                continue;
+            }
+            struct shl__op *o = shl__op_at(s, oi);
+            if (atomic_load(&o->h.state) != SHL__R_ALLOCATED ||
+                o->id_hash != k)
+                violation(&rp, "index entry %u names a dead operation slot %u",
+                          i, oi);
+        }
+    }
+    return (int)out->violations;
+}

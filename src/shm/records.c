@@ -1,0 +1,94 @@
+/*
+ * records.c: operation and temp-resource records freed under the structure
+ * lock, each step behind an intent record and a named crash point, so a
+ * death anywhere in between is rolled forward by the next holder (lock.c).
+ */
+#include "shm/records.h"
+
+#include <stdlib.h>
+
+#include "internal.h"
+#include "shm/index.h"
+#include "shm/lock.h"
+#include "shm/table.h"
+
+/* Free an operation record (structure mutex held). */
+void
+shl__op_free_locked(struct shl__seg *s, uint32_t idx, uint64_t gen)
+{
+    struct shl__op *r = shl__op_at(s, idx);
+    if (atomic_load(&r->h.gen) != gen ||
+        atomic_load(&r->h.state) != SHL__R_ALLOCATED)
+        return;
+    shl__intent_set(s, SHL__I_FREE, SHL__T_OP, idx, gen);
+    SHL_CRASH_POINT("free.intent");
+    shl__index_remove(s, r->id_hash, idx);
+    SHL_CRASH_POINT("free.unindexed");
+    shl__rec_release(s, SHL__T_OP, &r->h);
+    SHL_CRASH_POINT("free.released");
+    s->hdr->used[SHL__T_OP]--;
+    shl__intent_clear(s);
+}
+
+/* Free every resource record of an operation (structure mutex held). */
+void
+shl__op_resources_free_locked(struct shl__seg *s, uint32_t op_idx,
+                              uint64_t op_gen)
+{
+    uint32_t hw = shl__table_hwm(s, SHL__T_RES);
+    for (uint32_t i = 0; i < hw; i++) {
+        struct shl__res *r = shl__res_at(s, i);
+        if (atomic_load(&r->h.state) != SHL__R_ALLOCATED ||
+            r->op_idx != op_idx || r->op_gen != op_gen)
+            continue;
+        shl__intent_set(s, SHL__I_FREE, SHL__T_RES, i, atomic_load(&r->h.gen));
+        SHL_CRASH_POINT("free.intent");
+        shl__rec_release(s, SHL__T_RES, &r->h);
+        SHL_CRASH_POINT("free.released");
+        s->hdr->used[SHL__T_RES]--;
+        shl__intent_clear(s);
+    }
+}
+
+/* Collect and free resource records matching (op, optionally owner) under
+ * the structure lock; returns a malloc'd array of paths (count in *n). */
+shl__path *
+shl__res_collect_locked(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
+                        uint32_t slot, uint64_t slot_gen, bool any_owner,
+                        size_t *n)
+{
+    shl__path *paths = NULL;
+    size_t cnt = 0, cap = 0;
+    uint32_t hw = shl__table_hwm(s, SHL__T_RES);
+    for (uint32_t i = 0; i < hw; i++) {
+        struct shl__res *x = shl__res_at(s, i);
+        if (atomic_load(&x->h.state) != SHL__R_ALLOCATED ||
+            x->op_idx != op_idx || x->op_gen != op_gen)
+            continue;
+        if (!any_owner && (x->part_slot != slot || x->part_gen != slot_gen))
+            continue;
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            void *p = realloc(paths, nc * sizeof(*paths));
+            if (!p)
+                break; /* keep the record: it will be retried */
+            paths = p;
+            cap = nc;
+        }
+        shl__copy_field(paths[cnt++], x->path, sizeof(x->path));
+        shl__intent_set(s, SHL__I_FREE, SHL__T_RES, i, atomic_load(&x->h.gen));
+        shl__rec_release(s, SHL__T_RES, &x->h);
+        s->hdr->used[SHL__T_RES]--;
+        shl__intent_clear(s);
+    }
+    *n = cnt;
+    return paths;
+}
+
+void
+shl__op_touch(struct shl__op *r)
+{
+    atomic_fetch_add_explicit(&r->change_count, 1, memory_order_release);
+    atomic_store_explicit(&r->last_heartbeat_ns, shl__mono_ns(),
+                          memory_order_relaxed);
+}

@@ -1,0 +1,55 @@
+/*
+ * records.h: freeing operation and resource records (records.c), and the
+ * change mark every mutation of an operation leaves.
+ */
+#ifndef SHL_SHM_RECORDS_H
+#define SHL_SHM_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm/segment.h"
+
+/* One temp-resource path, as stored in a record. */
+typedef char shl__path[SHL_PATH_MAX + 1];
+
+/* Free operation record (idx, gen) with its id index entry, if it is still
+ * that live record. Structure lock held. */
+void shl__op_free_locked(struct shl__seg *s, uint32_t idx, uint64_t gen);
+
+/* Free every resource record of operation (op_idx, op_gen), deleting
+ * nothing. Structure lock held. */
+void shl__op_resources_free_locked(struct shl__seg *s, uint32_t op_idx,
+                                   uint64_t op_gen);
+
+/* Free the resource records of operation (op_idx, op_gen) registered by
+ * participant (slot, slot_gen), or by anyone when any_owner, and return
+ * their paths for deletion after the lock is dropped: a malloc'd array the
+ * caller frees (count in *n; NULL when none). On allocation failure the
+ * records not yet collected stay, to be retried. Structure lock held. */
+shl__path *shl__res_collect_locked(struct shl__seg *s, uint32_t op_idx,
+                                   uint64_t op_gen, uint32_t slot,
+                                   uint64_t slot_gen, bool any_owner,
+                                   size_t *n);
+
+/* Mark an operation changed: bump change_count (readers and the
+ * snapshotter look at it) and move its lastHeartbeat. Lock-free. */
+void shl__op_touch(struct shl__op *r);
+
+/* The live operation record (idx, gen), or NULL once it was freed or
+ * reused. Lock-free. */
+static inline struct shl__op *
+shl__op_live(struct shl__seg *s, uint32_t idx, uint64_t gen)
+{
+    if (idx >= s->hdr->cap[SHL__T_OP])
+        return NULL;
+    struct shl__op *r = shl__op_at(s, idx);
+    if (atomic_load_explicit(&r->h.gen, memory_order_acquire) != gen ||
+        atomic_load_explicit(&r->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED)
+        return NULL;
+    return r;
+}
+
+#endif /* SHL_SHM_RECORDS_H */

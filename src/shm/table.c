@@ -1,0 +1,194 @@
+/*
+ * table.c: record claim / publish / release and the seqlock copy.
+ *
+ * Ordering: a claimer CASes state FREE->STARTING (acq_rel), opens the
+ * seqlock (odd), bumps the generation and writes owner fields. Readers that
+ * race with it either see the odd sequence or a sequence that changed and
+ * discard their copy. Publication closes the seqlock and then stores
+ * ALLOCATED with release, so a reader that sees ALLOCATED with an even,
+ * unchanged sequence has a complete record.
+ */
+#include "shm/table.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+int64_t
+shl__reuse_delay_ns(int table)
+{
+    switch (table) {
+    case SHL__T_PART:
+        return 10 * 1000000ll; /* viewer rows hold (slot, gen) briefly */
+    case SHL__T_OP:
+        return 10 * 1000000ll;
+    default:
+        return 0; /* frames and resources: generation checks suffice */
+    }
+}
+
+static bool
+claimable(struct shl__rec *r, uint32_t st, int64_t now)
+{
+    if (st == SHL__R_FREE)
+        return true;
+    if (st == SHL__R_RECLAIMED)
+        return atomic_load_explicit(&r->reuse_after, memory_order_relaxed) <=
+               now;
+    return false;
+}
+
+static void
+claimed(struct shl__seg *s, int table, struct shl__rec *r, uint32_t i,
+        uint32_t owner, uint64_t owner_gen, uint64_t *gen)
+{
+    struct shl__hdr *h = s->hdr;
+    shl__seq_write_begin(r);
+    uint64_t g = atomic_load_explicit(&r->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&r->gen, g, memory_order_relaxed);
+    atomic_store_explicit(&r->owner, owner, memory_order_relaxed);
+    atomic_store_explicit(&r->owner_gen, owner_gen, memory_order_relaxed);
+    uint32_t hw = atomic_load_explicit(&h->hwm[table], memory_order_relaxed);
+    while (hw < i + 1 && !atomic_compare_exchange_weak_explicit(
+                             &h->hwm[table], &hw, i + 1,
+                             memory_order_release, memory_order_relaxed))
+        ;
+    *gen = g;
+}
+
+int
+shl__rec_find_free(struct shl__seg *s, int table, uint32_t hint,
+                   uint32_t *idx)
+{
+    uint32_t cap = s->hdr->cap[table];
+    int64_t now = shl__mono_ns();
+    if (hint >= cap)
+        hint = 0;
+    for (uint32_t n = 0; n < cap; n++) {
+        uint32_t i = hint + n;
+        if (i >= cap)
+            i -= cap;
+        struct shl__rec *r = shl__rec_at(s, table, i);
+        uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+        if (claimable(r, st, now)) {
+            *idx = i;
+            return 0;
+        }
+    }
+    return SHL_SET_ERR(SHL_EFULL, "table %d is full (%u records)", table,
+                       cap);
+}
+
+int
+shl__rec_claim_at(struct shl__seg *s, int table, uint32_t i, uint32_t owner,
+                  uint64_t owner_gen, uint64_t *gen)
+{
+    struct shl__rec *r = shl__rec_at(s, table, i);
+    uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+    if (!claimable(r, st, shl__mono_ns()) ||
+        !atomic_compare_exchange_strong_explicit(&r->state, &st,
+                                                 SHL__R_STARTING,
+                                                 memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return -EAGAIN;
+    claimed(s, table, r, i, owner, owner_gen, gen);
+    return 0;
+}
+
+int
+shl__rec_claim(struct shl__seg *s, int table, uint32_t hint, uint32_t owner,
+               uint64_t owner_gen, uint32_t *idx, uint64_t *gen)
+{
+    struct shl__hdr *h = s->hdr;
+    uint32_t cap = h->cap[table];
+    int64_t now = 0;
+    if (hint >= cap)
+        hint = 0;
+    for (uint32_t n = 0; n < cap; n++) {
+        uint32_t i = hint + n;
+        if (i >= cap)
+            i -= cap;
+        struct shl__rec *r = shl__rec_at(s, table, i);
+        uint32_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+        if (st == SHL__R_RECLAIMED && now == 0)
+            now = shl__mono_ns();
+        if (!claimable(r, st, now))
+            continue;
+        if (!atomic_compare_exchange_strong_explicit(
+                &r->state, &st, SHL__R_STARTING, memory_order_acq_rel,
+                memory_order_relaxed))
+            continue;
+        claimed(s, table, r, i, owner, owner_gen, gen);
+        *idx = i;
+        return 0;
+    }
+    return SHL_SET_ERR(SHL_EFULL, "table %d is full (%u records)", table,
+                       cap);
+}
+
+void
+shl__rec_publish(struct shl__rec *r)
+{
+    shl__seq_write_end(r);
+    atomic_store_explicit(&r->state, SHL__R_ALLOCATED, memory_order_release);
+}
+
+void
+shl__rec_unclaim(struct shl__rec *r)
+{
+    shl__seq_write_end(r);
+    atomic_store_explicit(&r->state, SHL__R_FREE, memory_order_release);
+}
+
+void
+shl__rec_release(struct shl__seg *s, int table, struct shl__rec *r)
+{
+    SHL__UNUSED(s);
+    int64_t delay = shl__reuse_delay_ns(table);
+    shl__seq_write_begin(r);
+    if (delay > 0) {
+        atomic_store_explicit(&r->reuse_after, shl__mono_ns() + delay,
+                              memory_order_relaxed);
+        atomic_store_explicit(&r->state, SHL__R_RECLAIMED,
+                              memory_order_release);
+    } else {
+        atomic_store_explicit(&r->state, SHL__R_FREE, memory_order_release);
+    }
+    shl__seq_write_end(r);
+}
+
+/* The copy races with writers by design; a torn copy is discarded by the
+ * sequence check. TSan cannot see the seqlock protocol, hence the narrow
+ * exemption of this one function. */
+__attribute__((no_sanitize_thread)) static void
+racy_copy(void *dst, const void *src, size_t size)
+{
+    /* Word by word through volatile: not turned into a memcpy call (which
+     * TSan would intercept and instrument). Records are 64-byte aligned
+     * and sized in whole words. */
+    const volatile uint64_t *s = src;
+    uint64_t *d = dst;
+    size_t n = size / sizeof(uint64_t);
+    for (size_t i = 0; i < n; i++)
+        d[i] = s[i];
+    if (size % sizeof(uint64_t))
+        memcpy((char *)dst + n * 8, (const char *)src + n * 8, size % 8);
+}
+
+int
+shl__rec_copy(void *dst, const void *src, size_t size, int tries)
+{
+    const struct shl__rec *r = src;
+    for (int t = 0; t < tries; t++) {
+        uint32_t seq;
+        if (!shl__seq_read_begin(r, &seq)) {
+            SHL__CPU_RELAX();
+            continue;
+        }
+        racy_copy(dst, src, size);
+        if (shl__seq_read_ok(r, seq))
+            return 0;
+    }
+    return -EAGAIN;
+}

@@ -1,0 +1,91 @@
+/*
+ * table.h: fixed-capacity record tables in the segment.
+ *
+ * Claim: find a FREE (or RECLAIMED past its reuse deadline) record and CAS
+ * its state to STARTING; the claimer then owns it, with the seqlock open
+ * (odd). Fill the fields, then shl__rec_publish() closes the seqlock and
+ * stores ALLOCATED last with release. Release: seqlock open, state
+ * RECLAIMED with a reuse deadline, seqlock closed.
+ *
+ * Claims are lock-free (a CAS per candidate), so the frame table is used
+ * without the structure mutex; the other tables claim under the mutex with
+ * an intent record so a death mid-claim can be rolled back.
+ */
+#ifndef SHL_TABLE_H
+#define SHL_TABLE_H
+
+#include "shm/segment.h"
+
+/* Reuse delay per table (ns): how long a freed record stays RECLAIMED. */
+int64_t shl__reuse_delay_ns(int table);
+
+/* Claim a record, scanning from `hint`. On success *idx and *gen are set,
+ * the record is STARTING with its seqlock odd and owner fields written.
+ * Returns 0 or SHL_EFULL. */
+int shl__rec_claim(struct shl__seg *s, int table, uint32_t hint,
+                   uint32_t owner, uint64_t owner_gen, uint32_t *idx,
+                   uint64_t *gen);
+
+/* Under the structure mutex, claims are two-step so the intent can name
+ * the record before it changes: find a claimable index, write the intent,
+ * then claim exactly that index. Returns 0 or SHL_EFULL / -EAGAIN. */
+int shl__rec_find_free(struct shl__seg *s, int table, uint32_t hint,
+                       uint32_t *idx);
+int shl__rec_claim_at(struct shl__seg *s, int table, uint32_t idx,
+                      uint32_t owner, uint64_t owner_gen, uint64_t *gen);
+
+/* Close the seqlock opened by claim and publish ALLOCATED. */
+void shl__rec_publish(struct shl__rec *r);
+
+/* Undo a claim that was never published (back to FREE). */
+void shl__rec_unclaim(struct shl__rec *r);
+
+/* Free a record: RECLAIMED with reuse deadline. */
+void shl__rec_release(struct shl__seg *s, int table, struct shl__rec *r);
+
+
+/* Seqlock writer brackets for later in-place changes. */
+static inline void
+shl__seq_write_begin(struct shl__rec *r)
+{
+    atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+static inline void
+shl__seq_write_end(struct shl__rec *r)
+{
+    atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
+}
+
+/* Seqlock reader: returns the even sequence to check later, or fails (odd:
+ * a writer is inside). */
+static inline bool
+shl__seq_read_begin(const struct shl__rec *r, uint32_t *seq)
+{
+    uint32_t s = atomic_load_explicit(&r->seq, memory_order_acquire);
+    *seq = s;
+    return (s & 1u) == 0;
+}
+static inline bool
+shl__seq_read_ok(const struct shl__rec *r, uint32_t seq)
+{
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&r->seq, memory_order_relaxed) == seq;
+}
+
+/* Copy a record consistently into `dst` (size bytes from `src`).
+ * Returns 0, or -EAGAIN after `tries` failed attempts. The copy is done with
+ * relaxed byte-wise-safe loads (memcpy of racy memory is tolerated by the
+ * seqlock discipline: a torn copy is always discarded). */
+int shl__rec_copy(void *dst, const void *src, size_t size, int tries);
+
+/* Highest index + 1 ever claimed in the table (scan bound). */
+static inline uint32_t
+shl__table_hwm(const struct shl__seg *s, int table)
+{
+    uint32_t h = atomic_load_explicit(&s->hdr->hwm[table],
+                                      memory_order_acquire);
+    return h > s->hdr->cap[table] ? s->hdr->cap[table] : h;
+}
+
+#endif /* SHL_TABLE_H */
