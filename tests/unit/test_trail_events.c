@@ -11,27 +11,9 @@
 #include "ledger.h"
 #include "shl_test.h"
 
-int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
+#include "shl_text.h"
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b)
-        b[n] = 0;
-    fclose(f);
-    return b;
-}
+int shl__events_flush(shl_ledger *l, int64_t timeout_ms);
 
 static void
 test_trail_every_change(void **state)
@@ -59,7 +41,7 @@ test_trail_every_change(void **state)
 
     char path[700];
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     const char *want[] = {
         "PARTICIPANT_JOINED",       "CALL_STARTED",   "CALL_ENDED",
@@ -132,7 +114,7 @@ test_trail_call_failed_error_escaped(void **state)
 
     char path[700];
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     int found = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
