@@ -4,13 +4,13 @@
 #                            internal test); include with "support/<x>.h" or
 #                            "<x>.h"
 #   tests/<tier>/test_*.c    one executable + ctest each; tiers and labels:
-#                            unit (TIMEOUT 120), proc (300), stress (1800)
+#                            unit (TIMEOUT 120), proc (300)
 #   tests/<tier>/helper_*.c  helper programs a test may spawn, built into
 #                            $SHL_TEST_BINDIR/<tier>/helper_<name>
 #   tests/cli/run.sh         ctest "cli": bash run.sh <shmledger> [<shmledger-top>]
 #   tests/example/*.c        README examples, public API only, label unit
 #
-# ctest names: <tier>.<name> (e.g. unit.lock for tests/unit/test_lock.c),
+# ctest names: <tier>.<name> (e.g. unit.segment for tests/unit/test_segment.c),
 # cli, example.<name>. Binaries: build/x/tests/<tier>/test_<name>.
 
 shl_require_cmocka()
@@ -34,7 +34,7 @@ if(_shl_support_sources)
 endif()
 
 # Tiers.
-foreach(_tier_timeout IN ITEMS "unit:120" "proc:300" "stress:1800")
+foreach(_tier_timeout IN ITEMS "unit:120" "proc:300")
     string(REPLACE ":" ";" _tt "${_tier_timeout}")
     list(GET _tt 0 _tier)
     list(GET _tt 1 _timeout)

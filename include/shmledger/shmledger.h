@@ -1201,12 +1201,6 @@ SHL_API void shl_reader_close(shl_reader *r);
 SHL_API int shl_reader_info(shl_reader *r, shl_segment_info *out);
 
 /**
- * List the live operations (running, cleanup, or finished but not yet
- * reclaimed). Lock-free; every row is a consistent copy of one record.
- * @param[out] out  array of `*count` rows; free with free().
- * @return 0; -EINVAL, -ENOMEM, SHL_ECORRUPT.
- */
-/**
  * List every participant slot in use (live processes, and dead ones not yet
  * reaped), in slot order. `alive` is the kernel's word (the participant's
  * liveness lock), never a pid check. Lock-free.
@@ -1217,6 +1211,12 @@ SHL_API int shl_reader_info(shl_reader *r, shl_segment_info *out);
 SHL_API int shl_reader_participants(shl_reader *r, shl_participant_info **out,
                                     size_t *count);
 
+/**
+ * List the live operations (running, cleanup, or finished but not yet
+ * reclaimed). Lock-free; every row is a consistent copy of one record.
+ * @param[out] out  array of `*count` rows; free with free().
+ * @return 0; -EINVAL, -ENOMEM, SHL_ECORRUPT. Context: any thread.
+ */
 SHL_API int shl_reader_list(shl_reader *r, shl_op_summary **out,
                             size_t *count);
 

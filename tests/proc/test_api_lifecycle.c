@@ -19,6 +19,8 @@
 
 #include "shl_test.h"
 
+#include "shl_proc.h"
+
 /* A participant process: parent -> child commands, child -> parent acks.
  * Peers are forked before the parent opens its ledger (a ledger runs
  * threads; a child of a threaded process may only call async-signal-safe
@@ -39,12 +41,7 @@ static int
 kill_peers(void **state)
 {
     (void)state;
-    for (int i = 0; i < MAX_PEERS; i++)
-        if (live[i] > 0) {
-            kill(live[i], SIGKILL);
-            waitpid(live[i], NULL, 0);
-            live[i] = 0;
-        }
+    shl_test_kill_children(live, MAX_PEERS);
     return 0;
 }
 
@@ -60,37 +57,8 @@ forget_peer(pid_t pid)
 static bool
 read_within(int fd, void *buf, size_t n, int ms)
 {
-    int64_t deadline = shl_test_now_ms() + (int64_t)ms * shl_test_multiplier();
-    size_t got = 0;
-    while (got < n) {
-        int64_t left = deadline - shl_test_now_ms();
-        if (left <= 0)
-            return false;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-        if (pr <= 0)
-            continue;
-        ssize_t k = read(fd, (char *)buf + got, n - got);
-        if (k <= 0)
-            return false;
-        got += (size_t)k;
-    }
-    return true;
-}
-
-static int
-thread_count(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    int n = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    fclose(f);
-    return n;
+    return shl_test_read_by(
+        fd, buf, n, shl_test_now_ms() + (int64_t)ms * shl_test_multiplier());
 }
 
 /* Child: wait for the operation id, open as `name`, join, start one call
@@ -135,7 +103,7 @@ peer_main(const char *base, const char *name, int cmd, int ack)
 static void
 peer_fork(struct peer *p, const char *base, const char *name)
 {
-    assert_int_equal(thread_count(), 1);
+    assert_int_equal(shl_test_thread_count(), 1);
     int cmd[2], ack[2];
     assert_int_equal(pipe(cmd), 0);
     assert_int_equal(pipe(ack), 0);
@@ -186,14 +154,6 @@ peer_finish(struct peer *p)
     close(p->ack);
 }
 
-static shl_snapshot *
-snap(shl_reader *r, const char *id)
-{
-    shl_snapshot *s = NULL;
-    assert_shl_ok(shl_reader_snapshot(r, id, &s));
-    return s;
-}
-
 static bool
 has_participant(const shl_snapshot *s, const char *who)
 {
@@ -227,13 +187,13 @@ test_api_lifecycle_cli_bridge_vscode(void **state)
     assert_shl_ok(shl_reader_open(&r, base));
 
     peer_join(&bridge, id);
-    shl_snapshot *s = snap(r, id);
+    shl_snapshot *s = shl_test_snap(r, id);
     assert_int_equal(s->frame_count, 2);
     shl_snapshot_free(s);
     peer_join(&vscode, id);
 
     /* 3 frames, in start order: cli, bridge, vscode */
-    s = snap(r, id);
+    s = shl_test_snap(r, id);
     assert_int_equal(s->frame_count, 3);
     const char *who[3] = {"cli", "bridge", "vscode"};
     const char *ids[3] = {shl_call_id(cc), bridge.call_id, vscode.call_id};
@@ -262,20 +222,20 @@ test_api_lifecycle_cli_bridge_vscode(void **state)
 
     /* unwind in reverse order */
     peer_finish(&vscode);
-    s = snap(r, id);
+    s = shl_test_snap(r, id);
     assert_int_equal(s->frame_count, 2);
     assert_string_equal(s->frames[0].participant_id, "cli");
     assert_string_equal(s->frames[1].participant_id, "bridge");
     assert_false(has_participant(s, "vscode"));
     shl_snapshot_free(s);
     peer_finish(&bridge);
-    s = snap(r, id);
+    s = shl_test_snap(r, id);
     assert_int_equal(s->frame_count, 1);
     assert_string_equal(s->frames[0].participant_id, "cli");
     assert_int_equal(s->participant_count, 1);
     shl_snapshot_free(s);
     assert_shl_ok(shl_call_end(cc, NULL));
-    s = snap(r, id);
+    s = shl_test_snap(r, id);
     assert_int_equal(s->frame_count, 0);
     assert_int_equal(s->state, SHL_OP_RUNNING);
     shl_snapshot_free(s);
@@ -323,7 +283,7 @@ test_api_lifecycle_two_participants_two_frames(void **state)
     assert_shl_ok(shl_call_start(op, NULL, &ca));
 
     peer_join(&beta, id);
-    shl_snapshot *s = snap(shl_ledger_reader(a), id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(a), id);
     assert_int_equal(s->frame_count, 2);
     bool seen_a = false, seen_b = false;
     for (size_t i = 0; i < s->frame_count; i++) {
@@ -349,7 +309,7 @@ test_api_lifecycle_two_participants_two_frames(void **state)
 
     peer_finish(&beta);
     assert_shl_ok(shl_call_end(ca, NULL));
-    s = snap(shl_ledger_reader(a), id);
+    s = shl_test_snap(shl_ledger_reader(a), id);
     assert_int_equal(s->frame_count, 0);
     shl_snapshot_free(s);
     assert_shl_ok(shl_op_complete(op));

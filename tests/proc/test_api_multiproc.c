@@ -27,6 +27,8 @@
 
 #include "shl_test.h"
 
+#include "shl_proc.h"
+
 #define NCHILD 3
 #define NCALLS 1000
 
@@ -37,52 +39,8 @@ static int
 kill_children(void **state)
 {
     (void)state;
-    for (int i = 0; i < NCHILD; i++)
-        if (live[i] > 0) {
-            kill(live[i], SIGKILL);
-            waitpid(live[i], NULL, 0);
-            live[i] = 0;
-        }
+    shl_test_kill_children(live, NCHILD);
     return 0;
-}
-
-/* Read exactly n bytes before the deadline; false on timeout/EOF. */
-static bool
-read_by(int fd, void *buf, size_t n, int64_t deadline_ms)
-{
-    size_t got = 0;
-    while (got < n) {
-        int64_t left = deadline_ms - shl_test_now_ms();
-        if (left <= 0)
-            return false;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0)
-            continue;
-        ssize_t k = read(fd, (char *)buf + got, n - got);
-        if (k <= 0)
-            return false;
-        got += (size_t)k;
-    }
-    return true;
-}
-
-/* Threads of this process (a fork must happen while it is 1). */
-static int
-thread_count(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    int n = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    fclose(f);
-    return n;
 }
 
 struct child_report {
@@ -201,7 +159,7 @@ test_api_multiproc_three_participants_1000_calls(void **state)
         shl_test_now_ms() + (int64_t)60000 * shl_test_multiplier();
 
     /* fork while single-threaded, before any ledger exists */
-    assert_int_equal(thread_count(), 1);
+    assert_int_equal(shl_test_thread_count(), 1);
     int idp[2], ready[2], go[2];
     assert_int_equal(pipe(idp), 0);
     assert_int_equal(pipe(ready), 0);
@@ -242,7 +200,7 @@ test_api_multiproc_three_participants_1000_calls(void **state)
     /* everyone joined */
     for (int i = 0; i < NCHILD; i++) {
         char b;
-        if (!read_by(ready[0], &b, 1, deadline))
+        if (!shl_test_read_by(ready[0], &b, 1, deadline))
             fail_msg("only %d of %d children joined; see their stderr", i,
                      NCHILD);
     }

@@ -17,6 +17,8 @@
 #include "shl_inspect.h"
 #include "shl_test.h"
 
+#include "shl_proc.h"
+
 /* Shared between the test and its children. */
 struct shared {
     _Atomic int failures;       /* observers that got on_failure */
@@ -27,16 +29,6 @@ struct shared {
     _Atomic int ready;
     _Atomic int go;
 };
-
-static struct shared *
-shared_new(void)
-{
-    void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(p != MAP_FAILED);
-    memset(p, 0, sizeof(struct shared));
-    return p;
-}
 
 static int64_t
 mono_ns(void)
@@ -144,7 +136,7 @@ run_kill_case(enum victim_mode mode)
 {
     char base[512];
     shl_test_base(base, sizeof(base), "crash");
-    struct shared *sh = shared_new();
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     shl_ledger_opts o = fast_opts();
     shl_ledger *l;
     assert_shl_ok(shl_ledger_open(&l, base, "cli", &o));
@@ -250,7 +242,7 @@ test_crash_contained(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "contained");
-    struct shared *sh = shared_new();
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     shl_ledger_opts o = fast_opts();
     shl_ledger *l;
     assert_shl_ok(shl_ledger_open(&l, base, "cli", &o));
@@ -298,7 +290,7 @@ test_crash_stale_sigstop(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "stale");
-    struct shared *sh = shared_new();
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     shl_ledger_opts o = fast_opts();
     o.stale_threshold_ms = 400;
     shl_ledger *l;
@@ -381,7 +373,7 @@ test_crash_coordinator_killed(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "coord");
-    struct shared *sh = shared_new();
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     shl_ledger_opts o = fast_opts();
     o.heartbeat_interval_ms = 30000; /* grace period: 60 s */
     shl_ledger *l;
@@ -477,7 +469,7 @@ test_crash_child_outlives_parent(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "forkkid");
-    struct shared *sh = shared_new();
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     shl_ledger_opts o = fast_opts();
     shl_ledger *l;
     assert_shl_ok(shl_ledger_open(&l, base, "cli", &o));
@@ -535,7 +527,7 @@ test_crash_everyone_dies(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "alldie");
-    struct shared *sh = shared_new();
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     int idpipe[2];
     assert_int_equal(pipe(idpipe), 0);
     shl_ledger_opts o = fast_opts();
@@ -600,7 +592,7 @@ test_abort_reaches_three(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "abort");
-    struct shared *sh = shared_new();
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     shl_ledger_opts o;
     shl_ledger_opts_init(&o); /* default 5 s heartbeat: not what wakes us */
     shl_ledger *l;

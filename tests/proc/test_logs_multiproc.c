@@ -17,29 +17,11 @@
 #include "shl_test.h"
 #include "files/snapshotter.h"
 
+#include "shl_text.h"
+
 #define ISO_RE                                                                 \
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}"        \
     "[+-][0-9]{2}:[0-9]{2}"
-
-static char *
-slurp(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    fclose(f);
-    if (len_out)
-        *len_out = len;
-    return buf;
-}
 
 #define PROCS 4
 #define LINES 10000
@@ -101,7 +83,7 @@ four_procs_tiny_ring(int64_t wait_us)
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.operation.log", base, id);
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = shl_test_slurp(path, &len);
     assert_non_null(text);
     assert_true(len > 0 && text[len - 1] == '\n');
     unsigned char *seen = calloc(PROCS * LINES, 1);
@@ -214,7 +196,7 @@ test_logs_snapshotter_killed_mid_drain(void **state)
 
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.operation.log", base, id);
-    char *text = slurp(path, NULL);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     int lines = 0, calls = 0;
     int count[N] = {0};
@@ -240,7 +222,7 @@ test_logs_snapshotter_killed_mid_drain(void **state)
 
     /* the trail: every event once, in ring order, starts before ends */
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
-    text = slurp(path, NULL);
+    text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     long long last_seq = 0;
     int events = 0, open_calls = 0;

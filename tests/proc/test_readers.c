@@ -28,6 +28,8 @@
 #include "shm/lock.h"
 #include "shm/segment.h"
 
+#include "shl_proc.h"
+
 /* SHL_WAIT_FOR is a statement expression: mark it for -Wpedantic builds. */
 #define WAIT_FOR(cond, ms) (__extension__ SHL_WAIT_FOR(cond, ms))
 
@@ -176,10 +178,7 @@ test_readers_see_consistent_frames(void **state)
     good.call_id[15] ^= 1; /* and reject a mixed one */
     assert_non_null(frame_violation(&good));
 
-    struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(sh != MAP_FAILED);
-    memset(sh, 0, sizeof(*sh));
+    struct shared *sh = shl_test_shared_alloc(sizeof(*sh));
     pid_t pids[WRITERS];
     for (int w = 0; w < WRITERS; w++) {
         pids[w] = fork();

@@ -15,23 +15,7 @@
 #include "shl_test.h"
 #include "files/snapshotter.h"
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 14, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    fclose(f);
-    return buf;
-}
+#include "shl_text.h"
 
 /* Frames in the live JSON file, or -1 if unreadable. */
 static int
@@ -39,7 +23,7 @@ json_frames(const char *base, const char *id, char *first_call, size_t cap)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.operation.json", base, id);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     if (!text)
         return -1;
     shl_snapshot *s = NULL;
@@ -57,7 +41,7 @@ json_frames(const char *base, const char *id, char *first_call, size_t cap)
 static int
 count_in_file(const char *path, const char *needle)
 {
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     if (!text)
         return 0;
     int n = 0;
@@ -101,7 +85,7 @@ test_snapshotter_live_json(void **state)
     assert_string_equal(first, shl_call_id(c));
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.operation.json", base, id);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(strstr(text, "\"operationState\": \"running\""));
     assert_non_null(strstr(text, "\"state\": \"active\""));
     assert_non_null(strstr(text, "\"description\": \"live\""));
@@ -112,7 +96,7 @@ test_snapshotter_live_json(void **state)
     /* the trail shows start then end */
     assert_shl_ok(shl__snapshotter_flush(l, 2000));
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
-    text = slurp(path);
+    text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     char *s = strstr(text, "\"event\":\"CALL_STARTED\"");
     char *e = strstr(text, "\"event\":\"CALL_ENDED\"");

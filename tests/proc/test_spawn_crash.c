@@ -15,6 +15,8 @@
 
 #include "shl_test.h"
 
+#include "shl_proc.h"
+
 struct shared {
     _Atomic int ready;
     char call_id[SHL_CALL_ID_MAX + 1];
@@ -93,10 +95,7 @@ test_spawn_crash_fails_operation_with_call_id(void **state)
     (void)state;
     char base[512];
     shl_test_base(base, sizeof(base), "spawn-crash");
-    struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(sh != MAP_FAILED);
-    memset(sh, 0, sizeof(*sh));
+    struct shared *sh = shl_test_shared_alloc(sizeof(*sh));
     int pfd[2];
     assert_int_equal(pipe(pfd), 0);
     fflush(NULL);

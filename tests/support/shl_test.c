@@ -70,6 +70,14 @@ shl_test_pause_ms(int ms)
         ;
 }
 
+int64_t
+shl_test_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int
 wait_status(pid_t pid)
 {
@@ -113,4 +121,17 @@ shl_assert_clean(shl_reader *r, const char *file, int line)
                     line, v, rep.text);
         _fail(file, line);
     }
+}
+
+shl_snapshot *
+shl_test_snap_at(shl_reader *r, const char *id, const char *file, int line)
+{
+    shl_snapshot *s = NULL;
+    int rc = shl_reader_snapshot(r, id, &s);
+    if (rc != 0) {
+        print_error("%s:%d: shl_reader_snapshot(%s) -> %d (%s): %s\n", file,
+                    line, id, rc, shl_strerror(rc), shl_errmsg());
+        _fail(file, line);
+    }
+    return s;
 }

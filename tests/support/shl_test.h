@@ -8,6 +8,8 @@
  *   $SHL_TEST_TIMEOUT_MULTIPLIER), never a bare sleep; evaluates to true if
  *   cond became true in time.
  * - fork helpers: assert_child_exited(), assert_child_signaled().
+ * - shl_test_snap(): a snapshot that must succeed; shl_test_wall_us().
+ * Files and regular expressions: shl_text.h; fork scaffolding: shl_proc.h.
  */
 #ifndef SHL_TEST_H
 #define SHL_TEST_H
@@ -31,6 +33,9 @@ void shl_test_cleanup(const char *base);
 int shl_test_multiplier(void);
 int64_t shl_test_now_ms(void);
 void shl_test_pause_ms(int ms); /* for poll loops only */
+/* Wall clock (CLOCK_REALTIME) in microseconds since the epoch, the unit of
+ * the library's timestamps (start_time_us...). */
+int64_t shl_test_wall_us(void);
 
 #define SHL_WAIT_FOR(cond, ms)                                                 \
     __extension__({                                                            \
@@ -69,6 +74,14 @@ void shl_assert_child_signaled(pid_t pid, int sig, const char *file,
 /* Run the invariant checker on the reader and fail with its report. */
 void shl_assert_clean(shl_reader *r, const char *file, int line);
 #define assert_segment_clean(r) shl_assert_clean((r), __FILE__, __LINE__)
+
+/* Snapshot of operation id through reader r; fails the test at the
+ * caller's file:line (with shl_strerror and shl_errmsg) when
+ * shl_reader_snapshot returns non-zero. The caller frees the result with
+ * shl_snapshot_free(). */
+shl_snapshot *shl_test_snap_at(shl_reader *r, const char *id, const char *file,
+                               int line);
+#define shl_test_snap(r, id) shl_test_snap_at((r), (id), __FILE__, __LINE__)
 
 /* In a forked child: exit 0 if rc == 0 else print and exit 1. */
 #define CHILD_CHECK(expr)                                                      \

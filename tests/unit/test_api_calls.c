@@ -14,32 +14,7 @@
 
 #include "shl_test.h"
 
-static bool
-rx_match(const char *re, const char *s)
-{
-    regex_t rx;
-    if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
-        fail_msg("bad regex %s", re);
-    bool ok = regexec(&rx, s, 0, NULL, 0) == 0;
-    regfree(&rx);
-    return ok;
-}
-
-static int64_t
-wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static shl_snapshot *
-snap(shl_ledger *l, const char *id)
-{
-    shl_snapshot *s = NULL;
-    assert_shl_ok(shl_reader_snapshot(shl_ledger_reader(l), id, &s));
-    return s;
-}
+#include "shl_text.h"
 
 static const shl_call_frame *
 find_frame(const shl_snapshot *s, const char *call_id)
@@ -137,7 +112,7 @@ test_api_calls_id_format(void **state)
     for (int i = 0; i < 3; i++) {
         assert_shl_ok(shl_call_start(f.op, NULL, &c[i]));
         const char *id = shl_call_id(c[i]);
-        assert_true(rx_match("^call_cli_[0-9]+_[0-9a-f]{4}$", id));
+        assert_true(shl_test_rx_match("^call_cli_[0-9]+_[0-9a-f]{4}$", id));
         /* n counts per operation from 1 */
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "call_cli_%d_", i + 1);
@@ -145,10 +120,11 @@ test_api_calls_id_format(void **state)
     }
     shl_call *b = NULL;
     assert_shl_ok(shl_call_start(f.j, NULL, &b));
-    assert_true(rx_match("^call_bridge_1_[0-9a-f]{4}$", shl_call_id(b)));
+    assert_true(
+        shl_test_rx_match("^call_bridge_1_[0-9a-f]{4}$", shl_call_id(b)));
     assert_string_not_equal(shl_call_id(c[0]), shl_call_id(c[1]));
 
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     assert_int_equal(s->frame_count, 4);
     for (int i = 0; i < 3; i++) {
         const shl_call_frame *fr = find_frame(s, shl_call_id(c[i]));
@@ -192,7 +168,7 @@ test_api_calls_description(void **state)
     o.description = longest;
     assert_shl_ok(shl_call_start(f.op, &o, &max));
 
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     const shl_call_frame *fr = find_frame(s, shl_call_id(d));
     assert_non_null(fr);
     assert_true(fr->has_description);
@@ -224,7 +200,7 @@ test_api_calls_description(void **state)
     assert_int_equal(shl_call_start(f.op, &o, &bad), -ENAMETOOLONG);
     assert_ptr_equal(bad, (shl_call *)(uintptr_t)0x1);
     assert_int_equal(shl_op_pending_call_count(f.op), 4);
-    s = snap(f.l, f.id);
+    s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     assert_int_equal(s->frame_count, 4);
     shl_snapshot_free(s);
 
@@ -252,13 +228,13 @@ test_api_calls_fail_on_crash_and_started_at(void **state)
     assert_null(o.callbacks.on_completion);
     assert_null(o.callbacks.user);
 
-    int64_t before = wall_us();
+    int64_t before = shl_test_wall_us();
     shl_call *dflt = NULL, *viaopts = NULL, *off = NULL;
     assert_shl_ok(shl_call_start(f.op, NULL, &dflt));
     assert_shl_ok(shl_call_start(f.op, &o, &viaopts));
     o.fail_on_crash = false;
     assert_shl_ok(shl_call_start(f.op, &o, &off));
-    int64_t after = wall_us();
+    int64_t after = shl_test_wall_us();
     assert_true(shl_call_fail_on_crash(dflt));
     assert_true(shl_call_fail_on_crash(viaopts));
     assert_false(shl_call_fail_on_crash(off));
@@ -266,7 +242,7 @@ test_api_calls_fail_on_crash_and_started_at(void **state)
     assert_true(shl_call_started_at_us(off) >= shl_call_started_at_us(dflt));
     assert_false(shl_call_is_completed(dflt));
 
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     const shl_call_frame *fr = find_frame(s, shl_call_id(dflt));
     assert_non_null(fr);
     assert_true(fr->fail_on_crash);
@@ -301,7 +277,7 @@ test_api_calls_end_removes_exactly_that_frame(void **state)
         assert_shl_ok(shl_call_start(i % 2 ? f.j : f.op, NULL, &c[i]));
         snprintf(ids[i], sizeof(ids[i]), "%s", shl_call_id(c[i]));
     }
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     uint64_t cc = s->change_count;
     assert_int_equal(s->frame_count, 5);
     shl_snapshot_free(s);
@@ -309,7 +285,7 @@ test_api_calls_end_removes_exactly_that_frame(void **state)
     int order[5] = {2, 0, 4, 1, 3};
     for (int k = 0; k < 5; k++) {
         assert_shl_ok(shl_call_end(c[order[k]], NULL));
-        s = snap(f.l, f.id);
+        s = shl_test_snap(shl_ledger_reader(f.l), f.id);
         assert_int_equal(s->frame_count, 4 - k);
         assert_true(s->change_count > cc);
         cc = s->change_count;
@@ -369,7 +345,7 @@ test_api_calls_end_and_fail_only_once(void **state)
     assert_true(shl_call_is_completed(b));
 
     /* nothing else changed: no frames, operation running */
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     assert_int_equal(s->frame_count, 0);
     assert_int_equal(s->state, SHL_OP_RUNNING);
     shl_snapshot_free(s);
@@ -436,9 +412,9 @@ test_api_calls_fail_fails_the_operation(void **state)
     char vid[SHL_CALL_ID_MAX + 1];
     snprintf(vid, sizeof(vid), "%s", shl_call_id(victim));
 
-    int64_t before = wall_us();
+    int64_t before = shl_test_wall_us();
     assert_shl_ok(shl_call_fail(victim, "disk full"));
-    int64_t after = wall_us();
+    int64_t after = shl_test_wall_us();
     assert_int_equal(r.cleanup, 1);
     assert_ptr_equal(r.call, victim);
     assert_int_equal(r.completion, 0);
@@ -446,7 +422,7 @@ test_api_calls_fail_fails_the_operation(void **state)
 
     char reason[300];
     snprintf(reason, sizeof(reason), "Call %s failed: disk full", vid);
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     assert_null(find_frame(s, vid));
     assert_non_null(find_frame(s, shl_call_id(bystander)));
     assert_int_equal(s->frame_count, 2);
@@ -499,7 +475,7 @@ test_api_calls_fail_fails_the_operation(void **state)
 
     /* pending calls in a failed operation can still be ended */
     assert_shl_ok(shl_call_end(bystander, NULL));
-    s = snap(f.l, f.id);
+    s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     assert_int_equal(s->frame_count, 0);
     shl_snapshot_free(s);
     assert_shl_ok(shl_op_leave(f.j, false));
@@ -549,7 +525,7 @@ test_api_calls_fail_without_fail_on_crash(void **state)
     assert_int_equal(shl_op_get_state(f.op), SHL_OP_RUNNING);
     shl_failed_info fi;
     assert_int_equal(shl_op_failure_info(f.op, &fi), 0);
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     assert_int_equal(s->state, SHL_OP_RUNNING);
     assert_int_equal(s->frame_count, 1);
     assert_non_null(find_frame(s, shl_call_id(other)));
@@ -605,7 +581,7 @@ test_api_calls_release(void **state)
     shl_call *list[4] = {0};
     assert_int_equal(shl_op_pending_calls(f.op, list, 4), 3);
     assert_ptr_equal(list[0], a);
-    shl_snapshot *s = snap(f.l, f.id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
     assert_int_equal(s->frame_count, 3);
     shl_snapshot_free(s);
 

@@ -15,32 +15,7 @@
 
 #include "shl_test.h"
 
-static bool
-rx_match(const char *re, const char *s)
-{
-    regex_t rx;
-    if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
-        fail_msg("bad regex %s", re);
-    bool ok = regexec(&rx, s, 0, NULL, 0) == 0;
-    regfree(&rx);
-    return ok;
-}
-
-static int64_t
-wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static shl_snapshot *
-snap(shl_ledger *l, const char *id)
-{
-    shl_snapshot *s = NULL;
-    assert_shl_ok(shl_reader_snapshot(shl_ledger_reader(l), id, &s));
-    return s;
-}
+#include "shl_text.h"
 
 static bool
 frame_present(const shl_snapshot *s, const char *call_id)
@@ -95,18 +70,19 @@ test_api_operation_create(void **state)
     shl_ledger *l = NULL;
     assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
 
-    int64_t before = wall_us();
+    int64_t before = shl_test_wall_us();
     shl_op *op = NULL;
     assert_shl_ok(shl_op_create(l, "build the world", NULL, &op));
-    int64_t after = wall_us();
+    int64_t after = shl_test_wall_us();
     assert_true(shl_op_is_initiator(op));
     assert_int_equal(shl_op_session_id(op), 1);
     assert_string_equal(shl_op_participant_id(op), "cli");
     assert_int_equal(shl_op_pid(op), getpid());
     const char *id = shl_op_id(op);
-    assert_true(rx_match("^[0-9]{8}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}"
-                         "-cli-[0-9a-f]{8}$",
-                         id));
+    assert_true(
+        shl_test_rx_match("^[0-9]{8}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}"
+                          "-cli-[0-9a-f]{8}$",
+                          id));
     assert_int_equal(shl_validate_operation_id(id), 0);
     /* the date part is the local date of the creation time */
     time_t secs = (time_t)(shl_op_start_time_us(op) / 1000000);
@@ -125,7 +101,7 @@ test_api_operation_create(void **state)
     shl_failed_info fi;
     assert_int_equal(shl_op_failure_info(op, &fi), 0);
 
-    shl_snapshot *s = snap(l, id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(l), id);
     assert_string_equal(s->operation_id, id);
     assert_string_equal(s->initiator_id, "cli");
     assert_true(s->has_description);
@@ -158,7 +134,7 @@ test_api_operation_create(void **state)
     assert_shl_ok(shl_op_create(l, NULL, NULL, &op2));
     assert_string_not_equal(shl_op_id(op2), id);
     assert_int_equal(shl_op_session_id(op2), 1);
-    s = snap(l, shl_op_id(op2));
+    s = shl_test_snap(shl_ledger_reader(l), shl_op_id(op2));
     assert_false(s->has_description);
     assert_string_equal(s->description, "");
     shl_snapshot_free(s);
@@ -166,7 +142,7 @@ test_api_operation_create(void **state)
     /* an empty description is a description */
     shl_op *op3 = NULL;
     assert_shl_ok(shl_op_create(l, "", NULL, &op3));
-    s = snap(l, shl_op_id(op3));
+    s = shl_test_snap(shl_ledger_reader(l), shl_op_id(op3));
     assert_true(s->has_description);
     assert_string_equal(s->description, "");
     shl_snapshot_free(s);
@@ -196,7 +172,7 @@ test_api_operation_join_sessions(void **state)
     const char *id = shl_op_id(op);
 
     shl_op *a1 = NULL, *a2 = NULL, *b1 = NULL, *self = NULL;
-    int64_t before = wall_us();
+    int64_t before = shl_test_wall_us();
     assert_shl_ok(shl_op_join(l2, id, NULL, &a1));
     assert_false(shl_op_is_initiator(a1));
     assert_int_equal(shl_op_session_id(a1), 1);
@@ -220,7 +196,7 @@ test_api_operation_join_sessions(void **state)
     assert_int_equal(shl_op_session_id(self), 2);
     assert_int_equal(shl_op_start_time_us(self), shl_op_start_time_us(op));
 
-    shl_snapshot *s = snap(l, id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(l), id);
     assert_int_equal(s->participant_count, 3);
     assert_string_equal(s->initiator_id, "cli");
     shl_snapshot_free(s);
@@ -236,7 +212,7 @@ test_api_operation_join_sessions(void **state)
     assert_shl_ok(shl_op_leave(a1, false));
     assert_shl_ok(shl_op_leave(a2, false));
     assert_shl_ok(shl_op_leave(b1, false));
-    s = snap(l, id);
+    s = shl_test_snap(shl_ledger_reader(l), id);
     assert_int_equal(s->participant_count, 1);
     shl_snapshot_free(s);
 
@@ -313,7 +289,7 @@ test_api_operation_join_from_forked_process(void **state)
         assert_child_exited(pid, 0); /* reports the child's status */
         fail_msg("child did not join");
     }
-    shl_snapshot *s = snap(l, id);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(l), id);
     assert_int_equal(s->frame_count, 1);
     assert_string_equal(s->frames[0].participant_id, "child");
     assert_int_equal(s->frames[0].pid, pid);
@@ -324,7 +300,7 @@ test_api_operation_join_from_forked_process(void **state)
     assert_child_exited(pid, 0);
     close(ack[0]);
     close(go[1]);
-    s = snap(l, id);
+    s = shl_test_snap(shl_ledger_reader(l), id);
     assert_int_equal(s->frame_count, 0);
     assert_int_equal(s->participant_count, 1);
     shl_snapshot_free(s);
@@ -344,10 +320,10 @@ test_api_operation_time_properties(void **state)
     shl_test_base(base, sizeof(base), "api-op");
     shl_ledger *l = NULL;
     assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
-    int64_t before = wall_us();
+    int64_t before = shl_test_wall_us();
     shl_op *op = NULL;
     assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
-    int64_t after = wall_us();
+    int64_t after = shl_test_wall_us();
 
     int64_t us = shl_op_start_time_us(op);
     assert_in_range(us, before, after);
@@ -364,7 +340,7 @@ test_api_operation_time_properties(void **state)
     int n = shl_op_elapsed_formatted(op, buf, sizeof(buf));
     assert_int_equal(n, 7);
     assert_int_equal((size_t)n, strlen(buf));
-    assert_true(rx_match("^[0-9]{3}\\.[0-9]{3}$", buf));
+    assert_true(shl_test_rx_match("^[0-9]{3}\\.[0-9]{3}$", buf));
     assert_true(atof(buf) >= 0.003);
     /* 24 bytes always suffice; too small reports -ENOSPC */
     char small[4];
@@ -374,9 +350,10 @@ test_api_operation_time_properties(void **state)
     n = shl_op_start_time_iso(op, buf, sizeof(buf));
     assert_true(n > 0);
     assert_int_equal((size_t)n, strlen(buf));
-    assert_true(rx_match("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:"
-                         "[0-9]{2}\\.[0-9]{6}[+-][0-9]{2}:[0-9]{2}$",
-                         buf));
+    assert_true(
+        shl_test_rx_match("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:"
+                          "[0-9]{2}\\.[0-9]{6}[+-][0-9]{2}:[0-9]{2}$",
+                          buf));
     /* the microseconds are those of startTime */
     char frac[8];
     snprintf(frac, sizeof(frac), "%06lld", (long long)(us % 1000000));
@@ -512,10 +489,10 @@ test_api_operation_leave_with_pending_refused(void **state)
     shl_call *c = NULL;
     assert_shl_ok(shl_call_start(j, NULL, &c));
 
-    shl_snapshot *before = snap(l, shl_op_id(op));
+    shl_snapshot *before = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_int_equal(shl_op_leave(j, false), SHL_ESTATE);
     assert_non_null(strstr(shl_errmsg(), "Cannot leave operation"));
-    shl_snapshot *after = snap(l, shl_op_id(op));
+    shl_snapshot *after = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_int_equal(after->frame_count, before->frame_count);
     assert_int_equal(after->change_count, before->change_count);
     assert_int_equal(after->participant_count, before->participant_count);
@@ -531,7 +508,7 @@ test_api_operation_leave_with_pending_refused(void **state)
     assert_shl_ok(shl_call_end(c2, NULL));
     assert_shl_ok(shl_call_end(c, NULL));
     assert_shl_ok(shl_op_leave(j, false));
-    shl_snapshot *s = snap(l, shl_op_id(op));
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_int_equal(s->frame_count, 0);
     assert_int_equal(s->participant_count, 1);
     shl_snapshot_free(s);
@@ -578,7 +555,7 @@ test_api_operation_leave_cancel_pending(void **state)
     assert_int_equal(cl_j1.n, 2);
     assert_int_equal(cl_j2.n, 0);
     assert_int_equal(cl_op.n, 0);
-    shl_snapshot *s = snap(l, shl_op_id(op));
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_int_equal(s->frame_count, 2);
     assert_false(frame_present(s, ka));
     assert_false(frame_present(s, kb));
@@ -598,7 +575,7 @@ test_api_operation_leave_cancel_pending(void **state)
     assert_shl_ok(shl_call_end(k, NULL));
     assert_shl_ok(shl_op_leave(j2, true));
     assert_int_equal(cl_j2.n, 0);
-    s = snap(l, shl_op_id(op));
+    s = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_int_equal(s->frame_count, 1);
     assert_int_equal(s->participant_count, 1);
     shl_snapshot_free(s);
@@ -626,11 +603,11 @@ test_api_operation_complete_by_joiner_refused(void **state)
     shl_op *op = NULL, *j = NULL;
     assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
     assert_shl_ok(shl_op_join(l2, shl_op_id(op), NULL, &j));
-    shl_snapshot *before = snap(l, shl_op_id(op));
+    shl_snapshot *before = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_int_equal(shl_op_complete(j), SHL_ESTATE);
     assert_string_equal(shl_errmsg(),
                         "Only the initiator can complete an operation");
-    shl_snapshot *after = snap(l, shl_op_id(op));
+    shl_snapshot *after = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_int_equal(after->state, SHL_OP_RUNNING);
     assert_int_equal(after->change_count, before->change_count);
     shl_snapshot_free(before);
@@ -782,7 +759,7 @@ test_api_operation_abort_flag(void **state)
     assert_shl_ok(shl_op_set_abort_flag(op, true));
     assert_int_equal(shl_op_check_abort(j), 1);
     assert_int_equal(shl_op_check_abort(op), 1);
-    shl_snapshot *s = snap(l2, shl_op_id(op));
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(l2), shl_op_id(op));
     assert_true(s->aborted);
     shl_snapshot_free(s);
     assert_shl_ok(shl_reader_info(shl_ledger_reader(l), &i1));
@@ -794,7 +771,7 @@ test_api_operation_abort_flag(void **state)
     assert_shl_ok(shl_op_set_abort_flag(j, false));
     assert_int_equal(shl_op_check_abort(op), 0);
     assert_int_equal(shl_op_check_abort(j), 0);
-    s = snap(l, shl_op_id(op));
+    s = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_false(s->aborted);
     shl_snapshot_free(s);
     /* the flag does not change the state */
@@ -822,7 +799,7 @@ test_api_operation_trigger_abort(void **state)
     shl_op *op = NULL, *j = NULL;
     assert_shl_ok(shl_op_create(l, NULL, &cb_op, &op));
     assert_shl_ok(shl_op_join(l2, shl_op_id(op), &cb_j, &j));
-    shl_snapshot *before = snap(l, shl_op_id(op));
+    shl_snapshot *before = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
 
     assert_false(shl_op_is_aborted(j));
     shl_op_trigger_abort(j);
@@ -839,7 +816,7 @@ test_api_operation_trigger_abort(void **state)
     assert_int_equal(shl_op_check_abort(op), 0);
     assert_false(shl_op_is_aborted(op));
     assert_int_equal(ab_op.n, 0);
-    shl_snapshot *after = snap(l, shl_op_id(op));
+    shl_snapshot *after = shl_test_snap(shl_ledger_reader(l), shl_op_id(op));
     assert_false(after->aborted);
     assert_int_equal(after->change_count, before->change_count);
     shl_snapshot_free(before);

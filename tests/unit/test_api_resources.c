@@ -13,22 +13,6 @@
 
 #include "shl_test.h"
 
-static int64_t
-wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static shl_snapshot *
-snap(shl_op *op, shl_ledger *l)
-{
-    shl_snapshot *s = NULL;
-    assert_shl_ok(shl_reader_snapshot(shl_ledger_reader(l), shl_op_id(op), &s));
-    return s;
-}
-
 static size_t
 count_path(const shl_snapshot *s, const char *path)
 {
@@ -80,11 +64,11 @@ test_api_resources_register_unregister(void **state)
     (void)state;
     struct fx f;
     fx_open(&f);
-    shl_snapshot *s0 = snap(f.op, f.l);
-    int64_t before = wall_us();
+    shl_snapshot *s0 = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
+    int64_t before = shl_test_wall_us();
     assert_shl_ok(shl_op_register_temp_resource(f.op, "/tmp/res-one"));
-    int64_t after = wall_us();
-    shl_snapshot *s = snap(f.op, f.l);
+    int64_t after = shl_test_wall_us();
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 1);
     assert_string_equal(s->resources[0].path, "/tmp/res-one");
     assert_int_equal(s->resources[0].owner, 31337); /* participantPid */
@@ -96,7 +80,7 @@ test_api_resources_register_unregister(void **state)
 
     /* a joiner's resource carries its own pid */
     assert_shl_ok(shl_op_register_temp_resource(f.j, "/tmp/res-two"));
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 2);
     for (size_t i = 0; i < s->resource_count; i++)
         if (strcmp(s->resources[i].path, "/tmp/res-two") == 0)
@@ -105,7 +89,7 @@ test_api_resources_register_unregister(void **state)
     shl_snapshot_free(s);
 
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-one"), 1);
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 1);
     assert_string_equal(s->resources[0].path, "/tmp/res-two");
     assert_true(s->change_count > cc);
@@ -117,14 +101,14 @@ test_api_resources_register_unregister(void **state)
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-tw"), 0);
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-two/x"),
                      0);
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 1);
     assert_int_equal(s->change_count, cc);
     shl_snapshot_free(s);
 
     /* any participant may unregister any entry (as the original) */
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/res-two"), 1);
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 0);
     assert_true(shl_snapshot_is_empty(s));
     shl_snapshot_free(s);
@@ -152,7 +136,8 @@ test_api_resources_normalisation(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_shl_ok(shl_op_register_temp_resource(f.op, cases[i].in));
-        shl_snapshot *s = snap(f.op, f.l);
+        shl_snapshot *s =
+            shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
         assert_int_equal(s->resource_count, 1);
         if (strcmp(s->resources[0].path, cases[i].out) != 0)
             fail_msg("register(\"%s\") stored \"%s\", expected \"%s\"",
@@ -180,14 +165,14 @@ test_api_resources_duplicates(void **state)
     assert_shl_ok(shl_op_register_temp_resource(f.op, "/tmp/dup2"));
     assert_shl_ok(shl_op_register_temp_resource(f.op, "/tmp/du"));
     assert_shl_ok(shl_op_register_temp_resource(f.op, "/tmp/dup/inner"));
-    shl_snapshot *s = snap(f.op, f.l);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 6);
     assert_int_equal(count_path(s, "/tmp/dup"), 3);
     shl_snapshot_free(s);
 
     /* every entry with exactly that path goes; the others stay */
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/dup"), 3);
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 3);
     assert_int_equal(count_path(s, "/tmp/dup"), 0);
     assert_int_equal(count_path(s, "/tmp/dup2"), 1);
@@ -197,7 +182,7 @@ test_api_resources_duplicates(void **state)
 
     /* removing only the matching one among several */
     assert_int_equal(shl_op_unregister_temp_resource(f.j, "/tmp/du"), 1);
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 2);
     assert_int_equal(count_path(s, "/tmp/dup2"), 1);
     assert_int_equal(count_path(s, "/tmp/dup/inner"), 1);
@@ -217,7 +202,7 @@ test_api_resources_only_this_operation(void **state)
     assert_shl_ok(shl_op_register_temp_resource(other, "/tmp/shared-name"));
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/shared-name"),
                      1);
-    shl_snapshot *s = snap(other, f.l);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(other));
     assert_int_equal(s->resource_count, 1);
     shl_snapshot_free(s);
     assert_int_equal(shl_op_unregister_temp_resource(other, "/tmp/shared-name"),
@@ -232,7 +217,7 @@ test_api_resources_refused_paths(void **state)
     (void)state;
     struct fx f;
     fx_open(&f);
-    shl_snapshot *s0 = snap(f.op, f.l);
+    shl_snapshot *s0 = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
 
     assert_int_equal(shl_op_register_temp_resource(f.op, "relative/x"),
                      -EINVAL);
@@ -255,7 +240,7 @@ test_api_resources_refused_paths(void **state)
 
     /* the length form takes exactly len bytes */
     assert_shl_ok(shl_op_register_temp_resource_n(f.op, "/tmp/abcdef", 6));
-    shl_snapshot *s = snap(f.op, f.l);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 1);
     assert_string_equal(s->resources[0].path, "/tmp/a");
     shl_snapshot_free(s);
@@ -268,7 +253,7 @@ test_api_resources_refused_paths(void **state)
     path[SHL_PATH_MAX] = 0;
     assert_int_equal(strlen(path), SHL_PATH_MAX);
     assert_shl_ok(shl_op_register_temp_resource(f.op, path));
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, 1);
     assert_string_equal(s->resources[0].path, path);
     shl_snapshot_free(s);
@@ -296,7 +281,7 @@ test_api_resources_refused_paths(void **state)
     assert_shl_ok(shl_op_register_temp_resource(f.op, dots));
     assert_int_equal(shl_op_unregister_temp_resource(f.op, "/tmp/ok"), 1);
 
-    s = snap(f.op, f.l);
+    s = shl_test_snap(shl_ledger_reader(f.l), shl_op_id(f.op));
     assert_int_equal(s->resource_count, s0->resource_count);
     shl_snapshot_free(s);
     shl_snapshot_free(s0);
@@ -333,10 +318,11 @@ test_api_resources_released_when_failed_then_reclaimed(void **state)
     struct stat st;
     assert_true(SHL_WAIT_FOR(stat(pa, &st) != 0 && stat(pb, &st) != 0, 5000));
     shl_snapshot *s = NULL;
-    assert_true(SHL_WAIT_FOR(
-        (s = snap(op, l))->resource_count == 0 ||
-            (shl_snapshot_free(s), s = NULL, false),
-        5000));
+    assert_true(
+        SHL_WAIT_FOR((s = shl_test_snap(shl_ledger_reader(l), shl_op_id(op)))
+                                 ->resource_count == 0 ||
+                         (shl_snapshot_free(s), s = NULL, false),
+                     5000));
     shl_snapshot_free(s);
     /* unregistering still works (nothing left to remove) */
     assert_int_equal(shl_op_unregister_temp_resource(op, pa), 0);

@@ -16,6 +16,8 @@
 #include "files/json.h"
 #include "shl_test.h"
 
+#include "shl_text.h"
+
 struct cbs {
     int backups;
     char last_backup[1024];
@@ -52,24 +54,6 @@ open_ledger(const char *base, const char *pid, struct cbs *c,
     shl_ledger *l = NULL;
     assert_shl_ok(shl_ledger_open(&l, base, pid, &o));
     return l;
-}
-
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    fclose(f);
-    return buf;
 }
 
 /* Does a/b (b may start with '/') exist? */
@@ -119,7 +103,7 @@ test_archive_complete(void **state)
 
     char path[1200];
     snprintf(path, sizeof(path), "%s/operation.json", folder);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     shl_snapshot *s = NULL;
     assert_shl_ok(shl_snapshot_from_json(text, &s));
@@ -138,7 +122,7 @@ test_archive_complete(void **state)
 
     /* the logs moved, OPERATION_COMPLETED is the last line */
     snprintf(path, sizeof(path), "%s/operation.log", folder);
-    text = slurp(path);
+    text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, "[INFO] before complete\n"));
     assert_non_null(strstr(text, "CALL_STARTED callId="));
@@ -148,14 +132,14 @@ test_archive_complete(void **state)
     assert_string_equal(text + len - strlen(last), last);
     free(text);
     snprintf(path, sizeof(path), "%s/operation.debug.log", folder);
-    text = slurp(path);
+    text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, " debug before complete\n"));
     free(text);
 
     /* the trail: one JSON event per line, in order */
     snprintf(path, sizeof(path), "%s/trail.jsonl", folder);
-    text = slurp(path);
+    text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     int started = -1, ended = -1, completed = -1, n = 0;
     for (char *p = text; *p; n++) {
@@ -330,7 +314,7 @@ test_archive_failed_operation(void **state)
     assert_int_equal(c.backups, 1);
     char path[1200];
     snprintf(path, sizeof(path), "%s/backup/%s/operation.json", base, id);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     shl_snapshot *s = NULL;
     assert_shl_ok(shl_snapshot_from_json(text, &s));
@@ -340,7 +324,7 @@ test_archive_failed_operation(void **state)
     shl_snapshot_free(s);
     free(text);
     snprintf(path, sizeof(path), "%s/backup/%s/operation.log", base, id);
-    text = slurp(path);
+    text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, "[ERROR] CALL_FAILED callId="));
     assert_non_null(strstr(text, "OPERATION_STATE_CHANGED state=failed"));
@@ -430,7 +414,7 @@ test_archive_flush_wakes_holder(void **state)
         /* and the holder did drain: the call lines are in the archive */
         char path[1200];
         snprintf(path, sizeof(path), "%s/backup/%s/operation.log", base, id);
-        char *text = slurp(path);
+        char *text = shl_test_slurp(path, NULL);
         assert_non_null(text);
         assert_non_null(strstr(text, "CALL_STARTED callId="));
         assert_non_null(strstr(text, "CALL_ENDED callId="));

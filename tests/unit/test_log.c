@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include "files/events.h"
-#include "files/snapshotter.h"
 #include "files/json.h"
+#include "files/snapshotter.h"
 #include "shl_test.h"
+
+#include "shl_text.h"
 
 #define ISO_RE                                                                 \
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}"        \
@@ -37,26 +39,6 @@ on_line(const char *line, void *user)
     struct lines *ls = user;
     if (ls->n < 256)
         ls->v[ls->n++] = strdup(line);
-}
-
-/* Read a whole file; NULL if missing. */
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    fclose(f);
-    return buf;
 }
 
 static char *
@@ -164,7 +146,7 @@ test_log_three_levels(void **state)
     assert_shl_ok(shl_op_log(fx->op, SHL_LOG_WARNING, "Warning message"));
     assert_shl_ok(shl_op_log(fx->op, SHL_LOG_ERROR, "Error message"));
     assert_shl_ok(shl__snapshotter_flush(fx->l, 5000));
-    char *text = slurp(op_file(fx->l, fx->op, ".operation.log"));
+    char *text = shl_test_slurp(op_file(fx->l, fx->op, ".operation.log"), NULL);
     assert_non_null(text);
     char *ln[16];
     int n = split(text, ln, 16);
@@ -188,13 +170,14 @@ test_log_debug_not_mirrored(void **state)
     struct fixture *fx = *state;
     assert_shl_ok(shl_op_debug_log(fx->op, "debug details"));
     assert_shl_ok(shl__snapshotter_flush(fx->l, 5000));
-    char *dbg = slurp(op_file(fx->l, fx->op, ".operation.debug.log"));
+    char *dbg =
+        shl_test_slurp(op_file(fx->l, fx->op, ".operation.debug.log"), NULL);
     assert_non_null(dbg);
     char *ln[4];
     assert_int_equal(split(dbg, ln, 4), 1);
     assert_match(ln[0], "^" ISO_RE " debug details$");
     free(dbg);
-    char *log = slurp(op_file(fx->l, fx->op, ".operation.log"));
+    char *log = shl_test_slurp(op_file(fx->l, fx->op, ".operation.log"), NULL);
     assert_string_equal(log, "");
     free(log);
     assert_int_equal(fx->cb.n, 0);
@@ -208,7 +191,7 @@ test_log_message_depth(void **state)
     assert_shl_ok(shl_op_log_message(fx->op, 1, "nested text"));
     assert_int_equal(shl_op_log_message(fx->op, -1, "x"), -EINVAL);
     assert_shl_ok(shl__snapshotter_flush(fx->l, 5000));
-    char *text = slurp(op_file(fx->l, fx->op, ".operation.log"));
+    char *text = shl_test_slurp(op_file(fx->l, fx->op, ".operation.log"), NULL);
     char *ln[4];
     assert_int_equal(split(text, ln, 4), 2);
     assert_match(ln[0], "^" ISO_RE " \\[INFO\\] [0-9]{3}\\.[0-9]{3} \\| "
@@ -234,7 +217,7 @@ test_log_call_events(void **state)
     char path[1024];
     snprintf(path, sizeof(path), "%s/backup/%s/operation.log", fx->base,
              shl_op_id(fx->op));
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     char *ln[16];
     int n = split(text, ln, 16);

@@ -9,25 +9,7 @@
 
 #include "shl_test.h"
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b)
-        b[n] = 0;
-    fclose(f);
-    return b;
-}
+#include "shl_text.h"
 
 static void
 test_readme_example_is_the_compiled_one(void **state)
@@ -43,8 +25,8 @@ test_readme_example_is_the_compiled_one(void **state)
     snprintf(readme_path, sizeof(readme_path), "%s/README.md", root);
     snprintf(example_path, sizeof(example_path),
              "%s/tests/example/basic_operation.c", root);
-    char *readme = slurp(readme_path);
-    char *example = slurp(example_path);
+    char *readme = shl_test_slurp(readme_path, NULL);
+    char *example = shl_test_slurp(example_path, NULL);
     assert_non_null(readme);
     assert_non_null(example);
     if (!strstr(readme, example))

@@ -12,25 +12,7 @@
 #include "objects.h"
 #include "shl_test.h"
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b)
-        b[n] = 0;
-    fclose(f);
-    return b;
-}
+#include "shl_text.h"
 
 static void
 test_trail_every_change(void **state)
@@ -58,7 +40,7 @@ test_trail_every_change(void **state)
 
     char path[700];
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     const char *want[] = {
         "PARTICIPANT_JOINED",       "CALL_STARTED",   "CALL_ENDED",
@@ -131,7 +113,7 @@ test_trail_call_failed_error_escaped(void **state)
 
     char path[700];
     snprintf(path, sizeof(path), "%s/%s_trail.jsonl", base, id);
-    char *text = slurp(path);
+    char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     int found = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {

@@ -18,6 +18,7 @@ PACKAGES=(
     cmake               # >= 3.25 (Debian 12 ships 3.25.1)
     pkg-config
     git
+    python3             # tools/dev/check-layers.py (the layers stage)
     # library dependencies
     liburcu-dev         # liburcu, liburcu-cds
     libxxhash-dev       # XXH3_64

@@ -5,6 +5,8 @@
 #
 # Stages (each prints a banner; any failure stops the script non-zero):
 #   setup   tools/dev/setup.sh (installs missing Debian packages)
+#   layers  tools/dev/check-layers.py: the layering rules of src/ (includes,
+#           calls, declarations, no module cycle, no .c over 1,000 lines)
 #   debug   build/ci-debug: Debug, -Werror, tools + tests + benchmarks built;
 #           ctest -L 'unit|proc|cli'
 #   asan    build/ci-asan: ASan+UBSan, -Werror, no benchmarks; ctest -L 'unit|proc'
@@ -87,6 +89,11 @@ else
     SUMMARY+=("setup: skipped")
 fi
 [[ "${SKIP_SETUP:-0}" == 1 ]] || SUMMARY+=("setup: ok")
+
+# ---------------------------------------------------------------------------
+banner layers "layering of src/ (docs/ARCHITECTURE.md, Layers)"
+python3 "$ROOT/tools/dev/check-layers.py" | tee "$LOGDIR/layers.log"
+SUMMARY+=("layers: $(tail -n 1 "$LOGDIR/layers.log" | sed 's/^layering: //')")
 
 # ---------------------------------------------------------------------------
 banner debug "gcc Debug + SHL_WERROR, labels unit|proc|cli"

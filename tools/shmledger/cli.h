@@ -15,6 +15,9 @@
 
 #include <shmledger/shmledger.h>
 
+#include "../common/clock.h" /* shl_tool_now_us, shl_tool_mono_ms */
+#include "../common/fmt.h"   /* shl_tool_fmt_age, shl_tool_json_str */
+
 /* Exit statuses (documented in --help and docs/tools.md). */
 #define EX_OK 0      /* success */
 #define EX_FAIL 1    /* operation-level failure: not found, wrong state... */
@@ -70,16 +73,8 @@ int cli_check_op_id(const char *cmd, const char *id);
 int cli_snapshot_from_files(const char *base, const char *op_id,
                             shl_snapshot **out, char *where, size_t cap);
 
-/* Wall clock in microseconds since the epoch. */
-int64_t cli_now_us(void);
-/* Monotonic clock in milliseconds. */
-int64_t cli_mono_ms(void);
 /* Sleep for ms milliseconds (restarts on EINTR unless *stop is set). */
 void cli_sleep_ms(int64_t ms);
-/* "850ms", "12.3s", "5m02s", "3h07m", "2d04h"; "-" for negative. */
-const char *cli_fmt_age(int64_t ms, char *buf, size_t cap);
-/* Write s as a JSON string literal (with quotes) to f. */
-void cli_json_str(FILE *f, const char *s);
 /* Common option handling: returns true if `opt` was --base (sets c->base). */
 bool cli_common_opt(struct cli *c, int opt, const char *arg);
 

@@ -106,8 +106,8 @@ by_participant(const void *a, const void *b)
 static shl_snapshot *
 wait_frames(struct demo *d, const char *const *names, size_t n)
 {
-    int64_t deadline = cli_mono_ms() + d->timeout_ms;
-    while (cli_mono_ms() < deadline) {
+    int64_t deadline = shl_tool_mono_ms() + d->timeout_ms;
+    while (shl_tool_mono_ms() < deadline) {
         shl_snapshot *s;
         (void)shl_ledger_heartbeat(d->l);
         if (shl_reader_snapshot(d->r, d->op_id, &s) == 0) {
@@ -130,16 +130,17 @@ wait_frames(struct demo *d, const char *const *names, size_t n)
 static void
 print_frames(const shl_snapshot *s)
 {
-    int64_t now = cli_now_us();
+    int64_t now = shl_tool_now_us();
     printf("      %-11s %7s  %-28s %-8s %5s  %s\n", "PARTICIPANT", "PID",
            "CALL", "STATE", "AGE", "DESCRIPTION");
     for (size_t i = 0; i < s->frame_count; i++) {
         const shl_call_frame *f = &s->frames[i];
         char age[32];
-        printf("      %-11s %7d  %-28s %-8s %5s  %.40s\n", f->participant_id,
-               f->pid, f->call_id, shl_frame_state_name(f->state),
-               cli_fmt_age((now - f->start_time_us) / 1000, age, sizeof(age)),
-               f->has_description ? f->description : "");
+        printf(
+            "      %-11s %7d  %-28s %-8s %5s  %.40s\n", f->participant_id,
+            f->pid, f->call_id, shl_frame_state_name(f->state),
+            shl_tool_fmt_age((now - f->start_time_us) / 1000, age, sizeof(age)),
+            f->has_description ? f->description : "");
     }
 }
 
@@ -308,10 +309,10 @@ phase_kill(struct demo *d, int64_t wait_ms, bool *failed)
     /* Watch the ledger: death is proven by the kernel dropping the
      * participant's liveness lock; crash cleanup (when the library has it)
      * marks the frame and fails the operation. */
-    int64_t t0 = cli_mono_ms();
+    int64_t t0 = shl_tool_mono_ms();
     int64_t dead_at = -1, changed_at = -1;
     shl_snapshot *last = NULL;
-    while (cli_mono_ms() - t0 < wait_ms) {
+    while (shl_tool_mono_ms() - t0 < wait_ms) {
         (void)shl_ledger_heartbeat(d->l);
         shl_snapshot *x;
         int rc = shl_reader_snapshot(d->r, d->op_id, &x);
@@ -321,16 +322,16 @@ phase_kill(struct demo *d, int64_t wait_ms, bool *failed)
             for (size_t i = 0; i < x->participant_count; i++)
                 if (strcmp(x->participants[i].participant_id, name) == 0 &&
                     !x->participants[i].alive && dead_at < 0)
-                    dead_at = cli_mono_ms() - t0;
+                    dead_at = shl_tool_mono_ms() - t0;
             long fi = find_frame(x, name);
             if (x->state != SHL_OP_RUNNING ||
                 (fi >= 0 && x->frames[fi].state != SHL_FRAME_ACTIVE)) {
-                changed_at = cli_mono_ms() - t0;
+                changed_at = shl_tool_mono_ms() - t0;
                 if (x->state == SHL_OP_FAILED)
                     break;
             }
         } else if (rc == SHL_ENOTFOUND) {
-            changed_at = cli_mono_ms() - t0;
+            changed_at = shl_tool_mono_ms() - t0;
             break;
         }
         cli_sleep_ms(10);
@@ -494,8 +495,8 @@ cmd_demo(struct cli *c, int argc, char **argv)
     /* The archive of a failed operation may be written by another
      * participant's monitor a moment later: wait for it briefly. */
     struct stat st;
-    int64_t until = cli_mono_ms() + d.timeout_ms / 2;
-    while (stat(archive, &st) != 0 && cli_mono_ms() < until)
+    int64_t until = shl_tool_mono_ms() + d.timeout_ms / 2;
+    while (stat(archive, &st) != 0 && shl_tool_mono_ms() < until)
         cli_sleep_ms(20);
     char logpath[4096 + 64];
     if (stat(archive, &st) == 0) {

@@ -437,9 +437,9 @@ print_trace(struct trace *t, const char *op_id, const char *state, bool aborted,
             int64_t t0, int64_t now)
 {
     printf("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"operationId\":");
-    cli_json_str(stdout, op_id);
+    shl_tool_json_str(stdout, op_id);
     printf(",\"state\":");
-    cli_json_str(stdout, state);
+    shl_tool_json_str(stdout, state);
     printf(",\"aborted\":%s},\n\"traceEvents\":[", aborted ? "true" : "false");
     const char *sep = "\n";
     for (size_t i = 0; i < t->nparts; i++) {
@@ -449,7 +449,7 @@ print_trace(struct trace *t, const char *op_id, const char *state, bool aborted,
         printf("%s{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,"
                "\"tid\":%d,\"args\":{\"name\":",
                sep, t->part_pid[i], tid_of(t, t->parts[i]));
-        cli_json_str(stdout, label);
+        shl_tool_json_str(stdout, label);
         printf("}}");
         sep = ",\n";
     }
@@ -460,19 +460,19 @@ print_trace(struct trace *t, const char *op_id, const char *state, bool aborted,
                                                           : t->last_us;
         int64_t ts = c->start_us - t0, dur = end - c->start_us;
         printf("%s{\"ph\":\"X\",\"cat\":\"call\",\"name\":", sep);
-        cli_json_str(stdout, c->id);
+        shl_tool_json_str(stdout, c->id);
         printf(",\"ts\":%lld,\"dur\":%lld,\"pid\":%d,\"tid\":%d,"
                "\"args\":{\"callId\":",
                (long long)(ts < 0 ? 0 : ts), (long long)(dur < 0 ? 0 : dur),
                c->pid, tid_of(t, c->participant));
-        cli_json_str(stdout, c->id);
+        shl_tool_json_str(stdout, c->id);
         printf(",\"participant\":");
-        cli_json_str(stdout, c->participant);
+        shl_tool_json_str(stdout, c->participant);
         printf(",\"outcome\":");
-        cli_json_str(stdout, c->outcome);
+        shl_tool_json_str(stdout, c->outcome);
         if (c->error[0]) {
             printf(",\"error\":");
-            cli_json_str(stdout, c->error);
+            shl_tool_json_str(stdout, c->error);
         }
         printf("}}");
         sep = ",\n";
@@ -481,10 +481,10 @@ print_trace(struct trace *t, const char *op_id, const char *state, bool aborted,
         const struct instant *in = &t->inst[i];
         int64_t ts = in->ts_us - t0;
         printf("%s{\"ph\":\"i\",\"s\":\"g\",\"cat\":\"event\",\"name\":", sep);
-        cli_json_str(stdout, in->name);
+        shl_tool_json_str(stdout, in->name);
         printf(",\"ts\":%lld,\"pid\":%d,\"tid\":0,\"args\":{\"message\":",
                (long long)(ts < 0 ? 0 : ts), in->pid);
-        cli_json_str(stdout, in->detail);
+        shl_tool_json_str(stdout, in->detail);
         printf("}}");
         sep = ",\n";
     }
@@ -566,7 +566,7 @@ cmd_export(struct cli *c, int argc, char **argv)
     }
     if (!t0)
         t0 = t.first_us;
-    print_trace(&t, op_id, state, aborted, t0, cli_now_us());
+    print_trace(&t, op_id, state, aborted, t0, shl_tool_now_us());
     shl_snapshot_free(s);
     free(t.calls);
     free(t.inst);

@@ -494,7 +494,7 @@ wait_cmd(pid_t pid, shl_ledger *l, shl_op *op, int abort_sig, bool verbose)
             st = 0;
             break;
         }
-        int64_t now = cli_mono_ms();
+        int64_t now = shl_tool_mono_ms();
         if (now >= next_beat) {
             if (shl_ledger_heartbeat(l) == SHL_EFENCED && !fenced_said) {
                 cli_err("run", "this participant was declared crashed; "

@@ -43,16 +43,6 @@ cli_exit_for(int rc)
     }
 }
 
-/* Copy the library's diagnostic without newlines (the error is one line). */
-static void
-one_line(char *dst, size_t cap, const char *src)
-{
-    size_t n = 0;
-    for (; src && *src && n + 1 < cap; src++)
-        dst[n++] = (*src == '\n' || *src == '\r') ? ' ' : *src;
-    dst[n] = 0;
-}
-
 int
 cli_fail(const char *cmd, int rc, const char *what, ...)
 {
@@ -61,7 +51,7 @@ cli_fail(const char *cmd, int rc, const char *what, ...)
     va_start(ap, what);
     vsnprintf(msg, sizeof(msg), what, ap);
     va_end(ap);
-    one_line(diag, sizeof(diag), shl_errmsg());
+    shl_tool_one_line(diag, sizeof(diag), shl_errmsg());
     const char *name = shl_strerror(rc);
     /* The diagnostic often repeats the code's name; print it only when it
      * adds something. */
@@ -147,22 +137,6 @@ cli_check_op_id(const char *cmd, const char *id)
     return cli_usage_err(cmd, "malformed operation id '%s'", id);
 }
 
-int64_t
-cli_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t
-cli_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 cli_sleep_ms(int64_t ms)
 {
@@ -170,57 +144,4 @@ cli_sleep_ms(int64_t ms)
                           .tv_nsec = (long)(ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-const char *
-cli_fmt_age(int64_t ms, char *buf, size_t cap)
-{
-    if (ms < 0)
-        snprintf(buf, cap, "-");
-    else if (ms < 1000)
-        snprintf(buf, cap, "%lldms", (long long)ms);
-    else if (ms < 60000)
-        snprintf(buf, cap, "%lld.%llds", (long long)(ms / 1000),
-                 (long long)(ms % 1000 / 100));
-    else if (ms < 3600000)
-        snprintf(buf, cap, "%lldm%02llds", (long long)(ms / 60000),
-                 (long long)(ms / 1000 % 60));
-    else if (ms < 86400000)
-        snprintf(buf, cap, "%lldh%02lldm", (long long)(ms / 3600000),
-                 (long long)(ms / 60000 % 60));
-    else
-        snprintf(buf, cap, "%lldd%02lldh", (long long)(ms / 86400000),
-                 (long long)(ms / 3600000 % 24));
-    return buf;
-}
-
-void
-cli_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputc('"', f);
 }
