@@ -11,7 +11,8 @@ static int
 check(int rc, const char *what)
 {
     if (rc < 0)
-        fprintf(stderr, "app: %s: %s (%s)\n", what, shl_strerror(rc), shl_errmsg());
+        fprintf(stderr, "app: %s: %s (%s)\n", what, shl_strerror(rc),
+                shl_errmsg());
     return rc;
 }
 
@@ -34,7 +35,8 @@ main(int argc, char **argv)
     shl_call_opts_init(&opts);
     opts.description = "consumer call";
 
-    int rc = check(shl_op_create(ledger, "consumer test", NULL, &op), "create operation");
+    int rc = check(shl_op_create(ledger, "consumer test", NULL, &op),
+                   "create operation");
     if (rc == 0)
         rc = check(shl_call_start(op, &opts, &call), "start call");
     if (rc == 0)
