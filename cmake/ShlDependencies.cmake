@@ -1,12 +1,15 @@
-# Dependencies of shmledger. Every missing one stops the configure step with
-# a message naming the Debian package that provides it; tools/dev/setup.sh
-# installs them all.
+# Dependencies of shmledger. A missing library dependency stops the configure
+# step with a message naming the Debian package that provides it; the optional
+# ones (cmocka for tests, Google Benchmark, ncursesw for shmledger-top) are
+# probed with shl_find_*() and the caller skips what needs them, with a
+# warning. tools/dev/setup.sh installs them all.
 #
 # Sets SHL_LIB_DEPS: what libshmledger (and everything built against its
 # internals) links. Imported targets: PkgConfig::SHL_URCU, PkgConfig::SHL_URCU_CDS,
 # PkgConfig::SHL_XXHASH, PkgConfig::SHL_JANSSON, Threads::Threads; on demand
-# PkgConfig::SHL_CMOCKA (shl_require_cmocka), PkgConfig::SHL_NCURSESW
-# (shl_require_ncursesw), benchmark::benchmark (shl_require_benchmark).
+# PkgConfig::SHL_CMOCKA (shl_find_cmocka / shl_require_cmocka),
+# PkgConfig::SHL_NCURSESW (shl_find_ncursesw / shl_require_ncursesw),
+# benchmark::benchmark (shl_find_benchmark / shl_require_benchmark).
 
 function(_shl_missing what debpkg)
     message(FATAL_ERROR
@@ -54,6 +57,44 @@ set(SHL_LIB_DEPS
     PkgConfig::SHL_JANSSON
     Threads::Threads
     rt)
+
+# shl_find_pkg(PREFIX MODULE OUTVAR): like shl_pkg, but sets OUTVAR to TRUE or
+# FALSE instead of stopping.
+macro(shl_find_pkg prefix module outvar)
+    if(NOT TARGET PkgConfig::${prefix})
+        pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${module})
+        if(${prefix}_FOUND)
+            message(STATUS "Found ${module} ${${prefix}_VERSION}")
+        endif()
+    endif()
+    if(TARGET PkgConfig::${prefix})
+        set(${outvar} TRUE)
+    else()
+        set(${outvar} FALSE)
+    endif()
+endmacro()
+
+macro(shl_find_cmocka outvar)
+    shl_find_pkg(SHL_CMOCKA cmocka ${outvar})
+endmacro()
+
+macro(shl_find_ncursesw outvar)
+    shl_find_pkg(SHL_NCURSESW ncursesw ${outvar})
+endmacro()
+
+macro(shl_find_benchmark outvar)
+    if(NOT TARGET benchmark::benchmark)
+        find_package(benchmark QUIET)
+        if(benchmark_FOUND)
+            message(STATUS "Found benchmark ${benchmark_VERSION}")
+        endif()
+    endif()
+    if(TARGET benchmark::benchmark)
+        set(${outvar} TRUE)
+    else()
+        set(${outvar} FALSE)
+    endif()
+endmacro()
 
 macro(shl_require_cmocka)
     shl_pkg(SHL_CMOCKA cmocka libcmocka-dev)

@@ -16,7 +16,8 @@ PACKAGES=(
     # toolchain and build
     build-essential     # gcc 12, g++, make, libc6-dev
     cmake               # >= 3.25 (Debian 12 ships 3.25.1)
-    pkg-config
+    pkg-config          # also the consumer stage (shmledger.pc)
+    binutils            # nm, readelf: consumer stage checks the installed library
     git
     python3             # tools/dev/check-layers.py (the layers stage)
     # library dependencies

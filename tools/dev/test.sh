@@ -9,6 +9,10 @@
 #           calls, declarations, no module cycle, no .c over 1,000 lines)
 #   debug   build/ci-debug: Debug, -Werror, tools + tests + benchmarks built;
 #           ctest -L 'unit|proc|cli'
+#   consumer  tools/dev/consumer-test.sh: build/ci-consumer installed to a
+#           temporary prefix; an outside program built with pkg-config
+#           (shared, static) and CMake find_package, run without
+#           LD_LIBRARY_PATH; exported symbols checked; CONSUMER=0 skips it
 #   asan    build/ci-asan: ASan+UBSan, -Werror, no benchmarks; ctest -L 'unit|proc'
 #   tsan    build/ci-tsan: ThreadSanitizer, ctest -L unit (ASLR off via
 #           setarch); TSAN=0 skips it
@@ -100,6 +104,19 @@ banner debug "gcc Debug + SHL_WERROR, labels unit|proc|cli"
 configure_build build/ci-debug \
     -DCMAKE_BUILD_TYPE=Debug -DSHL_WERROR=ON
 run_ctest debug build/ci-debug 'unit|proc|cli'
+
+# ---------------------------------------------------------------------------
+if [[ "${CONSUMER:-1}" == 1 ]]; then
+    banner consumer "install, then link and run an outside program (pkg-config, CMake)"
+    consumer_rc=0
+    JOBS=$JOBS bash "$ROOT/tools/dev/consumer-test.sh" 2>&1 |
+        tee "$LOGDIR/consumer.log" || consumer_rc=$?
+    consumer_line=$(grep -E '^consumer-test: ' "$LOGDIR/consumer.log" | tail -n 1 || true)
+    SUMMARY+=("consumer: ${consumer_line#consumer-test: }")
+    if ((consumer_rc != 0)); then
+        exit "$consumer_rc"
+    fi
+fi
 
 # ---------------------------------------------------------------------------
 banner asan "ASan + UBSan + SHL_WERROR, labels unit|proc"
