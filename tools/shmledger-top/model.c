@@ -23,7 +23,7 @@ model_set_err(struct model *m, int rc)
     else if (rc == SHL_ENOTREADY)
         snprintf(m->err, sizeof(m->err), "segment is being created (retrying)");
     else {
-        char d[sizeof(m->err)];
+        char d[sizeof(m->err) / 2]; /* room left for the code's name */
         shl_tool_one_line(d, sizeof(d), shl_errmsg());
         snprintf(m->err, sizeof(m->err), "%s%s%s%s", shl_strerror(rc),
                  d[0] ? " (" : "", d, d[0] ? ")" : "");
