@@ -124,5 +124,9 @@ module.exports = {
   LogLevel,
   codes: native.codes,
   strerror: native.strerror,
+  /** Remove the segment of basePath (shm_unlink); false when there was none. */
+  unlinkSegment: native.unlinkSegment,
+  /** The POSIX shm name of the segment of basePath (the directory must exist). */
+  segmentName: native.segmentName,
   version: native.version,
 };

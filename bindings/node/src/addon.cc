@@ -732,6 +732,24 @@ InitAll(Napi::Env env, Napi::Object exports)
         return Napi::String::New(info.Env(), shl_strerror(info[0].ToNumber().Int32Value()));
     });
     exports.Set("strerror", strerror);
+    // unlinkSegment(basePath) -> true, false when there was none
+    exports.Set("unlinkSegment", Napi::Function::New(env, [](const Napi::CallbackInfo &info) {
+        std::string base = StringArg(info, 0, "basePath");
+        int rc = shl_segment_unlink(base.c_str());
+        if (rc == -ENOENT)
+            return Napi::Boolean::New(info.Env(), false);
+        if (rc < 0)
+            Throw(info.Env(), rc, "unlinkSegment");
+        return Napi::Boolean::New(info.Env(), true);
+    }));
+    exports.Set("segmentName", Napi::Function::New(env, [](const Napi::CallbackInfo &info) {
+        std::string base = StringArg(info, 0, "basePath");
+        char buf[256];
+        int rc = shl_segment_name(base.c_str(), buf, sizeof buf);
+        if (rc < 0)
+            Throw(info.Env(), rc, "segmentName");
+        return Napi::String::New(info.Env(), buf);
+    }));
     return exports;
 }
 
