@@ -5,13 +5,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 const shl = require('..');
 const { Ledger, codes } = shl;
-const { tempBase, withDeadline, until } = require('./helpers');
+const { tempBase, openLedger, withDeadline, until } = require('./helpers');
 
 const OPTS = { heartbeatIntervalMs: 1000, staleThresholdMs: 5000, maxBackups: 5 };
 
 test('create, call, log, temp resource, complete', async (t) => {
   const base = tempBase(t);
-  const ledger = new Ledger({ basePath: base, participantId: 'cli', ...OPTS });
+  const ledger = openLedger(base, { participantId: 'cli', ...OPTS });
   t.after(() => ledger.close());
   assert.equal(ledger.participantId, 'cli');
   const op = ledger.createOperation({ description: 'build and test' });
@@ -41,8 +41,8 @@ test('create, call, log, temp resource, complete', async (t) => {
 
 test('abort: setAbortFlag in one session resolves onAbort in another', async (t) => {
   const base = tempBase(t);
-  const a = new Ledger({ basePath: base, participantId: 'a', ...OPTS });
-  const b = new Ledger({ basePath: base, participantId: 'b', ...OPTS });
+  const a = openLedger(base, { participantId: 'a', ...OPTS });
+  const b = openLedger(base, { participantId: 'b', ...OPTS });
   t.after(() => { b.close(); a.close(); });
   const op = a.createOperation({});
   const joined = b.joinOperation(op.id);
@@ -61,7 +61,7 @@ test('abort: setAbortFlag in one session resolves onAbort in another', async (t)
 
 test('call.fail fails the operation: onFailure carries the call id', async (t) => {
   const base = tempBase(t);
-  const ledger = new Ledger({ basePath: base, participantId: 'cli', ...OPTS });
+  const ledger = openLedger(base, { participantId: 'cli', ...OPTS });
   t.after(() => ledger.close());
   const op = ledger.createOperation({ description: 'fails' });
   const call = op.startCall({ description: 'doomed' });
@@ -83,8 +83,8 @@ test('errors carry the library code and message', (t) => {
   assert.throws(() => new Ledger({ basePath: base }), (e) => e instanceof TypeError && e.code === -22);
   assert.throws(() => new Ledger({ basePath: base, participantId: 'bad id/x' }),
     (e) => e.code === codes.EBADID && /malformed id/.test(e.message));
-  assert.throws(() => new Ledger({ basePath: base, participantId: 'x', heartbeatIntervalMs: 'soon' }), TypeError);
-  const ledger = new Ledger({ basePath: base, participantId: 'cli', ...OPTS });
+  assert.throws(() => openLedger(base, { participantId: 'x', heartbeatIntervalMs: 'soon' }), TypeError);
+  const ledger = openLedger(base, { participantId: 'cli', ...OPTS });
   t.after(() => ledger.close());
   assert.throws(() => ledger.joinOperation('20260101T00:00:00.000-nobody-00000000'),
     (e) => e instanceof Error && e.code === codes.ENOTFOUND && e.codeName === 'no such operation'
@@ -112,7 +112,7 @@ test('errors carry the library code and message', (t) => {
 
 test('close() leaves open sessions and cancels their pending calls', (t) => {
   const base = tempBase(t);
-  const ledger = new Ledger({ basePath: base, participantId: 'cli', ...OPTS });
+  const ledger = openLedger(base, { participantId: 'cli', ...OPTS });
   const op = ledger.createOperation({});
   const call = op.startCall({});
   ledger.close();

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { Ledger } = require('..');
-const { tempBase, withDeadline, waitLine, waitExit, PYTHON_DIR } = require('./helpers');
+const { tempBase, openLedger, withDeadline, waitLine, waitExit, PYTHON_DIR } = require('./helpers');
 
 const PYTHON = process.env.PYTHON || 'python3';
 
@@ -22,7 +22,7 @@ for (const [name, settleMs] of [['right after its call starts', 0],
   [`once the monitor watches it (${1.5 * HB_MS} ms after joining)`, 1.5 * HB_MS]]) {
   test(`SIGKILL of a Python participant fails the operation for Node: ${name}`, async (t) => {
     const base = tempBase(t, 'cross');
-    const ledger = new Ledger({ basePath: base, participantId: 'editor',
+    const ledger = openLedger(base, { participantId: 'editor',
       heartbeatIntervalMs: HB_MS, staleThresholdMs: 5000 });
     t.after(() => ledger.close());
     const op = ledger.createOperation({ description: 'cross-language crash' });

@@ -6,13 +6,27 @@ const os = require('node:os');
 const path = require('node:path');
 const shl = require('..');
 
+const ledgersOf = new Map(); // base -> ledgers opened with openLedger
+
+// A private base directory, removed after the test: first every ledger
+// opened on it with openLedger() is closed (so no snapshotter writes into
+// it any more), then its segment is unlinked, then it is removed.
 function tempBase(t, tag = 'node') {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), `shl-${tag}-`));
+  ledgersOf.set(base, []);
   t.after(() => {
+    for (const l of ledgersOf.get(base)) l.close();
+    ledgersOf.delete(base);
     try { shl.unlinkSegment(base); } catch (_) { /* already gone */ }
-    fs.rmSync(base, { recursive: true, force: true });
+    fs.rmSync(base, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
   });
   return base;
+}
+
+function openLedger(base, opts) {
+  const l = new shl.Ledger({ basePath: base, ...opts });
+  ledgersOf.get(base).push(l);
+  return l;
 }
 
 // Resolve with the promise's value, or reject once ms have passed.
@@ -68,4 +82,4 @@ function waitExit(child, ms, what) {
 const ROOT = path.resolve(__dirname, '..');
 const PYTHON_DIR = path.resolve(ROOT, '..', 'python');
 
-module.exports = { tempBase, withDeadline, until, waitLine, waitExit, ROOT, PYTHON_DIR };
+module.exports = { tempBase, openLedger, withDeadline, until, waitLine, waitExit, ROOT, PYTHON_DIR };
