@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -574,10 +575,12 @@ class Ledger : public Napi::ObjectWrap<Ledger> {
                     return;
                 if (!v.IsNumber())
                     ThrowType(env, std::string(k) + " must be a number");
+                using T = std::remove_pointer_t<decltype(dst)>;
                 double d = v.As<Napi::Number>().DoubleValue();
-                if (!(d >= 0) || d > 9.0e15)
-                    ThrowType(env, std::string(k) + " must be a non-negative number");
-                *dst = static_cast<std::remove_pointer_t<decltype(dst)>>(d);
+                if (!(d >= 0) || d > static_cast<double>(std::numeric_limits<T>::max()) ||
+                    d != static_cast<double>(static_cast<T>(d)))
+                    ThrowType(env, std::string(k) + " must be a non-negative integer in range");
+                *dst = static_cast<T>(d);
             };
             num("heartbeatIntervalMs", &o.heartbeat_interval_ms);
             num("staleThresholdMs", &o.stale_threshold_ms);

@@ -84,6 +84,9 @@ test('errors carry the library code and message', (t) => {
   assert.throws(() => new Ledger({ basePath: base, participantId: 'bad id/x' }),
     (e) => e.code === codes.EBADID && /malformed id/.test(e.message));
   assert.throws(() => openLedger(base, { participantId: 'x', heartbeatIntervalMs: 'soon' }), TypeError);
+  assert.throws(() => openLedger(base, { participantId: 'x', maxBackups: 2 ** 33 }), TypeError);
+  assert.throws(() => openLedger(base, { participantId: 'x', staleThresholdMs: 1.5 }), TypeError);
+  assert.throws(() => openLedger(base, { participantId: 'x', heartbeatIntervalMs: 0 }), (e) => e.code === -22);
   const ledger = openLedger(base, { participantId: 'cli', ...OPTS });
   t.after(() => ledger.close());
   assert.throws(() => ledger.joinOperation('20260101T00:00:00.000-nobody-00000000'),
