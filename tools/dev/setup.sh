@@ -36,7 +36,26 @@ PACKAGES=(
     libasan8            # gcc 12 sanitizer runtimes (ASan, UBSan, TSan
     libubsan1           #   stages; gcc pulls them in, listed so a stage
     libtsan2            #   never depends on that)
+    # bindings stage (tools/dev/bindings-test.sh); node-gyp also needs
+    # python3, make and g++
+    python3             # the Python package and its tests
+    python3-pip         # offline `pip install` check (brings setuptools, wheel)
 )
+
+# Node.js and npm for the bindings stage. Only when either is missing:
+# a machine may have nodesource's `nodejs`, which bundles npm and conflicts
+# with Debian's `npm` package, so nothing is added next to it. Otherwise
+# Debian's nodejs + npm, and libnode-dev (the headers node-gyp builds the
+# addon against, so it never downloads them).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    node_pkg=$(dpkg-query -W -f='${Version}' nodejs 2>/dev/null || true)
+    if [[ "$node_pkg" == *nodesource* ]]; then
+        echo "setup.sh: nodesource's nodejs $node_pkg is installed but node/npm" \
+            "is missing from PATH; reinstall it (apt-get install --reinstall nodejs)" >&2
+    else
+        PACKAGES+=(nodejs npm libnode-dev)
+    fi
+fi
 
 missing_packages() {
     local pkg status

@@ -16,6 +16,10 @@
 #   asan    build/ci-asan: ASan+UBSan, -Werror, no benchmarks; ctest -L 'unit|proc'
 #   tsan    build/ci-tsan: ThreadSanitizer, ctest -L unit (ASLR off via
 #           setarch); TSAN=0 skips it
+#   bindings  tools/dev/bindings-test.sh: the Node addon and the Python
+#           package against the shared library installed in a temporary
+#           prefix (build/ci-bindings; npm registry for node-addon-api and
+#           node-gyp); BINDINGS=0 skips it
 # Opt-in stages (environment):
 #   VALGRIND=1  build/ci-valgrind: every test under valgrind memcheck,
 #               ctest -L 'unit|cli'
@@ -159,6 +163,16 @@ if [[ "${TSAN:-1}" == 1 ]]; then
     run_ctest tsan build/ci-tsan unit
     CTEST_PREFIX=()
     unset TSAN_OPTIONS
+fi
+
+# ---------------------------------------------------------------------------
+if [[ "${BINDINGS:-1}" == 1 ]]; then
+    banner bindings "Node addon + Python package against the installed shared library"
+    rc=0
+    JOBS="$JOBS" bash "$ROOT/tools/dev/bindings-test.sh" 2>&1 | tee "$LOGDIR/bindings.log" || rc=$?
+    line=$(grep -E '^bindings: ' "$LOGDIR/bindings.log" | tail -n 1 || true)
+    SUMMARY+=("${line:-bindings: failed (exit $rc)}")
+    ((rc == 0)) || exit "$rc"
 fi
 
 # ---------------------------------------------------------------------------
