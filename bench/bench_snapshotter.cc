@@ -42,7 +42,7 @@
 #include <thread>
 
 extern "C" {
-// internal (src/events.h): drain the ring now (links shmledger_objs)
+// internal (src/files/events.h): drain the ring now (links shmledger_objs)
 int shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms);
 }
 
