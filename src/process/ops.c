@@ -14,6 +14,7 @@
 #include "process/ops.h"
 #include "session/call.h"
 #include "session/deliver.h"
+#include "session/heartbeat.h"
 #include "session/opstate.h"
 #include "session/session.h"
 #include "shm/frame.h"
@@ -71,6 +72,7 @@ session_new(struct shl__lop *lop, const shl_op_callbacks *cb)
     lop->join_count++;
     lop->alive++;
     shl__session_init_delivery(op);
+    shl__session_init_heartbeat(op);
     op->next_session = lop->sessions;
     lop->sessions = op;
     return op;

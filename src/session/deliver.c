@@ -27,12 +27,6 @@ shl__session_init_delivery(shl_op *op)
     pthread_cond_init(&op->cv, &ca);
     pthread_condattr_destroy(&ca);
     op->efd = -1;
-    shl_ledger *l = op->lop->l;
-    op->hb_enabled = true;
-    op->hb_interval_ms = l->opts.heartbeat_interval_ms;
-    op->hb_jitter_ms = 500;
-    op->hb_next_ns = shl__mono_ns() + op->hb_interval_ms * 1000000;
-    shl_heartbeat_opts_init(&op->hb);
 }
 
 void

@@ -7,8 +7,8 @@
 
 #include "objects.h"
 
-/* Set up / tear down a session's delivery state (cv, eventfd, heartbeat
- * defaults, cachedData). */
+/* Set up / tear down a session's delivery state (cv, eventfd,
+ * cachedData). */
 void shl__session_init_delivery(shl_op *op);
 void shl__session_fini_delivery(shl_op *op);
 /* Deliver a failure to one session (all channels), once. */

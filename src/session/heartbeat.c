@@ -249,3 +249,14 @@ shl_ledger_heartbeat(shl_ledger *l)
                           memory_order_release);
     return 0;
 }
+
+void
+shl__session_init_heartbeat(shl_op *op)
+{
+    shl_ledger *l = op->lop->l;
+    op->hb_enabled = true;
+    op->hb_interval_ms = l->opts.heartbeat_interval_ms;
+    op->hb_jitter_ms = 500;
+    op->hb_next_ns = shl__mono_ns() + op->hb_interval_ms * 1000000;
+    shl_heartbeat_opts_init(&op->hb);
+}

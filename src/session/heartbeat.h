@@ -7,6 +7,10 @@
 
 #include "objects.h"
 
+/* A new session's heartbeat: on, at the ledger's interval, default
+ * options (ledger->mu held or the session not yet visible). */
+void shl__session_init_heartbeat(shl_op *op);
+
 /* Report a heartbeat error of type t to the session's heartbeat callbacks
  * (and, for ledgerNotFound, the ledger's global one). */
 void shl__hb_error(shl_op *op, shl_heartbeat_error_type t, int cause,

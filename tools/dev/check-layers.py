@@ -9,7 +9,8 @@ objects.h at the top of src/ are the shared vocabulary: no layer, usable by
 all. Rules, each a failure when broken:
 
   1. A module includes only module headers of its own layer or below.
-  2. No cycle between modules, following the #include of module headers.
+  2. No cycle between modules, following the #include of module headers
+     and the calls between modules.
   3. A module calls only functions (shl_ and shl__) defined in modules of
      its own layer or below, whichever header declared them (the public
      header declares the API, so includes alone would not show a call up).
@@ -117,6 +118,25 @@ def main():
                 errors.append(f"src/{rel}: includes {inc}: layer "
                               f"'{target[0]}' is above '{m[0]}'")
 
+    # every module this one calls, for the cycle search below
+    cycle_edges = {mod: set(deps) for mod, deps in edges.items()}
+    # 3: calls
+    for rel, text in sorted(files.items()):
+        m = module_of(rel)
+        if not m or m == "?" or not rel.endswith(".c"):
+            continue
+        clean = strip_comments(text)
+        seen = set()
+        for fn in CALL_RE.findall(clean):
+            owner = defined.get(fn)
+            if not owner or owner == m[1] or fn in seen:
+                continue
+            seen.add(fn)
+            cycle_edges[m[1]].add(owner)
+            if layer_index(owner) > layer_index(m[1]):
+                errors.append(f"src/{rel}: calls {fn}() of {owner} "
+                              f"(layer '{modules[owner]}' is above '{m[0]}')")
+
     # cycles (Tarjan's strongly connected components)
     index, low, on_stack, stack, sccs = {}, {}, set(), [], []
     counter = [0]
@@ -126,7 +146,7 @@ def main():
         counter[0] += 1
         stack.append(v)
         on_stack.add(v)
-        for w in edges[v]:
+        for w in cycle_edges[v]:
             if w not in index:
                 strong(w)
                 low[v] = min(low[v], low[w])
@@ -144,27 +164,11 @@ def main():
                 sccs.append(sorted(comp))
 
     sys.setrecursionlimit(10000)
-    for v in sorted(edges):
+    for v in sorted(cycle_edges):
         if v not in index:
             strong(v)
     for comp in sccs:
         errors.append("module cycle: " + " <-> ".join(comp))
-
-    # 3: calls
-    for rel, text in sorted(files.items()):
-        m = module_of(rel)
-        if not m or m == "?" or not rel.endswith(".c"):
-            continue
-        clean = strip_comments(text)
-        seen = set()
-        for fn in CALL_RE.findall(clean):
-            owner = defined.get(fn)
-            if not owner or owner == m[1] or fn in seen:
-                continue
-            seen.add(fn)
-            if layer_index(owner) > layer_index(m[1]):
-                errors.append(f"src/{rel}: calls {fn}() of {owner} "
-                              f"(layer '{modules[owner]}' is above '{m[0]}')")
 
     # 4: declarations belong to their module
     for rel, text in sorted(files.items()):

@@ -13,7 +13,7 @@ run_json(struct model *m)
     int rc = model_refresh(m);
     if (rc) {
         fprintf(stderr, "shmledger-top: %s\n", m->err);
-        return exit_for(rc);
+        return shl_tool_exit_for(rc);
     }
     const shl_segment_info *i = &m->info;
     printf("{\"segment\":{\"name\":");

@@ -58,24 +58,6 @@ static const char usage_text[] =
 /* Modes                                                                     */
 /* ------------------------------------------------------------------------ */
 
-int
-exit_for(int rc)
-{
-    switch (rc) {
-    case 0:
-        return EX_OK;
-    case SHL_EVERSION:
-    case SHL_EFORMAT:
-    case SHL_EOWNER:
-    case SHL_ECORRUPT:
-    case SHL_ENOTREADY:
-    case SHL_EPANIC:
-        return EX_SEGMENT;
-    default:
-        return EX_FAIL;
-    }
-}
-
 static int
 run_once(struct model *m)
 {
@@ -84,7 +66,7 @@ run_once(struct model *m)
     render(m, &o, "");
     if (rc)
         fprintf(stderr, "shmledger-top: %s\n", m->err);
-    return exit_for(rc);
+    return shl_tool_exit_for(rc);
 }
 int
 main(int argc, char **argv)

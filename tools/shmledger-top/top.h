@@ -22,10 +22,7 @@
 #include "../common/clock.h" /* shl_tool_now_us, shl_tool_mono_ms */
 #include "../common/fmt.h"   /* shl_tool_fmt_age, shl_tool_json_str */
 
-#define EX_OK 0
-#define EX_FAIL 1
-#define EX_USAGE 2
-#define EX_SEGMENT 3
+#include "../common/exit.h" /* EX_* and shl_tool_exit_for */
 
 #define EV_MAX 8
 
@@ -87,8 +84,6 @@ void render(struct model *m, struct out *o, const char *status);
 
 /* --- main.c --- */
 
-/* Exit status for a library error code. */
-int exit_for(int rc);
 
 /* --- json.c --- */
 

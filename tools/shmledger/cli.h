@@ -4,7 +4,7 @@
  * The command is a client of <shmledger/shmledger.h> only (STYLE.md b1):
  * every subcommand is a function `int cmd_<name>(struct cli *, int argc,
  * char **argv)` that parses its own options (argv[0] is the subcommand's
- * name) and returns the process exit status (EX_* below).
+ * name) and returns the process exit status (EX_*, common/exit.h).
  */
 #ifndef SHMLEDGER_CLI_H
 #define SHMLEDGER_CLI_H
@@ -19,10 +19,7 @@
 #include "../common/fmt.h"   /* shl_tool_fmt_age, shl_tool_json_str */
 
 /* Exit statuses (documented in --help and docs/tools.md). */
-#define EX_OK 0      /* success */
-#define EX_FAIL 1    /* operation-level failure: not found, wrong state... */
-#define EX_USAGE 2   /* bad command line: option, argument, malformed id */
-#define EX_SEGMENT 3 /* the segment is corrupt, foreign, another version */
+#include "../common/exit.h" /* EX_OK, EX_FAIL, EX_USAGE, EX_SEGMENT */
 
 struct cli {
     const char *prog; /* "shmledger" */
@@ -50,11 +47,9 @@ int cmd_export(struct cli *c, int argc, char **argv);
 void cli_err(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Print a one-line library error: "shmledger <cmd>: <what>: <strerror>
- * (<errmsg>)" and return the exit status for rc (cli_exit_for). */
+ * (<errmsg>)" and return the exit status for rc (shl_tool_exit_for). */
 int cli_fail(const char *cmd, int rc, const char *what, ...)
     __attribute__((format(printf, 3, 4)));
-/* Exit status for a library error code. */
-int cli_exit_for(int rc);
 /* Usage error: message + "try --help" hint; returns EX_USAGE. */
 int cli_usage_err(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -131,7 +131,7 @@ cmd_show(struct cli *c, int argc, char **argv)
         if (frc == 0)
             rc = 0;
         else if (frc != SHL_ENOTFOUND)
-            return cli_exit_for(frc);
+            return shl_tool_exit_for(frc);
     }
     if (rc == SHL_ENOTFOUND || rc == -ENOENT) {
         cli_err("show",

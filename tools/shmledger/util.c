@@ -23,25 +23,6 @@ cli_err(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int
-cli_exit_for(int rc)
-{
-    switch (rc) {
-    case 0:
-        return EX_OK;
-    case SHL_EVERSION:
-    case SHL_EFORMAT:
-    case SHL_EOWNER:
-    case SHL_ECORRUPT:
-    case SHL_ENOTREADY:
-    case SHL_EPANIC:
-        return EX_SEGMENT;
-    case SHL_EBADID:
-        return EX_USAGE;
-    default:
-        return EX_FAIL;
-    }
-}
 
 int
 cli_fail(const char *cmd, int rc, const char *what, ...)
@@ -59,7 +40,7 @@ cli_fail(const char *cmd, int rc, const char *what, ...)
         cli_err(cmd, "%s: %s (%s)", msg, name, diag);
     else
         cli_err(cmd, "%s: %s", msg, name);
-    return cli_exit_for(rc);
+    return shl_tool_exit_for(rc);
 }
 
 int
