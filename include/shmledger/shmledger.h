@@ -108,6 +108,19 @@ extern "C" {
 #define SHL_EABORTED (-1012)
 /** This participant was declared crashed by the others and fenced itself. */
 #define SHL_EFENCED (-1013)
+/** The segment's permissions are unsafe: it is writable by every local
+ * user (mode bits o+w), or it grants its group access the opener did not
+ * ask for (shl_ledger_opts.mode without group bits) or to a group the
+ * opener is not in. Another user could have written anything into it; it
+ * is refused, never used. Remove it (shmledger gc --unlink --force) or fix
+ * its mode. */
+#define SHL_EUNSAFE (-1014)
+/** Files could not be written whole (disk full, read-only base directory,
+ * I/O error). The change in the segment was made (e.g. the operation is
+ * completed and `op` was freed), but what the function writes to disk is
+ * incomplete; shl_errmsg() names the first file and the errno, and every
+ * failed file is also reported through on_log_line. */
+#define SHL_EIO (-1015)
 
 /**
  * Name an error code.
@@ -294,7 +307,13 @@ typedef struct shl_ledger_opts {
     uint32_t max_operations;
     uint32_t max_frames;
     uint32_t max_resources;
-    /** Permission bits of a newly created segment. Default 0600. */
+    /** Permission bits of a newly created segment. Default 0600. World
+     * write (0002) is refused (-EINVAL). Group bits (0060) share the
+     * segment with the group of the creator, and are also what allows
+     * this ledger to open an existing segment with group access: one that
+     * grants its group any access opens only when `mode` has group bits
+     * and the segment's group is one of the caller's groups (SHL_EUNSAFE
+     * otherwise). World-writable segments are always refused. */
     uint32_t mode;
     /** How long to wait for a segment another process is creating, and for
      * the structure lock. Default 2000 ms. */
@@ -323,6 +342,13 @@ typedef struct shl_ledger_opts {
      * room, yielding the CPU, and only then writes its lines itself. Trades
      * call latency under overload for throughput. */
     int64_t ring_full_wait_us;
+    /** Durable archives. true, the default: shl_op_complete() and the
+     * archive of a failed operation fsync every archived file, the archive
+     * folder, backup/ and the base directory before they return, so the
+     * archive survives a power loss once complete() has returned (cost:
+     * see README, "Durability"). false: no fsync (the files are complete
+     * on return but may be lost with the page cache). */
+    bool durable;
 } shl_ledger_opts;
 
 /** Fill `o` with the defaults. Context: any thread. */
@@ -422,8 +448,12 @@ typedef struct shl_op_callbacks {
  * @param[in]  cb           callbacks (copied); NULL for none.
  * @param[out] out          the session (sessionId 1); release with
  *                          shl_op_complete() or shl_op_leave().
+ * Its files ({opId}.operation.log, .operation.debug.log, .operation.json)
+ * are created before it returns.
  * @return 0; -EINVAL, -ENAMETOOLONG, -ENOMEM, SHL_EFULL, -ETIMEDOUT,
- *         SHL_EPANIC, SHL_EFENCED.
+ *         SHL_EPANIC, SHL_EFENCED; SHL_EIO: the files could not be created
+ *         under basePath (read-only, full): the operation is refused and
+ *         removed again, nothing is kept.
  * Context: any thread. May block.
  */
 SHL_API SHL_NODISCARD int shl_op_create(shl_ledger *l, const char *description,
@@ -478,9 +508,18 @@ SHL_API int shl_op_leave(shl_op *op, bool cancel_pending);
  * releases its frames and temp-resource records, ends this session as
  * shl_op_leave(op, true) would, and frees `op`.
  *
+ * The archive (backup/{opId}/ with operation.json, the logs and the
+ * trail, every line posted before complete()) is whole on disk when 0 is
+ * returned, and durable (fsync'ed) unless shl_ledger_opts.durable is false.
+ *
  * @return 0; -EINVAL, SHL_ESTATE (not the initiator, or the operation is
- *         not running: `op` stays valid then), -ETIMEDOUT, SHL_EPANIC.
- * Context: not concurrently with other calls on `op`. May block.
+ *         not running: `op` stays valid then), -ETIMEDOUT, SHL_EPANIC;
+ *         SHL_EIO: the operation IS completed and `op` freed, but the
+ *         archive could not be written whole (disk full, read-only, the
+ *         event ring could not be drained into the logs); shl_errmsg()
+ *         names the first failure, on_log_line got every one.
+ * Context: not concurrently with other calls on `op`. May block (I/O and
+ * fsync).
  */
 SHL_API int shl_op_complete(shl_op *op);
 

@@ -116,6 +116,7 @@ validate_id(const char *id, size_t max)
 int
 shl_validate_operation_id(const char *id)
 {
+    shl__clear_err();
     int rc = validate_id(id, SHL_OPERATION_ID_MAX);
     if (rc)
         return SHL_SET_ERR(rc,
@@ -128,6 +129,7 @@ shl_validate_operation_id(const char *id)
 int
 shl_validate_participant_id(const char *id)
 {
+    shl__clear_err();
     int rc = validate_id(id, SHL_PARTICIPANT_ID_MAX);
     if (rc)
         return SHL_SET_ERR(rc,

@@ -131,6 +131,7 @@ shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
 int
 shl_op_register_temp_resource(shl_op *op, const char *path)
 {
+    shl__clear_err();
     if (!path)
         return SHL_SET_ERR(-EINVAL, "NULL path");
     return shl_op_register_temp_resource_n(op, path, strlen(path));

@@ -104,6 +104,7 @@ snapshotter_holder(shl_reader *r, shl_segment_info *out)
 int
 shl_reader_info(shl_reader *r, shl_segment_info *out)
 {
+    shl__clear_err();
     if (!r || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
     struct shl__seg *s = r->seg;
@@ -183,6 +184,7 @@ copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o)
 int
 shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
 {
+    shl__clear_err();
     if (!r || !out || !count)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
     struct shl__seg *s = r->seg;
@@ -339,6 +341,7 @@ int
 shl_reader_participants(shl_reader *r, shl_participant_info **out,
                         size_t *count)
 {
+    shl__clear_err();
     if (!r || !out || !count)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
     *out = NULL;
@@ -551,6 +554,7 @@ int
 shl_reader_snapshot(shl_reader *r, const char *operation_id,
                     shl_snapshot **out)
 {
+    shl__clear_err();
     if (!r || !operation_id || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
     int rc = shl_validate_operation_id(operation_id);
@@ -611,6 +615,7 @@ mutex_held(struct shl__hdr *h)
 int
 shl_reader_check(shl_reader *r, shl_check_report *out)
 {
+    shl__clear_err();
     if (!r || !out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
