@@ -144,21 +144,19 @@ shl__parse_iso(const char *text, int64_t *out_us)
 /* ---- serialisation ---- */
 
 /* A JSON string of text read from the segment or given by a user. jansson
- * refuses invalid UTF-8; such text is written with every non-ASCII byte
- * replaced by '?', rather than failing the whole document. */
+ * refuses invalid UTF-8; such text is written with every invalid byte
+ * replaced by U+FFFD (shl__utf8_fix), rather than failing the document. */
 static json_t *
 jstr(const char *text)
 {
-    json_t *v = json_string(text);
-    if (v)
-        return v;
     size_t n = strlen(text);
-    char *tmp = malloc(n + 1);
+    if (shl__utf8_valid(text, n))
+        return json_stringn(text, n);
+    char *tmp = malloc(3 * n + 1);
     if (!tmp)
         return NULL;
-    for (size_t i = 0; i <= n; i++)
-        tmp[i] = (unsigned char)text[i] >= 0x80 ? '?' : text[i];
-    v = json_string(tmp);
+    size_t m = shl__utf8_fix(text, n, tmp);
+    json_t *v = json_stringn(tmp, m);
     free(tmp);
     return v;
 }

@@ -79,13 +79,14 @@ cmd_list(struct cli *c, int argc, char **argv)
            "PARTS", "ABORTED", "AGE", "DESCRIPTION");
     int64_t now = shl_tool_now_us();
     for (size_t i = 0; i < n; i++) {
-        char age[32];
+        char age[32], desc[4 * SHL_DESCRIPTION_MAX + 1];
+        shl_tool_term_safe(desc, sizeof(desc), rows[i].description);
         printf("%-*s  %-9s %6u %5u %-7s %7s  %.60s\n", w, rows[i].operation_id,
                shl_op_state_name(rows[i].state), rows[i].frame_count,
                rows[i].participant_count, rows[i].aborted ? "yes" : "no",
                shl_tool_fmt_age((now - rows[i].start_time_us) / 1000, age,
                                 sizeof(age)),
-               rows[i].description);
+               desc);
     }
     free(rows);
     shl_reader_close(r);
