@@ -766,3 +766,54 @@ shl__mutex_init(pthread_mutex_t *m)
     pthread_mutexattr_destroy(&a);
     return -rc;
 }
+
+static pthread_mutex_t mutex_ref;
+static pthread_once_t mutex_ref_once = PTHREAD_ONCE_INIT;
+
+static void
+mutex_ref_init(void)
+{
+    (void)shl__mutex_init(&mutex_ref);
+}
+
+int
+shl__mutex_check(const pthread_mutex_t *m)
+{
+    pthread_once(&mutex_ref_once, mutex_ref_init);
+    int ref_kind = mutex_ref.__data.__kind;
+    int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    unsigned count = __atomic_load_n(&m->__data.__count, __ATOMIC_RELAXED);
+    unsigned lock = (unsigned)__atomic_load_n(&m->__data.__lock,
+                                              __ATOMIC_RELAXED);
+    if (kind != ref_kind)
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "structure mutex garbled: kind %d, expected %d",
+                           kind, ref_kind);
+    /* glibc stores 1 while a robust mutex is held, 0 when free */
+    if (count > 1)
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "structure mutex garbled: count %u", count);
+    /* FUTEX_TID_MASK; the kernel's pid_max is at most 2^22 */
+    if ((lock & 0x3fffffffu) > (1u << 22))
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "structure mutex garbled: owner %u out of range",
+                           lock & 0x3fffffffu);
+    return 0;
+}
+
+int
+shl__seg_check_size(struct shl__seg *s)
+{
+    struct stat st;
+    if (!s || s->fd < 0)
+        return 0;
+    if (fstat(s->fd, &st) != 0)
+        return 0; /* cannot tell: the mapping stays as it was */
+    if ((uint64_t)st.st_size < (uint64_t)s->size)
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "segment %s was truncated to %lld of %zu bytes: "
+                           "the segment is gone (remove it with shmledger "
+                           "gc --unlink --force)",
+                           s->name, (long long)st.st_size, s->size);
+    return 0;
+}
