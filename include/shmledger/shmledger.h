@@ -133,6 +133,9 @@ SHL_API const char *shl_strerror(int err);
 /**
  * Diagnostic text of the calling thread's most recent failure.
  *
+ * Every public function that can fail clears it on entry, so it never shows
+ * an earlier call's message (shl_strerror, shl_errmsg and the plain
+ * accessors leave it alone).
  * @return a thread-local string, valid until the next library call on this
  *         thread; "" when there is none. Never allocates.
  */
@@ -370,7 +373,9 @@ SHL_API void shl_ledger_opts_init(shl_ledger_opts *o);
  *         -ENAMETOOLONG, -errno from mkdir/realpath/shm_open/mmap,
  *         SHL_EVERSION, SHL_EFORMAT, SHL_EOWNER, SHL_ECORRUPT,
  *         SHL_ENOTREADY (creator still initialising after timeout_ms),
- *         SHL_EFULL (no free participant slot), SHL_EPANIC, -ETIMEDOUT.
+ *         SHL_EFULL (no free participant slot), SHL_EPANIC, -ETIMEDOUT,
+ *         SHL_EUNSAFE (see shl_ledger_opts.mode); SHL_ECORRUPT also for a
+ *         garbled structure mutex.
  * Context: any thread. May block (bounded by timeout_ms).
  */
 SHL_API SHL_NODISCARD int shl_ledger_open(shl_ledger **out,
@@ -619,9 +624,15 @@ SHL_API int shl_op_failure_info(shl_op *op, shl_failed_info *out);
  * registerTempResource: record `path` (absolute; normalised: repeated '/'
  * and "." components removed, ".." resolved lexically) as a temporary
  * resource of the operation, owned by this participant. Duplicates are
- * allowed and kept, as in the original.
- * @return 0; -EINVAL (NULL, empty, relative, or an embedded NUL via the
- *         length form), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE, SHL_ESTATE
+ * allowed and kept, as in the original. Crash cleanup deletes a registered
+ * directory with its contents, never following a symbolic link, also not
+ * an intermediate one (a path whose directory is reached through a link is
+ * left and reported through on_log_line).
+ * @return 0; -EINVAL (NULL, empty, relative, an embedded NUL via the
+ *         length form, or a path that normalises to "/", to the ledger's
+ *         base directory or to one of its ancestors: "/", "//", "/..",
+ *         "/tmp/../" are refused), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE,
+ *         SHL_ESTATE
  *         (operation not running), -ETIMEDOUT, SHL_EPANIC.
  * Context: any thread. May block.
  */
@@ -1025,7 +1036,8 @@ SHL_API void shl_heartbeat_opts_init(shl_heartbeat_opts *o);
  * on_success / on_error (and the session's OperationCallback).
  * The participant's liveness does not depend on it: death is proven by the
  * kernel and noticed in milliseconds whatever the interval.
- * @return 0; -EINVAL (NULL, interval <= 0, jitter < 0).
+ * @return 0; -EINVAL (`op` or `o` NULL, interval <= 0, jitter < 0); use
+ *         shl_heartbeat_opts_init() for the defaults.
  * Context: any thread.
  */
 SHL_API int shl_op_start_heartbeat(shl_op *op, const shl_heartbeat_opts *o);
@@ -1228,7 +1240,12 @@ typedef struct shl_segment_info {
  * @param[out] out  release with shl_reader_close().
  * @return 0; -EINVAL, -ENOENT (no segment for this path), -errno,
  *         SHL_EVERSION, SHL_EFORMAT, SHL_EOWNER, SHL_ECORRUPT,
- *         SHL_ENOTREADY. Context: any thread.
+ *         SHL_ENOTREADY, SHL_EUNSAFE (world-writable, or group access for
+ *         a group the caller is not in). Context: any thread.
+ *
+ * Every reader call below first checks that the segment was not truncated
+ * behind its back (one fstat) and returns SHL_ECORRUPT ("the segment is
+ * gone") if it was, instead of touching pages that would raise SIGBUS.
  */
 SHL_API SHL_NODISCARD int shl_reader_open(shl_reader **out,
                                           const char *base_path);
@@ -1282,7 +1299,8 @@ typedef struct shl_check_report {
 /**
  * Check every invariant of the segment: indexes in range, references of
  * ALLOCATED records valid, counts and the id index matching the records,
- * no sequence counter left odd by a live writer, no poisoned flag.
+ * no sequence counter left odd by a live writer, no poisoned flag, a
+ * structure mutex that is not garbled, a segment not truncated.
  * Lock-free; on a segment that is changing it may report transient
  * violations, so tools run it on a quiet segment or retry.
  * @return 0 when clean, the number of violations (> 0), or -EINVAL.
