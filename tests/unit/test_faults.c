@@ -121,6 +121,25 @@ test_create_unwritable_refused(void **state)
     shl_test_cleanup(base);
 }
 
+/* The tmpfs mount point, unmounted by the teardown even when an assertion
+ * failed half-way. */
+static char tmpfs_dir[512];
+
+static int
+tmpfs_teardown(void **state)
+{
+    (void)state;
+    if (tmpfs_dir[0]) {
+        char base[600];
+        snprintf(base, sizeof(base), "%s/base", tmpfs_dir);
+        shl_segment_unlink(base);
+        umount2(tmpfs_dir, MNT_DETACH);
+        rmdir(tmpfs_dir);
+        tmpfs_dir[0] = 0;
+    }
+    return 0;
+}
+
 /* A real full tmpfs (root only): create, log lines, fill the disk,
  * complete: SHL_EIO, never 0 with a partial archive. */
 static void
@@ -138,6 +157,7 @@ test_full_tmpfs_complete(void **state)
                       dir, strerror(e));
         skip();
     }
+    snprintf(tmpfs_dir, sizeof(tmpfs_dir), "%s", dir);
     char base[600];
     snprintf(base, sizeof(base), "%s/base", dir);
     struct lines c = {0};
@@ -160,9 +180,6 @@ test_full_tmpfs_complete(void **state)
     assert_int_equal(rc, SHL_EIO);
     assert_true(c.errors >= 1);
     shl_ledger_close(l);
-    shl_segment_unlink(base);
-    umount2(dir, MNT_DETACH);
-    rmdir(dir);
 }
 
 /* ---- item 6: durability ---- */
@@ -607,7 +624,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_complete_enospc_is_eio),
         cmocka_unit_test(test_create_unwritable_refused),
-        cmocka_unit_test(test_full_tmpfs_complete),
+        cmocka_unit_test_teardown(test_full_tmpfs_complete, tmpfs_teardown),
         cmocka_unit_test(test_complete_is_durable),
         cmocka_unit_test(test_unsafe_modes_refused),
         cmocka_unit_test(test_temp_refuses_root_and_base),
