@@ -17,11 +17,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <linux/openat2.h>
-#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -185,8 +185,8 @@ open_dir_nofollow(const char *dir)
         }
         memcpy(name, st, n);
         name[n] = 0;
-        int next = openat(cur, name,
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next =
+            openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
         close(cur);
         if (next < 0)
@@ -200,8 +200,7 @@ void
 shl__delete_temp_path(shl_ledger *l, const char *path)
 {
     if (shl__temp_path_check(l, path) != 0) {
-        report(l, path, "refused (root, base directory or an ancestor)",
-               EPERM);
+        report(l, path, "refused (root, base directory or an ancestor)", EPERM);
         return;
     }
     /* split into the parent directory and the last name */
@@ -249,8 +248,8 @@ shl__delete_temp_path(shl_ledger *l, const char *path)
         if (unlinkat(pfd, name, 0) != 0)
             report(l, path, "cannot delete", errno);
     } else if (S_ISDIR(st.st_mode)) {
-        int fd = openat(pfd, name,
-                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int fd =
+            openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         errno = 0;
         if (fd < 0 || rm_tree_at(l, fd, path) != 0 ||
             unlinkat(pfd, name, AT_REMOVEDIR) != 0)

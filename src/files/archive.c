@@ -99,8 +99,8 @@ struct arch_err {
 };
 
 static void
-arch_fail(shl_ledger *l, struct arch_err *e, const char *what,
-          const char *path, int rc)
+arch_fail(shl_ledger *l, struct arch_err *e, const char *what, const char *path,
+          int rc)
 {
     shl__file_error(l, what, path, rc);
     if (e->rc == 0) {
@@ -113,8 +113,8 @@ arch_fail(shl_ledger *l, struct arch_err *e, const char *what,
 /* Move {base}/{opId}{suffix} to folder/name if it exists; fsync it there
  * when durable. */
 static void
-move_in(shl_ledger *l, struct arch_err *e, const char *op_id,
-        enum shl__file f, const char *folder, const char *name)
+move_in(shl_ledger *l, struct arch_err *e, const char *op_id, enum shl__file f,
+        const char *folder, const char *name)
 {
     char from[PATH_MAX], to[PATH_MAX];
     int rc = shl__op_file_path(l->base_path, op_id, f, from, sizeof(from));
@@ -152,8 +152,9 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
         if (rc)
             shl__file_error(l, "snapshot for the archive of",
                             capture_id[0] ? capture_id : "?", rc);
-        return rc ? SHL_SET_ERR(SHL_EIO, "archive of %s not written: "
-                                         "snapshot failed: %s",
+        return rc ? SHL_SET_ERR(SHL_EIO,
+                                "archive of %s not written: "
+                                "snapshot failed: %s",
                                 capture_id[0] ? capture_id : "?",
                                 shl_strerror(rc))
                   : 0;
@@ -177,8 +178,9 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
         rc = -errno;
         shl__file_error(l, "mkdir", folder, rc);
         shl_snapshot_free(snap);
-        return SHL_SET_ERR(SHL_EIO, "archive of %s not written: mkdir %s: "
-                                    "%s",
+        return SHL_SET_ERR(SHL_EIO,
+                           "archive of %s not written: mkdir %s: "
+                           "%s",
                            id_copy, folder, shl_strerror(rc));
     }
     char *text = NULL;
@@ -196,9 +198,9 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
             text[len++] = '\n';
             text[len] = 0;
         }
-        rc = path[0] ? shl__write_file_atomic_ex(path, text, len,
-                                                 l->opts.durable)
-                     : -ENAMETOOLONG;
+        rc = path[0]
+                 ? shl__write_file_atomic_ex(path, text, len, l->opts.durable)
+                 : -ENAMETOOLONG;
         if (rc != 0)
             arch_fail(l, &e, "write", path[0] ? path : folder, rc);
         free(text);
@@ -209,8 +211,8 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
     move_in(l, &e, id, SHL__FILE_DEBUG, folder, "operation.debug.log");
     move_in(l, &e, id, SHL__FILE_TRAIL, folder, "trail.jsonl");
     /* the live file is superseded by the archived one */
-    if (snprintf(path, sizeof(path), "%s/%s.operation.json", l->base_path,
-                 id) < (int)sizeof(path) &&
+    if (snprintf(path, sizeof(path), "%s/%s.operation.json", l->base_path, id) <
+            (int)sizeof(path) &&
         unlink(path) != 0 && errno != ENOENT)
         arch_fail(l, &e, "unlink", path, -errno);
     shl_snapshot_free(snap);

@@ -35,16 +35,16 @@
 #include "files/events.h"
 
 #include <errno.h>
-#include <stddef.h>
-#include <limits.h>
-#include <sys/syscall.h>
-#include <linux/futex.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
-#include <stdlib.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

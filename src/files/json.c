@@ -755,8 +755,8 @@ int (*_Atomic shl__sys_fsync)(int fd) = fsync;
 int
 shl__fsync_fd(int fd)
 {
-    int (*fs)(int) = atomic_load_explicit(&shl__sys_fsync,
-                                          memory_order_relaxed);
+    int (*fs)(int) =
+        atomic_load_explicit(&shl__sys_fsync, memory_order_relaxed);
     while (fs(fd) != 0) {
         if (errno != EINTR)
             return -errno;
@@ -767,8 +767,8 @@ shl__fsync_fd(int fd)
 int
 shl__fsync_path(const char *path, bool dir)
 {
-    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) |
-                            O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC |
+                            O_NOFOLLOW);
     if (fd < 0)
         return -errno;
     int rc = shl__fsync_fd(fd);

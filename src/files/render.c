@@ -497,8 +497,7 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
     case SHL__EV_CALL_STARTED:
         name = "CALL_STARTED";
         json_object_set_new(fields, "callId", jstrn(ev->a, ev->a_len));
-        json_object_set_new(fields, "participantId",
-                            jstrn(ev->b, ev->b_len));
+        json_object_set_new(fields, "participantId", jstrn(ev->b, ev->b_len));
         break;
     case SHL__EV_CALL_ENDED:
         name = "CALL_ENDED";
@@ -514,13 +513,12 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
     default:
         name = ev->a;
         name_len = parse_event_fields(fields, ev->a, ev->a_len);
-        json_object_set_new(fields, "message",
-                            jstrn(ev->a, ev->a_len));
+        json_object_set_new(fields, "message", jstrn(ev->a, ev->a_len));
         break;
     }
-    json_object_set_new(o, "event", name_len || !name
-                                        ? jstrn(ev->a, name_len)
-                                        : json_string(name));
+    json_object_set_new(o, "event",
+                        name_len || !name ? jstrn(ev->a, name_len)
+                                          : json_string(name));
     json_object_set_new(o, "level",
                         json_string(shl_log_level_name(ev->level)));
     json_object_set_new(o, "pid", json_integer(ev->pid));

@@ -16,9 +16,9 @@
 
 #include "shm/reader.h"
 
-#include "shm/index.h"
 #include "internal.h"
 #include "objects.h"
+#include "shm/index.h"
 #include "shm/segment.h"
 #include "shm/table.h"
 

@@ -783,16 +783,16 @@ shl__mutex_check(const pthread_mutex_t *m)
     int ref_kind = mutex_ref.__data.__kind;
     int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
     unsigned count = __atomic_load_n(&m->__data.__count, __ATOMIC_RELAXED);
-    unsigned lock = (unsigned)__atomic_load_n(&m->__data.__lock,
-                                              __ATOMIC_RELAXED);
+    unsigned lock =
+        (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
     if (kind != ref_kind)
         return SHL_SET_ERR(SHL_ECORRUPT,
                            "structure mutex garbled: kind %d, expected %d",
                            kind, ref_kind);
     /* glibc stores 1 while a robust mutex is held, 0 when free */
     if (count > 1)
-        return SHL_SET_ERR(SHL_ECORRUPT,
-                           "structure mutex garbled: count %u", count);
+        return SHL_SET_ERR(SHL_ECORRUPT, "structure mutex garbled: count %u",
+                           count);
     /* FUTEX_TID_MASK; the kernel's pid_max is at most 2^22 */
     if ((lock & 0x3fffffffu) > (1u << 22))
         return SHL_SET_ERR(SHL_ECORRUPT,

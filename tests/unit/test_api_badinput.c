@@ -166,7 +166,7 @@ static char last_errmsg[512];
         struct cap _c;                                                         \
         capture((f), &_c);                                                     \
         long long _rc = (long long)(expr);                                     \
-        snprintf(last_errmsg, sizeof(last_errmsg), "%s", shl_errmsg());       \
+        snprintf(last_errmsg, sizeof(last_errmsg), "%s", shl_errmsg());        \
         if (_rc != (long long)(expect))                                        \
             fail_msg("%s -> %lld (%s), expected %lld (%s); errmsg: %s", #expr, \
                      _rc, shl_strerror((int)_rc), (long long)(expect),         \

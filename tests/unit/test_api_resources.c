@@ -135,8 +135,7 @@ test_api_resources_normalisation(void **state)
      * deletes registered directories recursively */
     static const char *const root[] = {"/..", "/", "/./."};
     for (size_t i = 0; i < sizeof(root) / sizeof(root[0]); i++)
-        assert_int_equal(shl_op_register_temp_resource(f.op, root[i]),
-                         -EINVAL);
+        assert_int_equal(shl_op_register_temp_resource(f.op, root[i]), -EINVAL);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_shl_ok(shl_op_register_temp_resource(f.op, cases[i].in));
         shl_snapshot *s =

@@ -453,15 +453,21 @@ test_text_helpers(void **state)
 {
     (void)state;
     char out[64];
-    assert_int_equal(shl__utf8_fix("a\xff" "b", 3, out), 5);
-    assert_string_equal(out, "a\xef\xbf\xbd" "b");
+    assert_int_equal(shl__utf8_fix("a\xff"
+                                   "b",
+                                   3, out),
+                     5);
+    assert_string_equal(out, "a\xef\xbf\xbd"
+                             "b");
     assert_true(shl__utf8_valid("\xc3\xa9", 2));
-    assert_false(shl__utf8_valid("\xc0\x80", 2));   /* overlong */
+    assert_false(shl__utf8_valid("\xc0\x80", 2));     /* overlong */
     assert_false(shl__utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
-    assert_false(shl__utf8_valid("\xe2\x82", 2));   /* cut short */
+    assert_false(shl__utf8_valid("\xe2\x82", 2));     /* cut short */
     shl__logsafe("a\nb\rc\x1b[d\te", 10, out);
     assert_string_equal(out, "a\\nb\\rc\\x1b[d\te");
-    shl__logsafe("\xc2\x9b" "x", 3, out); /* C1 CSI */
+    shl__logsafe("\xc2\x9b"
+                 "x",
+                 3, out); /* C1 CSI */
     assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbdx");
 }
 
@@ -534,8 +540,8 @@ test_garbled_mutex(void **state)
     assert_true(shl_segment_name(base, name, sizeof(name)) > 0);
     int fd = shm_open(name, O_RDWR, 0);
     assert_true(fd >= 0);
-    struct shl__hdr *h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE,
-                              MAP_SHARED, fd, 0);
+    struct shl__hdr *h =
+        mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     assert_true(h != MAP_FAILED);
     close(fd);
     memset(&h->mutex, 0x5a, sizeof(h->mutex));
@@ -566,8 +572,7 @@ test_errmsg_cleared_on_entry(void **state)
         int _rc = (int)(expr);                                                 \
         (void)_rc;                                                             \
         if (shl_errmsg()[0] != 0)                                              \
-            fail_msg("%s left the previous message: %s", #expr,               \
-                     shl_errmsg());                                            \
+            fail_msg("%s left the previous message: %s", #expr, shl_errmsg()); \
     } while (0)
     shl_segment_info info;
     STALE_THEN(shl_reader_info(r, &info));

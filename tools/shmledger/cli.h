@@ -22,10 +22,12 @@
 #define EX_OK 0      /* success */
 #define EX_FAIL 1    /* operation-level failure: not found, wrong state... */
 #define EX_USAGE 2   /* bad command line: option, argument, malformed id */
-#define EX_SEGMENT 3 /* the segment is corrupt, foreign, another version,
-                        unsafe (world-writable) */
-#define EX_FILES 4   /* files under DIR could not be written (full disk,
-                        read-only): the message says which */
+#define EX_SEGMENT                                                             \
+    3 /* the segment is corrupt, foreign, another version,                     \
+         unsafe (world-writable) */
+#define EX_FILES                                                               \
+    4 /* files under DIR could not be written (full disk,                      \
+         read-only): the message says which */
 
 struct cli {
     const char *prog; /* "shmledger" */

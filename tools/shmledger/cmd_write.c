@@ -48,8 +48,9 @@ files_status(const char *cmd, int ex)
     unsigned n = atomic_load(&file_errors);
     if (n == 0)
         return ex;
-    cli_err(cmd, "%u file write(s) failed under the base directory: the "
-                 "operation's files are incomplete",
+    cli_err(cmd,
+            "%u file write(s) failed under the base directory: the "
+            "operation's files are incomplete",
             n);
     return ex == EX_OK ? EX_FILES : ex;
 }
@@ -348,8 +349,9 @@ cmd_complete(struct cli *c, int argc, char **argv)
     rc = shl_op_complete(op);
     if (rc == SHL_EIO) {
         /* completed, but its archive is not whole: op is freed */
-        ex = cli_fail("complete", rc, "completed %s, but its archive is "
-                                      "incomplete",
+        ex = cli_fail("complete", rc,
+                      "completed %s, but its archive is "
+                      "incomplete",
                       op_id);
         shl_ledger_close(l);
         return ex;
