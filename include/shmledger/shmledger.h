@@ -1220,8 +1220,14 @@ typedef struct shl_segment_info {
                                     snapshotter */
     uint64_t events_fallback;  /**< written by their producer (ring full) */
     uint64_t events_skipped;   /**< claimed by a producer that died */
-    uint64_t events_dropped;   /**< abandoned after persistent errors */
-    uint64_t file_errors;      /**< failed writes of the operation files */
+    uint64_t events_dropped;   /**< lines that could not be written and
+                                    were given up after 30 s of failed
+                                    writes (each drop is also reported
+                                    through on_log_line of the ledger that
+                                    gave up; `shmledger info` and the
+                                    viewer show this counter) */
+    uint64_t file_errors;      /**< failed writes of the operation files
+                                    (each reported through on_log_line) */
     bool poisoned;
     /** A process holds the snapshotter role (its lock is held). */
     bool snapshotter_held;

@@ -117,6 +117,10 @@ test_create_unwritable_refused(void **state)
     assert_shl_ok(shl_reader_list(shl_ledger_reader(l), &rows, &n));
     assert_int_equal(n, 0);
     free(rows);
+    assert_segment_clean(shl_ledger_reader(l));
+    /* and the next create, with room again, works */
+    assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
+    assert_shl_ok(shl_op_complete(op));
     shl_ledger_close(l);
     shl_test_cleanup(base);
 }
