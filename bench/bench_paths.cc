@@ -25,6 +25,12 @@
 //                                     operation with F pending frames, while
 //                                     another operation holds O frames
 //   Paths/LogLine                     shl_op_log (skipped until implemented)
+//   Paths/CompleteArchive/durable:D   shl_op_create + one log line +
+//                                     shl_op_complete (the archive written),
+//                                     with opts.durable = D: the cost of the
+//                                     fsyncs of complete() (issue 12 item 6);
+//                                     base under /tmp (a disk, not tmpfs, on
+//                                     the CI machines)
 //
 // Lookup measure: the public API has no lookup-only call. shl_op_join is the
 // cheapest call whose cost depends on the id lookup (index probe + a seqlock
@@ -122,6 +128,35 @@ CreateComplete(benchmark::State &state)
     state.counters["efull_waits"] = (double)full_waits;
     shl_ledger_close(l);
 }
+void
+CompleteArchive(benchmark::State &state)
+{
+    shlb::TempBase base("durable");
+    shl_ledger_opts o = shlb::opts();
+    o.durable = state.range(0) != 0;
+    o.max_backups = 4; // rotation keeps backup/ small, as in production
+    shl_ledger *l = shlb::open_ledger(base, "p", o);
+    for (auto _ : state) {
+        shl_op *op = nullptr;
+        int rc;
+        while ((rc = shl_op_create(l, nullptr, nullptr, &op)) == SHL_EFULL) {
+            state.PauseTiming();
+            usleep(11000);
+            state.ResumeTiming();
+        }
+        SHLB_CHECK(rc);
+        SHLB_CHECK(shl_op_log(op, SHL_LOG_INFO, "one line"));
+        SHLB_CHECK(shl_op_complete(op));
+    }
+    shl_ledger_close(l);
+}
+BENCHMARK(CompleteArchive)
+    ->Name("Paths/CompleteArchive")
+    ->ArgName("durable")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond);
+
 BENCHMARK(CreateComplete)
     ->Name("Paths/CreateComplete")
     ->ArgName("churn")

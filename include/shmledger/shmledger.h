@@ -108,6 +108,19 @@ extern "C" {
 #define SHL_EABORTED (-1012)
 /** This participant was declared crashed by the others and fenced itself. */
 #define SHL_EFENCED (-1013)
+/** The segment's permissions are unsafe: it is writable by every local
+ * user (mode bits o+w), or it grants its group access the opener did not
+ * ask for (shl_ledger_opts.mode without group bits) or to a group the
+ * opener is not in. Another user could have written anything into it; it
+ * is refused, never used. Remove it (shmledger gc --unlink --force) or fix
+ * its mode. */
+#define SHL_EUNSAFE (-1014)
+/** Files could not be written whole (disk full, read-only base directory,
+ * I/O error). The change in the segment was made (e.g. the operation is
+ * completed and `op` was freed), but what the function writes to disk is
+ * incomplete; shl_errmsg() names the first file and the errno, and every
+ * failed file is also reported through on_log_line. */
+#define SHL_EIO (-1015)
 
 /**
  * Name an error code.
@@ -120,6 +133,9 @@ SHL_API const char *shl_strerror(int err);
 /**
  * Diagnostic text of the calling thread's most recent failure.
  *
+ * Every public function that can fail clears it on entry, so it never shows
+ * an earlier call's message (shl_strerror, shl_errmsg and the plain
+ * accessors leave it alone).
  * @return a thread-local string, valid until the next library call on this
  *         thread; "" when there is none. Never allocates.
  */
@@ -294,7 +310,13 @@ typedef struct shl_ledger_opts {
     uint32_t max_operations;
     uint32_t max_frames;
     uint32_t max_resources;
-    /** Permission bits of a newly created segment. Default 0600. */
+    /** Permission bits of a newly created segment. Default 0600. World
+     * write (0002) is refused (-EINVAL). Group bits (0060) share the
+     * segment with the group of the creator, and are also what allows
+     * this ledger to open an existing segment with group access: one that
+     * grants its group any access opens only when `mode` has group bits
+     * and the segment's group is one of the caller's groups (SHL_EUNSAFE
+     * otherwise). World-writable segments are always refused. */
     uint32_t mode;
     /** How long to wait for a segment another process is creating, and for
      * the structure lock. Default 2000 ms. */
@@ -323,6 +345,13 @@ typedef struct shl_ledger_opts {
      * room, yielding the CPU, and only then writes its lines itself. Trades
      * call latency under overload for throughput. */
     int64_t ring_full_wait_us;
+    /** Durable archives. true, the default: shl_op_complete() and the
+     * archive of a failed operation fsync every archived file, the archive
+     * folder, backup/ and the base directory before they return, so the
+     * archive survives a power loss once complete() has returned (cost:
+     * see README, "Durability"). false: no fsync (the files are complete
+     * on return but may be lost with the page cache). */
+    bool durable;
 } shl_ledger_opts;
 
 /** Fill `o` with the defaults. Context: any thread. */
@@ -344,7 +373,9 @@ SHL_API void shl_ledger_opts_init(shl_ledger_opts *o);
  *         -ENAMETOOLONG, -errno from mkdir/realpath/shm_open/mmap,
  *         SHL_EVERSION, SHL_EFORMAT, SHL_EOWNER, SHL_ECORRUPT,
  *         SHL_ENOTREADY (creator still initialising after timeout_ms),
- *         SHL_EFULL (no free participant slot), SHL_EPANIC, -ETIMEDOUT.
+ *         SHL_EFULL (no free participant slot), SHL_EPANIC, -ETIMEDOUT,
+ *         SHL_EUNSAFE (see shl_ledger_opts.mode); SHL_ECORRUPT also for a
+ *         garbled structure mutex.
  * Context: any thread. May block (bounded by timeout_ms).
  */
 SHL_API SHL_NODISCARD int shl_ledger_open(shl_ledger **out,
@@ -422,8 +453,12 @@ typedef struct shl_op_callbacks {
  * @param[in]  cb           callbacks (copied); NULL for none.
  * @param[out] out          the session (sessionId 1); release with
  *                          shl_op_complete() or shl_op_leave().
+ * Its files ({opId}.operation.log, .operation.debug.log, .operation.json)
+ * are created before it returns.
  * @return 0; -EINVAL, -ENAMETOOLONG, -ENOMEM, SHL_EFULL, -ETIMEDOUT,
- *         SHL_EPANIC, SHL_EFENCED.
+ *         SHL_EPANIC, SHL_EFENCED; SHL_EIO: the files could not be created
+ *         under basePath (read-only, full): the operation is refused and
+ *         removed again, nothing is kept.
  * Context: any thread. May block.
  */
 SHL_API SHL_NODISCARD int shl_op_create(shl_ledger *l, const char *description,
@@ -478,9 +513,18 @@ SHL_API int shl_op_leave(shl_op *op, bool cancel_pending);
  * releases its frames and temp-resource records, ends this session as
  * shl_op_leave(op, true) would, and frees `op`.
  *
+ * The archive (backup/{opId}/ with operation.json, the logs and the
+ * trail, every line posted before complete()) is whole on disk when 0 is
+ * returned, and durable (fsync'ed) unless shl_ledger_opts.durable is false.
+ *
  * @return 0; -EINVAL, SHL_ESTATE (not the initiator, or the operation is
- *         not running: `op` stays valid then), -ETIMEDOUT, SHL_EPANIC.
- * Context: not concurrently with other calls on `op`. May block.
+ *         not running: `op` stays valid then), -ETIMEDOUT, SHL_EPANIC;
+ *         SHL_EIO: the operation IS completed and `op` freed, but the
+ *         archive could not be written whole (disk full, read-only, the
+ *         event ring could not be drained into the logs); shl_errmsg()
+ *         names the first failure, on_log_line got every one.
+ * Context: not concurrently with other calls on `op`. May block (I/O and
+ * fsync).
  */
 SHL_API int shl_op_complete(shl_op *op);
 
@@ -580,9 +624,15 @@ SHL_API int shl_op_failure_info(shl_op *op, shl_failed_info *out);
  * registerTempResource: record `path` (absolute; normalised: repeated '/'
  * and "." components removed, ".." resolved lexically) as a temporary
  * resource of the operation, owned by this participant. Duplicates are
- * allowed and kept, as in the original.
- * @return 0; -EINVAL (NULL, empty, relative, or an embedded NUL via the
- *         length form), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE, SHL_ESTATE
+ * allowed and kept, as in the original. Crash cleanup deletes a registered
+ * directory with its contents, never following a symbolic link, also not
+ * an intermediate one (a path whose directory is reached through a link is
+ * left and reported through on_log_line).
+ * @return 0; -EINVAL (NULL, empty, relative, an embedded NUL via the
+ *         length form, or a path that normalises to "/", to the ledger's
+ *         base directory or to one of its ancestors: "/", "//", "/..",
+ *         "/tmp/../" are refused), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE,
+ *         SHL_ESTATE
  *         (operation not running), -ETIMEDOUT, SHL_EPANIC.
  * Context: any thread. May block.
  */
@@ -986,7 +1036,8 @@ SHL_API void shl_heartbeat_opts_init(shl_heartbeat_opts *o);
  * on_success / on_error (and the session's OperationCallback).
  * The participant's liveness does not depend on it: death is proven by the
  * kernel and noticed in milliseconds whatever the interval.
- * @return 0; -EINVAL (NULL, interval <= 0, jitter < 0).
+ * @return 0; -EINVAL (`op` or `o` NULL, interval <= 0, jitter < 0); use
+ *         shl_heartbeat_opts_init() for the defaults.
  * Context: any thread.
  */
 SHL_API int shl_op_start_heartbeat(shl_op *op, const shl_heartbeat_opts *o);
@@ -1169,8 +1220,14 @@ typedef struct shl_segment_info {
                                     snapshotter */
     uint64_t events_fallback;  /**< written by their producer (ring full) */
     uint64_t events_skipped;   /**< claimed by a producer that died */
-    uint64_t events_dropped;   /**< abandoned after persistent errors */
-    uint64_t file_errors;      /**< failed writes of the operation files */
+    uint64_t events_dropped;   /**< lines that could not be written and
+                                    were given up after 30 s of failed
+                                    writes (each drop is also reported
+                                    through on_log_line of the ledger that
+                                    gave up; `shmledger info` and the
+                                    viewer show this counter) */
+    uint64_t file_errors;      /**< failed writes of the operation files
+                                    (each reported through on_log_line) */
     bool poisoned;
     /** A process holds the snapshotter role (its lock is held). */
     bool snapshotter_held;
@@ -1189,7 +1246,12 @@ typedef struct shl_segment_info {
  * @param[out] out  release with shl_reader_close().
  * @return 0; -EINVAL, -ENOENT (no segment for this path), -errno,
  *         SHL_EVERSION, SHL_EFORMAT, SHL_EOWNER, SHL_ECORRUPT,
- *         SHL_ENOTREADY. Context: any thread.
+ *         SHL_ENOTREADY, SHL_EUNSAFE (world-writable, or group access for
+ *         a group the caller is not in). Context: any thread.
+ *
+ * Every reader call below first checks that the segment was not truncated
+ * behind its back (one fstat) and returns SHL_ECORRUPT ("the segment is
+ * gone") if it was, instead of touching pages that would raise SIGBUS.
  */
 SHL_API SHL_NODISCARD int shl_reader_open(shl_reader **out,
                                           const char *base_path);
@@ -1243,7 +1305,8 @@ typedef struct shl_check_report {
 /**
  * Check every invariant of the segment: indexes in range, references of
  * ALLOCATED records valid, counts and the id index matching the records,
- * no sequence counter left odd by a live writer, no poisoned flag.
+ * no sequence counter left odd by a live writer, no poisoned flag, a
+ * structure mutex that is not garbled, a segment not truncated.
  * Lock-free; on a segment that is changing it may report transient
  * violations, so tools run it on a quiet segment or retry.
  * @return 0 when clean, the number of violations (> 0), or -EINVAL.

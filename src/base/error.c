@@ -47,6 +47,11 @@ shl_strerror(int err)
         return "operation aborted";
     case SHL_EFENCED:
         return "participant was declared crashed";
+    case SHL_EUNSAFE:
+        return "segment permissions are unsafe (world-writable or unexpected "
+               "group access)";
+    case SHL_EIO:
+        return "files could not be written whole";
     default:
         break;
     }

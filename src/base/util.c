@@ -116,6 +116,7 @@ validate_id(const char *id, size_t max)
 int
 shl_validate_operation_id(const char *id)
 {
+    shl__clear_err();
     int rc = validate_id(id, SHL_OPERATION_ID_MAX);
     if (rc)
         return SHL_SET_ERR(rc,
@@ -128,6 +129,7 @@ shl_validate_operation_id(const char *id)
 int
 shl_validate_participant_id(const char *id)
 {
+    shl__clear_err();
     int rc = validate_id(id, SHL_PARTICIPANT_ID_MAX);
     if (rc)
         return SHL_SET_ERR(rc,
@@ -199,4 +201,124 @@ shl__efd_drain(int fd)
 {
     uint64_t v;
     (void)!read(fd, &v, sizeof(v));
+}
+
+/* ---- text from participants ---- */
+
+size_t
+shl__utf8_seq(const unsigned char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint32_t cp, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool
+shl__utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = shl__utf8_seq(p + i, n - i);
+        if (!k)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+size_t
+shl__utf8_fix(const char *s, size_t n, char *out)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = p[i] < 0x80 ? 1 : shl__utf8_seq(p + i, n - i);
+        if (k == 0) {
+            out[o++] = (char)0xef;
+            out[o++] = (char)0xbf;
+            out[o++] = (char)0xbd;
+            i++;
+            continue;
+        }
+        memcpy(out + o, s + i, k);
+        o += k;
+        i += k;
+    }
+    out[o] = 0;
+    return o;
+}
+
+size_t
+shl__logsafe(const char *s, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c == '\n' || c == '\r') {
+            out[o++] = '\\';
+            out[o++] = c == '\n' ? 'n' : 'r';
+            i++;
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+            i++;
+        } else if (c < 0x80) {
+            out[o++] = (char)c;
+            i++;
+        } else {
+            size_t k = shl__utf8_seq(p + i, n - i);
+            /* C1 controls (U+0080..U+009F, e.g. CSI) act on terminals too */
+            if (k == 2 && c == 0xc2 && p[i + 1] < 0xa0)
+                k = 0;
+            if (k == 0) {
+                out[o++] = (char)0xef;
+                out[o++] = (char)0xbf;
+                out[o++] = (char)0xbd;
+                i++;
+            } else {
+                memcpy(out + o, s + i, k);
+                o += k;
+                i += k;
+            }
+        }
+    }
+    out[o] = 0;
+    return o;
 }

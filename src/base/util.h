@@ -4,6 +4,7 @@
 #ifndef SHL_BASE_UTIL_H
 #define SHL_BASE_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -38,6 +39,28 @@ int shl__strlcpy_checked(char *dst, size_t cap, const char *src);
 /* Copy a string field read from shared memory: bounded, always terminated,
  * never reads past `cap`. */
 void shl__copy_field(char *dst, const char *src, size_t cap);
+
+/* ---- text from participants ----
+ * Every string a participant gives (descriptions, errors, log messages)
+ * reaches files through one of these two helpers:
+ *
+ * JSON-safe UTF-8: the length of the longest valid UTF-8 sequence starting
+ * at s (1..4), or 0 when s[0] does not start one (a stray continuation
+ * byte, an overlong form, a surrogate, a code point above U+10FFFF, or a
+ * sequence cut by the end). */
+size_t shl__utf8_seq(const unsigned char *s, size_t n);
+/* true when all n bytes are valid UTF-8. */
+bool shl__utf8_valid(const char *s, size_t n);
+/* Copy s to out with every invalid byte replaced by U+FFFD (EF BF BD);
+ * out needs room for 3 * n + 1 bytes. Returns the length written (out is
+ * terminated). */
+size_t shl__utf8_fix(const char *s, size_t n, char *out);
+/* Log-line-safe: copy s to out with '\n' as "\\n", '\r' as "\\r",
+ * every other control byte (< 0x20 but '\t', and 0x7f) as "\\xNN", and
+ * invalid UTF-8 as U+FFFD, so a message can never start a second line nor
+ * send escape sequences to a terminal that shows the log. out needs room
+ * for 4 * n + 1 bytes. Returns the length written (out is terminated). */
+size_t shl__logsafe(const char *s, size_t n, char *out);
 
 /* ---- deadlines ----
  * The one place that turns "timeout_ms from now" into an absolute time.

@@ -3,15 +3,26 @@
  * following links. A directory is removed with its contents (opened
  * O_NOFOLLOW, walked with *at() calls); a symbolic link inside is removed
  * itself, its target never touched. Failures go to on_log_line.
+ *
+ * The path itself is resolved without following any symbolic link: its
+ * parent directory is opened with openat2(RESOLVE_NO_SYMLINKS) (a walk of
+ * openat(O_NOFOLLOW) per component where the kernel lacks openat2), and
+ * the entry is removed relative to that descriptor. So a link planted as
+ * an intermediate directory (/tmp/x -> /etc, registered /tmp/x/passwd)
+ * never leads the deletion out. "/", the base directory and its
+ * ancestors are refused at registration and again here.
  */
 #include "crash/resources.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -65,23 +76,186 @@ rm_tree_at(shl_ledger *l, int dfd, const char *path)
     return rc;
 }
 
+/* Is `a` equal to `b` or an ancestor of it (both normalised, absolute)? */
+static bool
+is_self_or_ancestor(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (n == 1 && a[0] == '/')
+        return true;
+    return strncmp(a, b, n) == 0 && (b[n] == 0 || b[n] == '/');
+}
+
+/* Lexical normalisation of an absolute path (".", "..", "//"), in place
+ * into out. */
+static void
+lexical(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[o++] = '/';
+    const char *p = in;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *st = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - st);
+        if (n == 0 || (n == 1 && st[0] == '.'))
+            continue;
+        if (n == 2 && st[0] == '.' && st[1] == '.') {
+            while (o > 1 && out[o - 1] != '/')
+                o--;
+            if (o > 1)
+                o--;
+            continue;
+        }
+        if (o + n + 2 >= cap)
+            break;
+        if (o > 1)
+            out[o++] = '/';
+        memcpy(out + o, st, n);
+        o += n;
+    }
+    out[o] = 0;
+}
+
+int
+shl__temp_path_check(shl_ledger *l, const char *norm)
+{
+    if (!norm || norm[0] != '/')
+        return SHL_SET_ERR(-EINVAL, "temp resource path must be absolute");
+    if (norm[1] == 0)
+        return SHL_SET_ERR(-EINVAL, "temp resource path is the root "
+                                    "directory: refused");
+    char base[PATH_MAX];
+    if (l->base_path[0] == '/') {
+        lexical(l->base_path, base, sizeof(base));
+    } else {
+        char cwd[PATH_MAX], joined[2 * PATH_MAX + 2];
+        if (!getcwd(cwd, sizeof(cwd)))
+            cwd[0] = 0;
+        snprintf(joined, sizeof(joined), "%s/%s", cwd, l->base_path);
+        lexical(joined, base, sizeof(base));
+    }
+    char real[PATH_MAX];
+    bool have_real = realpath(l->base_path, real) != NULL;
+    if (is_self_or_ancestor(norm, base) ||
+        (have_real && is_self_or_ancestor(norm, real)))
+        return SHL_SET_ERR(-EINVAL,
+                           "temp resource path %s is the ledger's base "
+                           "directory or one of its ancestors: refused",
+                           norm);
+    return 0;
+}
+
+/* Open the directory `dir` (absolute) without following any link. */
+static int
+open_dir_nofollow(const char *dir)
+{
+#ifdef SYS_openat2
+    struct open_how how = {
+        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+    if (fd >= 0)
+        return (int)fd;
+    if (errno != ENOSYS && errno != EPERM)
+        return -errno; /* ELOOP: a link on the way */
+#endif
+    /* no openat2 (or filtered by seccomp): one component at a time */
+    int cur = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cur < 0)
+        return -errno;
+    const char *p = dir;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *st = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - st);
+        if (n == 0)
+            continue;
+        char name[NAME_MAX + 1];
+        if (n > NAME_MAX) {
+            close(cur);
+            return -ENAMETOOLONG;
+        }
+        memcpy(name, st, n);
+        name[n] = 0;
+        int next =
+            openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(cur);
+        if (next < 0)
+            return e == ENOTDIR ? -ELOOP : -e;
+        cur = next;
+    }
+    return cur;
+}
+
 void
 shl__delete_temp_path(shl_ledger *l, const char *path)
 {
+    if (shl__temp_path_check(l, path) != 0) {
+        report(l, path, "refused (root, base directory or an ancestor)", EPERM);
+        return;
+    }
+    /* split into the parent directory and the last name */
+    char dir[PATH_MAX];
+    size_t n = strnlen(path, sizeof(dir));
+    if (n >= sizeof(dir)) {
+        report(l, path, "cannot inspect", ENAMETOOLONG);
+        return;
+    }
+    memcpy(dir, path, n + 1);
+    while (n > 1 && dir[n - 1] == '/')
+        dir[--n] = 0;
+    char *slash = strrchr(dir, '/');
+    const char *name = slash + 1;
+    if (!*name || !strcmp(name, ".") || !strcmp(name, "..")) {
+        report(l, path, "refused (not a plain name)", EINVAL);
+        return;
+    }
+    char parent[PATH_MAX];
+    if (slash == dir)
+        strcpy(parent, "/");
+    else {
+        memcpy(parent, dir, (size_t)(slash - dir));
+        parent[slash - dir] = 0;
+    }
+    int pfd = open_dir_nofollow(parent);
+    if (pfd < 0) {
+        if (pfd != -ENOENT)
+            report(l, path,
+                   pfd == -ELOOP || pfd == -EXDEV
+                       ? "not deleted: its directory is reached through a "
+                         "symbolic link"
+                       : "cannot open its directory",
+                   -pfd);
+        return;
+    }
     struct stat st;
-    if (lstat(path, &st) != 0) {
+    if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno != ENOENT)
             report(l, path, "cannot inspect", errno);
+        close(pfd);
         return;
     }
     if (S_ISREG(st.st_mode)) {
-        if (unlink(path) != 0)
+        if (unlinkat(pfd, name, 0) != 0)
             report(l, path, "cannot delete", errno);
     } else if (S_ISDIR(st.st_mode)) {
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || rm_tree_at(l, fd, path) != 0 || rmdir(path) != 0)
+        int fd =
+            openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        errno = 0;
+        if (fd < 0 || rm_tree_at(l, fd, path) != 0 ||
+            unlinkat(pfd, name, AT_REMOVEDIR) != 0)
             report(l, path, "directory not fully deleted", errno ? errno : EIO);
     } else {
         report(l, path, "left: not a regular file or directory", EPERM);
     }
+    close(pfd);
 }

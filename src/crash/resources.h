@@ -11,4 +11,11 @@
  * ledger's on_log_line; nothing is returned. Call without any lock. */
 void shl__delete_temp_path(shl_ledger *l, const char *path);
 
+/* May `norm` (an absolute, lexically normalised path) be a temp resource?
+ * Refused: "/", the ledger's base directory and its ancestors (lexically
+ * and after resolving the base's links). 0 or -EINVAL with shl_errmsg.
+ * Used when registering and again before deleting (the path is read back
+ * from shared memory, which anyone of the user could have written). */
+int shl__temp_path_check(shl_ledger *l, const char *norm);
+
 #endif /* SHL_CRASH_RESOURCES_H */

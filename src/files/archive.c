@@ -10,8 +10,11 @@
  *   5. remove the live {opId}.operation.json the snapshotter keeps;
  *   6. on_backup_created(folder);
  *   7. rotate backup/.
- * A failing step is reported and the rest still run (a log that cannot be
- * moved must not stop the JSON from being archived).
+ * A failing step is reported (on_log_line, the file-error counter) and the
+ * rest still run (a log that cannot be moved must not stop the JSON from
+ * being archived); the archive then returns SHL_EIO naming the first
+ * failure. With opts.durable every archived file, the folder, backup/ and
+ * the base directory are fsync'ed before it returns.
  *
  * Rotation deletes with openat/unlinkat relative to directory descriptors
  * opened O_NOFOLLOW, so a symlink planted in backup/ (to a folder elsewhere)
@@ -88,22 +91,56 @@ path_join(char *buf, size_t cap, const char *a, const char *b, const char *c)
     return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
 }
 
-/* Move {base}/{opId}{suffix} to folder/name if it exists. */
-static int
-move_in(shl_ledger *l, const char *op_id, enum shl__file f,
+/* The first failure of an archive: kept to report it as SHL_EIO. */
+struct arch_err {
+    int rc;
+    char what[64];
+    char path[PATH_MAX];
+};
+
+static void
+arch_fail(shl_ledger *l, struct arch_err *e, const char *what, const char *path,
+          int rc)
+{
+    shl__file_error(l, what, path, rc);
+    if (e->rc == 0) {
+        e->rc = rc;
+        snprintf(e->what, sizeof(e->what), "%s", what);
+        snprintf(e->path, sizeof(e->path), "%s", path);
+    }
+}
+
+/* Move {base}/{opId}{suffix} to folder/name if it exists; fsync it there
+ * when durable. */
+static void
+move_in(shl_ledger *l, struct arch_err *e, const char *op_id, enum shl__file f,
         const char *folder, const char *name)
 {
     char from[PATH_MAX], to[PATH_MAX];
     int rc = shl__op_file_path(l->base_path, op_id, f, from, sizeof(from));
-    if (rc < 0)
-        return rc;
-    if (snprintf(to, sizeof(to), "%s/%s", folder, name) >= (int)sizeof(to))
-        return -ENAMETOOLONG;
-    if (rename(from, to) == 0 || errno == ENOENT)
-        return 0;
-    rc = -errno;
-    shl__file_error(l, "move of", from, rc);
-    return rc;
+    if (rc < 0) {
+        arch_fail(l, e, "move of", op_id, rc);
+        return;
+    }
+    if (snprintf(to, sizeof(to), "%s/%s", folder, name) >= (int)sizeof(to)) {
+        arch_fail(l, e, "move of", from, -ENAMETOOLONG);
+        return;
+    }
+    if (rename(from, to) != 0) {
+        if (errno != ENOENT)
+            arch_fail(l, e, "move of", from, -errno);
+        return;
+    }
+    if (l->opts.durable && (rc = shl__fsync_path(to, false)) != 0)
+        arch_fail(l, e, "fsync of", to, rc);
+}
+
+static void
+sync_dir(shl_ledger *l, struct arch_err *e, const char *dir)
+{
+    int rc = shl__fsync_path(dir, true);
+    if (rc != 0)
+        arch_fail(l, e, "fsync of", dir, rc);
 }
 
 int
@@ -115,33 +152,36 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
         if (rc)
             shl__file_error(l, "snapshot for the archive of",
                             capture_id[0] ? capture_id : "?", rc);
-        return rc;
+        return rc ? SHL_SET_ERR(SHL_EIO,
+                                "archive of %s not written: "
+                                "snapshot failed: %s",
+                                capture_id[0] ? capture_id : "?",
+                                shl_strerror(rc))
+                  : 0;
     }
-    int first = 0;
-#define KEEP(rc)                                                               \
-    do {                                                                       \
-        int _r = (rc);                                                         \
-        if (_r != 0 && first == 0)                                             \
-            first = _r;                                                        \
-    } while (0)
+    struct arch_err e = {0};
     const char *id = snap->operation_id;
+    char id_copy[SHL_OPERATION_ID_MAX + 1];
+    snprintf(id_copy, sizeof(id_copy), "%s", id);
     int rc = shl__snapshotter_flush(l, FLUSH_TIMEOUT_MS);
-    if (rc != 0) {
-        shl__file_error(l, "flush of the event ring before archiving", id, rc);
-        KEEP(rc);
-    }
-    char folder[PATH_MAX], path[PATH_MAX];
+    if (rc != 0)
+        arch_fail(l, &e, "flush of the event ring before archiving", id, rc);
+    char folder[PATH_MAX], path[PATH_MAX], dir[PATH_MAX];
     rc = path_join(folder, sizeof(folder), l->base_path, "backup", id);
     if (rc != 0) {
         shl__file_error(l, "archive of", id, rc);
         shl_snapshot_free(snap);
-        return rc;
+        return SHL_SET_ERR(SHL_EIO, "archive of %s: %s", id_copy,
+                           shl_strerror(rc));
     }
     if (mkdir(folder, 0700) != 0 && errno != EEXIST) {
         rc = -errno;
         shl__file_error(l, "mkdir", folder, rc);
         shl_snapshot_free(snap);
-        return rc;
+        return SHL_SET_ERR(SHL_EIO,
+                           "archive of %s not written: mkdir %s: "
+                           "%s",
+                           id_copy, folder, shl_strerror(rc));
     }
     char *text = NULL;
     rc = shl_snapshot_to_json(snap, 0, &text);
@@ -158,33 +198,42 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
             text[len++] = '\n';
             text[len] = 0;
         }
-        rc = path[0] ? shl__write_file_atomic(path, text, len)
-                     : -ENAMETOOLONG;
+        rc = path[0]
+                 ? shl__write_file_atomic_ex(path, text, len, l->opts.durable)
+                 : -ENAMETOOLONG;
         if (rc != 0)
-            shl__file_error(l, "write", path, rc);
+            arch_fail(l, &e, "write", path[0] ? path : folder, rc);
         free(text);
     } else {
-        shl__file_error(l, "JSON of", id, rc);
+        arch_fail(l, &e, "JSON of", id, rc);
     }
-    KEEP(rc);
-    KEEP(move_in(l, id, SHL__FILE_LOG, folder, "operation.log"));
-    KEEP(move_in(l, id, SHL__FILE_DEBUG, folder, "operation.debug.log"));
-    KEEP(move_in(l, id, SHL__FILE_TRAIL, folder, "trail.jsonl"));
+    move_in(l, &e, id, SHL__FILE_LOG, folder, "operation.log");
+    move_in(l, &e, id, SHL__FILE_DEBUG, folder, "operation.debug.log");
+    move_in(l, &e, id, SHL__FILE_TRAIL, folder, "trail.jsonl");
     /* the live file is superseded by the archived one */
-    if (snprintf(path, sizeof(path), "%s/%s.operation.json", l->base_path,
-                 id) < (int)sizeof(path) &&
-        unlink(path) != 0 && errno != ENOENT) {
-        rc = -errno;
-        shl__file_error(l, "unlink", path, rc);
-        KEEP(rc);
-    }
+    if (snprintf(path, sizeof(path), "%s/%s.operation.json", l->base_path, id) <
+            (int)sizeof(path) &&
+        unlink(path) != 0 && errno != ENOENT)
+        arch_fail(l, &e, "unlink", path, -errno);
     shl_snapshot_free(snap);
+    snap = NULL;
+    if (l->opts.durable) {
+        /* the folder's entries, the folder's entry in backup/, and the
+         * renames out of the base directory */
+        sync_dir(l, &e, folder);
+        if (snprintf(dir, sizeof(dir), "%s/backup", l->base_path) <
+            (int)sizeof(dir))
+            sync_dir(l, &e, dir);
+        sync_dir(l, &e, l->base_path);
+    }
     if (l->opts.callbacks.on_backup_created)
         l->opts.callbacks.on_backup_created(folder, l->opts.callbacks.user);
     rc = shl__backup_rotate(l);
-    KEEP(rc < 0 ? rc : 0);
-#undef KEEP
-    return first;
+    (void)rc; /* rotation failures are reported; the archive is whole */
+    if (e.rc != 0)
+        return SHL_SET_ERR(SHL_EIO, "archive of %s incomplete: %s %s: %s",
+                           id_copy, e.what, e.path, shl_strerror(e.rc));
+    return 0;
 }
 
 int

@@ -31,7 +31,8 @@ int shl__archive_operation(shl_ledger *l, uint32_t op_idx, uint64_t op_gen);
  * resource records under the structure lock: capture the snapshot while
  * holding it (memory only), write after unlocking. capture returns NULL on
  * failure (reported); write accepts NULL (nothing to archive), frees snap,
- * and returns 0 or the first error.
+ * and returns 0, or SHL_EIO (with shl_errmsg naming the first failed
+ * file) when the archive is not whole on disk.
  */
 shl_snapshot *shl__archive_capture(shl_ledger *l, uint32_t op_idx,
                                    uint64_t op_gen);

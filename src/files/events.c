@@ -35,15 +35,16 @@
 #include "files/events.h"
 
 #include <errno.h>
-#include <stddef.h>
-#include <limits.h>
-#include <sys/syscall.h>
-#include <linux/futex.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -773,6 +774,15 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                 st->fail_since_ns = now;
             } else if (now - st->fail_since_ns > GIVE_UP_NS && end > tail) {
                 atomic_fetch_add(&h->ev_dropped, end - tail);
+                /* never silent: the counter (shl_segment_info
+                 * .events_dropped, `shmledger info`, the viewer) and
+                 * on_log_line say how many lines were given up */
+                char what[96];
+                snprintf(what, sizeof(what),
+                         "%llu lines dropped after 30 s of failed writes; "
+                         "last",
+                         (unsigned long long)(end - tail));
+                shl__file_error(l, what, "append", rc);
                 atomic_store_explicit(&h->ev_tail, end, memory_order_release);
                 st->fail_pos = 0;
             }

@@ -144,21 +144,19 @@ shl__parse_iso(const char *text, int64_t *out_us)
 /* ---- serialisation ---- */
 
 /* A JSON string of text read from the segment or given by a user. jansson
- * refuses invalid UTF-8; such text is written with every non-ASCII byte
- * replaced by '?', rather than failing the whole document. */
+ * refuses invalid UTF-8; such text is written with every invalid byte
+ * replaced by U+FFFD (shl__utf8_fix), rather than failing the document. */
 static json_t *
 jstr(const char *text)
 {
-    json_t *v = json_string(text);
-    if (v)
-        return v;
     size_t n = strlen(text);
-    char *tmp = malloc(n + 1);
+    if (shl__utf8_valid(text, n))
+        return json_stringn(text, n);
+    char *tmp = malloc(3 * n + 1);
     if (!tmp)
         return NULL;
-    for (size_t i = 0; i <= n; i++)
-        tmp[i] = (unsigned char)text[i] >= 0x80 ? '?' : text[i];
-    v = json_string(tmp);
+    size_t m = shl__utf8_fix(text, n, tmp);
+    json_t *v = json_stringn(tmp, m);
     free(tmp);
     return v;
 }
@@ -324,6 +322,7 @@ nomem:
 int
 shl_snapshot_to_json(const shl_snapshot *s, unsigned flags, char **out)
 {
+    shl__clear_err();
     if (!s || !out)
         return SHL_SET_ERR(-EINVAL, "shl_snapshot_to_json: NULL argument");
     json_t *doc = snapshot_doc(s);
@@ -751,8 +750,41 @@ shl__write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
+int (*_Atomic shl__sys_fsync)(int fd) = fsync;
+
+int
+shl__fsync_fd(int fd)
+{
+    int (*fs)(int) =
+        atomic_load_explicit(&shl__sys_fsync, memory_order_relaxed);
+    while (fs(fd) != 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+int
+shl__fsync_path(const char *path, bool dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC |
+                            O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    int rc = shl__fsync_fd(fd);
+    close(fd);
+    return rc;
+}
+
 int
 shl__write_file_atomic(const char *path, const char *data, size_t len)
+{
+    return shl__write_file_atomic_ex(path, data, len, false);
+}
+
+int
+shl__write_file_atomic_ex(const char *path, const char *data, size_t len,
+                          bool durable)
 {
     static _Atomic uint32_t counter;
     char tmp[4096 + 64];
@@ -764,6 +796,8 @@ shl__write_file_atomic(const char *path, const char *data, size_t len)
     if (fd < 0)
         return -errno;
     int rc = shl__write_all(fd, data, len);
+    if (rc == 0 && durable)
+        rc = shl__fsync_fd(fd);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) != 0)

@@ -5,11 +5,12 @@
  * Serialisation goes through jansson (shl_snapshot_to_json and
  * shl_snapshot_from_json are public; see shmledger.h). The helpers below are
  * internal: timestamp parsing, and an atomic whole-file write (temp file in
- * the same directory, fsync-free, rename over the target).
+ * the same directory, rename over the target, fsync on request).
  */
 #ifndef SHL_JSON_H
 #define SHL_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,6 +34,20 @@ int shl__parse_iso(const char *text, int64_t *out_us);
  * Returns 0 or -errno. Context: any thread.
  */
 int shl__write_file_atomic(const char *path, const char *data, size_t len);
+
+/* The same, with durable: fsync the temp file before the rename (the
+ * caller fsyncs the directory once it has renamed everything). */
+int shl__write_file_atomic_ex(const char *path, const char *data, size_t len,
+                              bool durable);
+
+/* fsync(fd) through the seam below, retrying on EINTR. 0 or -errno. */
+int shl__fsync_fd(int fd);
+/* Open `path` (a directory if dir; never following a final symlink) and
+ * fsync it. 0 or -errno. */
+int shl__fsync_path(const char *path, bool dir);
+
+/* The fsync(2) of the library's durable writes (test seam, as below). */
+extern int (*_Atomic shl__sys_fsync)(int fd);
 
 /*
  * Write all of `len` bytes to `fd` with one write() where the kernel

@@ -188,6 +188,8 @@ shl__event_message(const struct shl__event *ev, struct shl__sbuf *b)
     }
 }
 
+static json_t *jstrn(const char *s, size_t n);
+
 /* Add "key": value pairs parsed from "NAME k=v k2=v2 ..." to obj, and
  * return NAME's length. A value runs to the next " ident=" or the end; the
  * keys error, reason and message take the rest of the text (they are last
@@ -233,7 +235,7 @@ parse_event_fields(json_t *obj, const char *s, size_t n)
             klen = sizeof(key) - 1;
         memcpy(key, s + k0, klen);
         key[klen] = 0;
-        json_t *v = json_stringn(s + v0, v1 - v0);
+        json_t *v = jstrn(s + v0, v1 - v0);
         if (v)
             json_object_set_new(obj, key, v);
         i = v1;
@@ -288,17 +290,32 @@ put_mem(char *p, const char *s, size_t n)
 }
 #define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
 
-/* JSON string with its quotes; room for 6 bytes per input byte + 2. */
+/* JSON string with its quotes; room for 6 bytes per input byte + 2.
+ * Invalid UTF-8 is written as U+FFFD (3 bytes per bad byte), so a line is
+ * always valid JSON whatever a participant passed. */
 static char *
 put_json(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     *p++ = '"';
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x80) {
+            size_t k = shl__utf8_seq((const unsigned char *)s + i, n - i);
+            if (k) {
+                i += k;
+                continue;
+            }
+            p = put_mem(p, s + run, i - run);
+            p = put_mem(p, "\xef\xbf\xbd", 3);
+            run = ++i;
             continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
         p = put_mem(p, s + run, i - run);
         *p++ = '\\';
         if (c == '"' || c == '\\') {
@@ -314,11 +331,36 @@ put_json(char *p, const char *s, size_t n)
             *p++ = hex[c >> 4];
             *p++ = hex[c & 15];
         }
-        run = i + 1;
+        run = ++i;
     }
     p = put_mem(p, s + run, n - run);
     *p++ = '"';
     return p;
+}
+
+/* Log-line-safe text (shl__logsafe); room for 4 bytes per input byte. */
+static char *
+put_log(char *p, const char *s, size_t n)
+{
+    return p + shl__logsafe(s, n, p);
+}
+
+/* A JSON string of participant text: invalid UTF-8 becomes U+FFFD (jansson
+ * refuses it, and the key would be missing). */
+static json_t *
+jstrn(const char *s, size_t n)
+{
+    if (!s)
+        return json_string("");
+    if (shl__utf8_valid(s, n))
+        return json_stringn(s, n);
+    char *tmp = malloc(3 * n + 1);
+    if (!tmp)
+        return NULL;
+    size_t m = shl__utf8_fix(s, n, tmp);
+    json_t *v = jstrn(tmp, m);
+    free(tmp);
+    return v;
 }
 
 static bool
@@ -362,19 +404,19 @@ render_log_call(const struct shl__event *ev, const char *iso, size_t iso_len,
     p = PUT_LIT(p, "] ");
     if (ev->kind == SHL__EV_CALL_STARTED) {
         p = PUT_LIT(p, "CALL_STARTED callId=");
-        p = put_mem(p, ev->a, ev->a_len);
+        p = put_log(p, ev->a, ev->a_len);
         p = PUT_LIT(p, " participant=");
-        p = put_mem(p, ev->b, ev->b_len);
+        p = put_log(p, ev->b, ev->b_len);
     } else {
         p = ev->kind == SHL__EV_CALL_ENDED ? PUT_LIT(p, "CALL_ENDED callId=")
                                            : PUT_LIT(p, "CALL_FAILED callId=");
-        p = put_mem(p, ev->a, ev->a_len);
+        p = put_log(p, ev->a, ev->a_len);
         p = PUT_LIT(p, " duration=");
         p = put_int(p, ev->value);
         p = PUT_LIT(p, "ms");
         if (ev->kind == SHL__EV_CALL_FAILED) {
             p = PUT_LIT(p, " error=");
-            p = put_mem(p, ev->b, ev->b_len);
+            p = put_log(p, ev->b, ev->b_len);
         }
     }
     *p++ = '\n';
@@ -454,31 +496,29 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
     switch (ev->kind) {
     case SHL__EV_CALL_STARTED:
         name = "CALL_STARTED";
-        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
-        json_object_set_new(fields, "participantId",
-                            json_stringn(ev->b, ev->b_len));
+        json_object_set_new(fields, "callId", jstrn(ev->a, ev->a_len));
+        json_object_set_new(fields, "participantId", jstrn(ev->b, ev->b_len));
         break;
     case SHL__EV_CALL_ENDED:
         name = "CALL_ENDED";
-        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "callId", jstrn(ev->a, ev->a_len));
         json_object_set_new(fields, "durationMs", json_integer(ev->value));
         break;
     case SHL__EV_CALL_FAILED:
         name = "CALL_FAILED";
-        json_object_set_new(fields, "callId", json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "callId", jstrn(ev->a, ev->a_len));
         json_object_set_new(fields, "durationMs", json_integer(ev->value));
-        json_object_set_new(fields, "error", json_stringn(ev->b, ev->b_len));
+        json_object_set_new(fields, "error", jstrn(ev->b, ev->b_len));
         break;
     default:
         name = ev->a;
         name_len = parse_event_fields(fields, ev->a, ev->a_len);
-        json_object_set_new(fields, "message",
-                            json_stringn(ev->a, ev->a_len));
+        json_object_set_new(fields, "message", jstrn(ev->a, ev->a_len));
         break;
     }
-    json_object_set_new(o, "event", name_len || !name
-                                        ? json_stringn(ev->a, name_len)
-                                        : json_string(name));
+    json_object_set_new(o, "event",
+                        name_len || !name ? jstrn(ev->a, name_len)
+                                          : json_string(name));
     json_object_set_new(o, "level",
                         json_string(shl_log_level_name(ev->level)));
     json_object_set_new(o, "pid", json_integer(ev->pid));
@@ -493,6 +533,33 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
     free(text);
     if (rc == 0)
         rc = shl__sbuf_add(b, "\n", 1);
+    return rc;
+}
+
+/* Make b[start..] log-line-safe in place (a message can hold anything a
+ * participant passed: a newline would forge a second line). */
+static int
+make_logsafe(struct shl__sbuf *b, size_t start)
+{
+    size_t n = b->len - start;
+    const unsigned char *p = (const unsigned char *)b->p + start;
+    size_t i = 0;
+    for (; i < n; i++)
+        if (p[i] < 0x20 || p[i] >= 0x7f)
+            break;
+    if (i == n)
+        return 0; /* plain printable ASCII: the usual case */
+    char *tmp = malloc(n ? n : 1);
+    if (!tmp)
+        return -ENOMEM;
+    memcpy(tmp, b->p + start, n);
+    b->len = start;
+    int rc = 0;
+    if (b->len + 4 * n + 1 > b->cap)
+        rc = shl__sbuf_reserve_slow(b, 4 * n + 1);
+    if (rc == 0)
+        b->len += shl__logsafe(tmp, n, b->p + b->len);
+    free(tmp);
     return rc;
 }
 
@@ -527,8 +594,11 @@ shl__event_render(const struct shl__event *ev, enum shl__file f,
         if (rc == 0)
             rc = ADD_LIT(b, "] ");
     }
+    size_t start = b->len;
     if (rc == 0)
         rc = shl__event_message(ev, b);
+    if (rc == 0)
+        rc = make_logsafe(b, start);
     if (rc == 0)
         rc = shl__sbuf_add(b, "\n", 1);
     return rc;

@@ -144,9 +144,11 @@ shl__snapshotter_write_json(shl_ledger *l, const char *op_id)
     return rc;
 }
 
-void
+int
 shl__snapshotter_create_files(shl_ledger *l, const char *op_id)
 {
+    int first = 0;
+    char first_path[PATH_MAX] = "";
     for (int f = SHL__FILE_LOG; f <= SHL__FILE_DEBUG; f++) {
         char path[PATH_MAX];
         int rc = shl__op_file_path(l->base_path, op_id, (enum shl__file)f,
@@ -154,14 +156,28 @@ shl__snapshotter_create_files(shl_ledger *l, const char *op_id)
         if (rc < 0)
             continue;
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-            shl__file_error(l, "create", path, -errno);
-        else
+        if (fd < 0) {
+            rc = -errno;
+            shl__file_error(l, "create", path, rc);
+            if (!first) {
+                first = rc;
+                snprintf(first_path, sizeof(first_path), "%s", path);
+            }
+        } else {
             close(fd);
+        }
     }
     /* and {opId}.operation.json at once, as the original's create does
      * (the snapshotter keeps it current from here on) */
-    (void)shl__snapshotter_write_json(l, op_id);
+    int rc = shl__snapshotter_write_json(l, op_id);
+    if (rc && !first) {
+        first = rc;
+        (void)json_path(l, op_id, first_path, sizeof(first_path));
+    }
+    if (first)
+        return SHL_SET_ERR(first, "cannot create the files of %s: %s: %s",
+                           op_id, first_path, shl_strerror(first));
+    return 0;
 }
 
 /* Rewrite the JSON of every live operation that changed (dr.mu held, role
@@ -276,15 +292,21 @@ shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms)
         pthread_mutex_lock(&sn->dr.mu);
         bool temp = !sn->held && !l->opts.snapshotter;
         bool took = try_take(l, sn);
+        int drc = 0;
         if (took) {
             bool blocked;
-            (void)shl__events_drain(l, &sn->dr.ds, &blocked, 0);
+            drc = shl__events_drain(l, &sn->dr.ds, &blocked, 0);
             if (temp)
                 release_role(l, sn);
         }
         pthread_mutex_unlock(&sn->dr.mu);
         if (atomic_load_explicit(&h->ev_tail, memory_order_acquire) >= target)
             return 0;
+        /* our own drain could not write the lines (disk full, read-only):
+         * waiting will not help, say so now */
+        if (drc < 0)
+            return SHL_SET_ERR(drc, "event ring not drained: %s",
+                               shl_strerror(drc));
         now = shl__mono_ns();
         if (now > deadline)
             return SHL_SET_ERR(-ETIMEDOUT,

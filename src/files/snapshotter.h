@@ -37,8 +37,9 @@ bool shl__snapshotter_held(shl_ledger *l);
 
 /* createOperation: create (truncate) the empty operation log files and
  * write {opId}.operation.json at once, as the original's create does.
- * Errors are reported, not returned to the creator. */
-void shl__snapshotter_create_files(shl_ledger *l, const char *op_id);
+ * Returns 0 or the first -errno (every failure is reported through
+ * on_log_line and counted); create refuses the operation then. */
+int shl__snapshotter_create_files(shl_ledger *l, const char *op_id);
 
 /* Run one snapshotter pass now on the calling thread (tests, tools): take
  * the role if free, drain, rewrite changed JSON. Returns 1 if the role is

@@ -41,6 +41,7 @@ shl_ledger_opts_init(shl_ledger_opts *o)
     o->snapshotter = true;
     o->snapshot_period_ms = 100;
     o->max_events = 16384;
+    o->durable = true;
 }
 
 /* mkdir -p with mode 0700 for created components. */
@@ -171,11 +172,11 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
         shl_ledger_opts_init(&o);
     if (o.heartbeat_interval_ms <= 0 || o.stale_threshold_ms <= 0 ||
         o.timeout_ms < 0 || o.max_participants == 0 ||
-        o.max_participants > SHL__MAX_PARTICIPANTS ||
-        o.max_operations == 0 || o.max_operations > (1u << 20) ||
-        o.max_frames == 0 || o.max_frames > (1u << 24) ||
-        o.max_resources == 0 || o.max_resources > (1u << 24) ||
-        o.participant_pid < 0 || (o.mode & ~0777u) != 0 ||
+        o.max_participants > SHL__MAX_PARTICIPANTS || o.max_operations == 0 ||
+        o.max_operations > (1u << 20) || o.max_frames == 0 ||
+        o.max_frames > (1u << 24) || o.max_resources == 0 ||
+        o.max_resources > (1u << 24) || o.participant_pid < 0 ||
+        (o.mode & ~0777u) != 0 || (o.mode & 0002u) != 0 ||
         o.snapshot_period_ms <= 0 || o.max_events > (1u << 20) ||
         o.ring_full_wait_us < 0 || o.ring_full_wait_us > 1000000)
         return SHL_SET_ERR(-EINVAL, "shl_ledger_open: option out of range");
@@ -261,6 +262,7 @@ fail:
 void
 shl_ledger_close(shl_ledger *l)
 {
+    shl__clear_err();
     if (!l)
         return;
     /* End every session still open. */

@@ -227,7 +227,20 @@ shl_op_create(shl_ledger *l, const char *description,
         return -ENOMEM;
     }
     pthread_mutex_unlock(&l->mu);
-    shl__snapshotter_create_files(l, id);
+    rc = shl__snapshotter_create_files(l, id);
+    if (rc) {
+        /* nothing can be written under basePath: refuse the operation
+         * rather than run one whose files silently do not exist */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", shl_errmsg());
+        (void)shl__session_end(op, true);
+        if (shl__lock(s, l->opts.timeout_ms) == 0) {
+            shl__op_free_locked(s, idx, gen);
+            shl__epoch_bump(s);
+            shl__unlock(s);
+        }
+        return SHL_SET_ERR(SHL_EIO, "%s", msg);
+    }
     /* no trail event for the creation: as the original, the trail begins
      * with the first change */
     rc = shl__monitor_ensure(l);
@@ -494,7 +507,11 @@ shl_op_complete(shl_op *op)
     shl__epoch_bump(s);
     shl__unlock(s);
     shl__oplog(l, lop->id, SHL_LOG_INFO, "OPERATION_COMPLETED");
-    (void)shl__archive_write(l, arch);
+    /* complete() promises the archive on disk: a failure is the result */
+    int arc = shl__archive_write(l, arch);
+    char amsg[512] = "";
+    if (arc != 0)
+        snprintf(amsg, sizeof(amsg), "%s", shl_errmsg());
 
     /* Our own pending calls lost their frames with everyone else's. */
     pthread_mutex_lock(&l->mu);
@@ -510,6 +527,8 @@ shl_op_complete(shl_op *op)
     pthread_mutex_unlock(&l->mu);
     shl__epoch_bump(s);
     shl__session_end(op, true);
+    if (arc != 0)
+        return SHL_SET_ERR(SHL_EIO, "%s", amsg);
     return 0;
 }
 

@@ -80,6 +80,7 @@ shl_call_opts_init(shl_call_opts *o)
 int
 shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
 {
+    shl__clear_err();
     if (!op || !out)
         return SHL_SET_ERR(-EINVAL, "shl_call_start: NULL argument");
     shl_call_opts def;
@@ -311,6 +312,7 @@ shl__call_free(struct shl_call *c)
 int
 shl_call_release(shl_call *c)
 {
+    shl__clear_err();
     if (!c)
         return SHL_SET_ERR(-EINVAL, "NULL call");
     if (atomic_load(&c->done) == 0)

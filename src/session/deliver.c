@@ -129,6 +129,7 @@ is_failed_cond(shl_op *op)
 int
 shl_op_wait_abort(shl_op *op, int64_t timeout_ms)
 {
+    shl__clear_err();
     if (!op)
         return SHL_SET_ERR(-EINVAL, "NULL session");
     int rc = wait_until(op, timeout_ms, is_aborted_cond);
@@ -140,6 +141,7 @@ shl_op_wait_abort(shl_op *op, int64_t timeout_ms)
 int
 shl_op_wait_failure(shl_op *op, int64_t timeout_ms, shl_failed_info *info)
 {
+    shl__clear_err();
     if (!op)
         return SHL_SET_ERR(-EINVAL, "NULL session");
     int rc = wait_until(op, timeout_ms, is_failed_cond);
@@ -157,6 +159,7 @@ shl_op_wait_failure(shl_op *op, int64_t timeout_ms, shl_failed_info *info)
 int
 shl_op_event_fd(shl_op *op)
 {
+    shl__clear_err();
     if (!op)
         return SHL_SET_ERR(-EINVAL, "NULL session");
     pthread_mutex_lock(&op->mu);
@@ -191,6 +194,7 @@ shl__session_cache(shl_op *op, const shl_snapshot *s)
 int
 shl_op_cached_data(shl_op *op, shl_snapshot **out)
 {
+    shl__clear_err();
     if (!op || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
     /* loaded on first use (the original loads it at join; a snapshot on

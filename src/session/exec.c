@@ -664,11 +664,13 @@ int
 shl_op_exec_file_result_worker(shl_op *op, const shl_exec_opts *o,
                                shl_spawned **out)
 {
+    shl__clear_err();
     return exec_start(op, o, true, out);
 }
 
 int
 shl_op_exec_stdio_worker(shl_op *op, const shl_exec_opts *o, shl_spawned **out)
 {
+    shl__clear_err();
     return exec_start(op, o, false, out);
 }

@@ -201,13 +201,10 @@ shl__session_tick(shl_op *op)
 int
 shl_op_start_heartbeat(shl_op *op, const shl_heartbeat_opts *o)
 {
-    if (!op)
-        return SHL_SET_ERR(-EINVAL, "NULL session");
-    shl_heartbeat_opts def;
-    if (!o) {
-        shl_heartbeat_opts_init(&def);
-        o = &def;
-    }
+    shl__clear_err();
+    if (!op || !o)
+        return SHL_SET_ERR(-EINVAL, "shl_op_start_heartbeat: NULL %s",
+                           op ? "options" : "session");
     if (o->interval_ms <= 0 || o->jitter_ms < 0)
         return SHL_SET_ERR(-EINVAL, "heartbeat interval must be > 0 and "
                                     "jitter >= 0");
@@ -228,6 +225,7 @@ shl_op_start_heartbeat(shl_op *op, const shl_heartbeat_opts *o)
 void
 shl_op_stop_heartbeat(shl_op *op)
 {
+    shl__clear_err();
     if (!op)
         return;
     shl_ledger *l = op->lop->l;
@@ -239,6 +237,7 @@ shl_op_stop_heartbeat(shl_op *op)
 int
 shl_ledger_heartbeat(shl_ledger *l)
 {
+    shl__clear_err();
     if (!l)
         return SHL_SET_ERR(-EINVAL, "NULL ledger");
     struct shl__part *p = shl__part_at(&l->seg, l->slot);

@@ -61,6 +61,7 @@ read_failure(struct shl__seg *s, struct shl__op *r, uint64_t gen,
 int
 shl_op_failure_info(shl_op *op, shl_failed_info *out)
 {
+    shl__clear_err();
     if (!op || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
     struct shl__op *r = shl__lop_record(op->lop);
@@ -196,6 +197,7 @@ shl_op_start_time_iso(const shl_op *op, char *buf, size_t cap)
 bool
 shl_op_is_aborted(const shl_op *op)
 {
+    shl__clear_err();
     return op && atomic_load(&op->aborted);
 }
 
@@ -208,6 +210,7 @@ shl_op_staleness_threshold_ms(const shl_op *op)
 int
 shl_op_set_staleness_threshold_ms(shl_op *op, int64_t ms)
 {
+    shl__clear_err();
     if (!op || ms <= 0)
         return SHL_SET_ERR(-EINVAL, "staleness threshold must be > 0");
     atomic_store(&op->lop->staleness_ms, ms);
@@ -234,6 +237,7 @@ shl_op_set_abort_flag(shl_op *op, bool aborted)
 int
 shl_op_check_abort(shl_op *op)
 {
+    shl__clear_err();
     if (!op)
         return SHL_SET_ERR(-EINVAL, "NULL session");
     struct shl__op *r = shl__lop_record(op->lop);
@@ -245,6 +249,7 @@ shl_op_check_abort(shl_op *op)
 void
 shl_op_trigger_abort(shl_op *op)
 {
+    shl__clear_err();
     if (!op)
         return;
     shl__session_deliver_abort(op);
@@ -253,6 +258,7 @@ shl_op_trigger_abort(shl_op *op)
 int
 shl_op_get_state(shl_op *op)
 {
+    shl__clear_err();
     if (!op)
         return SHL_SET_ERR(-EINVAL, "NULL session");
     struct shl__op *r = shl__lop_record(op->lop);

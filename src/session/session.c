@@ -41,6 +41,7 @@ shl__session_free(shl_op *op)
 size_t
 shl_op_pending_call_count(const shl_op *op)
 {
+    shl__clear_err();
     if (!op)
         return 0;
     shl_op *m = (shl_op *)op;
@@ -61,6 +62,7 @@ shl_op_has_pending_calls(const shl_op *op)
 size_t
 shl_op_pending_calls(const shl_op *op, shl_call **out, size_t cap)
 {
+    shl__clear_err();
     if (!op)
         return 0;
     shl_op *m = (shl_op *)op;

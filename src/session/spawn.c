@@ -503,6 +503,7 @@ shl_spawned_is_cancelled(const shl_spawned *c)
 void *
 shl_spawned_result(const shl_spawned *c)
 {
+    shl__clear_err();
     return shl_spawned_is_success(c) ? c->result : NULL;
 }
 void *
@@ -519,6 +520,7 @@ shl_spawned_error(const shl_spawned *c)
 void
 shl_spawned_set_error(shl_spawned *c, const char *error)
 {
+    shl__clear_err();
     if (!c || atomic_load(&c->state) != SHL__SP_RUNNING)
         return;
     char *e = error ? strdup(error) : NULL;
@@ -531,6 +533,7 @@ shl_spawned_set_error(shl_spawned *c, const char *error)
 void
 shl_spawned_cancel(shl_spawned *c)
 {
+    shl__clear_err();
     if (!c || atomic_load(&c->state) != SHL__SP_RUNNING)
         return;
     bool expect = false;
@@ -546,6 +549,7 @@ shl_spawned_cancel(shl_spawned *c)
 void
 shl_spawned_attach_pid(shl_spawned *c, pid_t pid)
 {
+    shl__clear_err();
     if (!c)
         return;
     pthread_mutex_lock(&c->pid_mu);
@@ -556,6 +560,7 @@ shl_spawned_attach_pid(shl_spawned *c, pid_t pid)
 int
 shl_spawned_kill(shl_spawned *c, int sig)
 {
+    shl__clear_err();
     if (!c)
         return SHL_SET_ERR(-EINVAL, "NULL spawned call");
     int rc = 0;
@@ -602,6 +607,7 @@ shl_spawned_wait(shl_spawned *c, int64_t timeout_ms, void **result)
 int
 shl_spawned_release(shl_spawned *c)
 {
+    shl__clear_err();
     if (!c || c->is_private)
         return SHL_SET_ERR(-EINVAL, "NULL spawned call");
     if (atomic_load(&c->state) == SHL__SP_RUNNING)
@@ -626,6 +632,7 @@ shl_spawned_release(shl_spawned *c)
 size_t
 shl_op_pending_spawned_calls(const shl_op *op, shl_spawned **out, size_t cap)
 {
+    shl__clear_err();
     if (!op)
         return 0;
     shl_op *m = (shl_op *)op;
@@ -813,6 +820,7 @@ int
 shl_op_await_call(shl_op *op, shl_spawned *call, const shl_sync_opts *o,
                   shl_sync_result *out)
 {
+    shl__clear_err();
     if (!call)
         return SHL_SET_ERR(-EINVAL, "shl_op_await_call: NULL call");
     return shl_op_sync(op, &call, 1, o, out);

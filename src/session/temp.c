@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "crash/resources.h"
 #include "files/log.h"
 #include "internal.h"
 #include "session/opstate.h"
@@ -75,6 +76,11 @@ shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
         return rc;
     struct shl__lop *lop = op->lop;
     shl_ledger *l = lop->l;
+    /* "/", the base directory and its ancestors are never temp resources:
+     * crash cleanup deletes directories recursively */
+    rc = shl__temp_path_check(l, norm);
+    if (rc)
+        return rc;
     struct shl__seg *s = &l->seg;
     rc = shl__lock(s, l->opts.timeout_ms);
     if (rc)
@@ -131,6 +137,7 @@ shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
 int
 shl_op_register_temp_resource(shl_op *op, const char *path)
 {
+    shl__clear_err();
     if (!path)
         return SHL_SET_ERR(-EINVAL, "NULL path");
     return shl_op_register_temp_resource_n(op, path, strlen(path));

@@ -214,6 +214,11 @@ shl__lock(struct shl__seg *s, int64_t timeout_ms)
     struct shl__hdr *h = s->hdr;
     if (atomic_load_explicit(&h->poisoned, memory_order_acquire))
         return SHL_SET_ERR(SHL_EPANIC, "segment %s is poisoned", s->name);
+    /* a garbled mutex word would make glibc fail with EINVAL, hang or
+     * misbehave: refuse it as the corruption it is */
+    int mrc = shl__mutex_check(&h->mutex);
+    if (mrc)
+        return SHL_APPEND_ERR(mrc, "segment %s", s->name);
     struct timespec ts;
 #if defined(__SANITIZE_THREAD__)
     /* TSan (gcc 12) does not intercept pthread_mutex_clocklock and would
@@ -258,6 +263,9 @@ shl__lock(struct shl__seg *s, int64_t timeout_ms)
         return SHL_SET_ERR(-ETIMEDOUT,
                            "structure lock of %s not acquired in %lld ms",
                            s->name, (long long)timeout_ms);
+    if (rc == EINVAL)
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "structure mutex of %s garbled (EINVAL)", s->name);
     return SHL_SET_ERR(-rc, "pthread_mutex_lock: %s", strerror(rc));
 }
 

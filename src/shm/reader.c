@@ -16,9 +16,10 @@
 
 #include "shm/reader.h"
 
-#include "shm/index.h"
 #include "internal.h"
 #include "objects.h"
+#include "shm/index.h"
+#include "shm/segment.h"
 #include "shm/table.h"
 
 #define COPY_TRIES 1000
@@ -104,8 +105,14 @@ snapshotter_holder(shl_reader *r, shl_segment_info *out)
 int
 shl_reader_info(shl_reader *r, shl_segment_info *out)
 {
+    shl__clear_err();
     if (!r || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
+    {
+        int src = shl__seg_check_size(r->seg);
+        if (src)
+            return src;
+    }
     struct shl__seg *s = r->seg;
     struct shl__hdr *h = s->hdr;
     memset(out, 0, sizeof(*out));
@@ -183,8 +190,14 @@ copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o)
 int
 shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
 {
+    shl__clear_err();
     if (!r || !out || !count)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
+    {
+        int src = shl__seg_check_size(r->seg);
+        if (src)
+            return src;
+    }
     struct shl__seg *s = r->seg;
     uint32_t cap = s->hdr->cap[SHL__T_OP];
     uint32_t hw = shl__table_hwm(s, SHL__T_OP);
@@ -339,8 +352,14 @@ int
 shl_reader_participants(shl_reader *r, shl_participant_info **out,
                         size_t *count)
 {
+    shl__clear_err();
     if (!r || !out || !count)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
+    {
+        int src = shl__seg_check_size(r->seg);
+        if (src)
+            return src;
+    }
     *out = NULL;
     *count = 0;
     struct shl__seg *s = r->seg;
@@ -551,8 +570,14 @@ int
 shl_reader_snapshot(shl_reader *r, const char *operation_id,
                     shl_snapshot **out)
 {
+    shl__clear_err();
     if (!r || !operation_id || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
+    {
+        int src = shl__seg_check_size(r->seg);
+        if (src)
+            return src;
+    }
     int rc = shl_validate_operation_id(operation_id);
     if (rc)
         return rc;
@@ -611,11 +636,16 @@ mutex_held(struct shl__hdr *h)
 int
 shl_reader_check(shl_reader *r, shl_check_report *out)
 {
+    shl__clear_err();
     if (!r || !out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     struct report rp = {.out = out};
     struct shl__seg *s = r->seg;
+    if (shl__seg_check_size(s) != 0) {
+        violation(&rp, "%s", shl_errmsg());
+        return (int)out->violations;
+    }
     struct shl__hdr *h = s->hdr;
     int vrc = shl__seg_validate(h, s->size, geteuid());
     if (vrc) {
@@ -624,6 +654,8 @@ shl_reader_check(shl_reader *r, shl_check_report *out)
     }
     if (atomic_load(&h->poisoned))
         violation(&rp, "segment is poisoned");
+    if (shl__mutex_check(&h->mutex) != 0)
+        violation(&rp, "%s", shl_errmsg());
     bool held = mutex_held(h);
     uint32_t kind = atomic_load(&h->intent.kind);
     if (kind != SHL__I_NONE && !held)

@@ -555,6 +555,50 @@ peek_version(int fd)
 static int seg_open_impl(struct shl__seg *s, const char *name, bool writable,
                          const struct shl__seg_params *p);
 
+static bool
+in_my_groups(gid_t g)
+{
+    if (g == getegid())
+        return true;
+    gid_t list[256];
+    int n = getgroups(256, list);
+    for (int i = 0; i < n; i++)
+        if (list[i] == g)
+            return true;
+    return false;
+}
+
+/* Refuse a segment others could have written: world-writable always; any
+ * group access unless the opener asked for group access (a ledger's `mode`
+ * with group bits; readers only read and validate, so they accept a group
+ * segment) and the group is one of ours. */
+static int
+check_mode(const struct stat *st, const char *name, bool writable,
+           uint32_t want)
+{
+    mode_t m = st->st_mode & 0777;
+    if (m & S_IWOTH)
+        return SHL_SET_ERR(SHL_EUNSAFE,
+                           "segment %s is world-writable (mode %04o): "
+                           "refused; remove it with shmledger gc --unlink "
+                           "--force",
+                           name, (unsigned)m);
+    if (m & 0070) {
+        if (writable && !(want & 0070))
+            return SHL_SET_ERR(SHL_EUNSAFE,
+                               "segment %s grants its group access (mode "
+                               "%04o) and this ledger's mode %04o does not: "
+                               "refused",
+                               name, (unsigned)m, (unsigned)want);
+        if (!in_my_groups(st->st_gid))
+            return SHL_SET_ERR(SHL_EUNSAFE,
+                               "segment %s grants access to group %u, not "
+                               "one of this process's groups: refused",
+                               name, (unsigned)st->st_gid);
+    }
+    return 0;
+}
+
 int
 shl__seg_open(struct shl__seg *s, const char *name, bool writable,
               const struct shl__seg_params *p)
@@ -614,6 +658,9 @@ seg_open_impl(struct shl__seg *s, const char *name, bool writable,
                              (unsigned)st.st_uid);
             goto fail;
         }
+        rc = check_mode(&st, name, writable, p->mode);
+        if (rc != 0)
+            goto fail;
         break;
     }
 
@@ -685,12 +732,14 @@ shl__seg_close(struct shl__seg *s)
 int
 shl_segment_name(const char *base_path, char *buf, size_t cap)
 {
+    shl__clear_err();
     return shl__seg_name(base_path, buf, cap);
 }
 
 int
 shl_segment_unlink(const char *base_path)
 {
+    shl__clear_err();
     char name[96];
     int rc = shl__seg_name(base_path, name, sizeof(name));
     if (rc < 0)
@@ -716,4 +765,55 @@ shl__mutex_init(pthread_mutex_t *m)
         rc = pthread_mutex_init(m, &a);
     pthread_mutexattr_destroy(&a);
     return -rc;
+}
+
+static pthread_mutex_t mutex_ref;
+static pthread_once_t mutex_ref_once = PTHREAD_ONCE_INIT;
+
+static void
+mutex_ref_init(void)
+{
+    (void)shl__mutex_init(&mutex_ref);
+}
+
+int
+shl__mutex_check(const pthread_mutex_t *m)
+{
+    pthread_once(&mutex_ref_once, mutex_ref_init);
+    int ref_kind = mutex_ref.__data.__kind;
+    int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    unsigned count = __atomic_load_n(&m->__data.__count, __ATOMIC_RELAXED);
+    unsigned lock =
+        (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+    if (kind != ref_kind)
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "structure mutex garbled: kind %d, expected %d",
+                           kind, ref_kind);
+    /* glibc stores 1 while a robust mutex is held, 0 when free */
+    if (count > 1)
+        return SHL_SET_ERR(SHL_ECORRUPT, "structure mutex garbled: count %u",
+                           count);
+    /* FUTEX_TID_MASK; the kernel's pid_max is at most 2^22 */
+    if ((lock & 0x3fffffffu) > (1u << 22))
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "structure mutex garbled: owner %u out of range",
+                           lock & 0x3fffffffu);
+    return 0;
+}
+
+int
+shl__seg_check_size(struct shl__seg *s)
+{
+    struct stat st;
+    if (!s || s->fd < 0)
+        return 0;
+    if (fstat(s->fd, &st) != 0)
+        return 0; /* cannot tell: the mapping stays as it was */
+    if ((uint64_t)st.st_size < (uint64_t)s->size)
+        return SHL_SET_ERR(SHL_ECORRUPT,
+                           "segment %s was truncated to %lld of %zu bytes: "
+                           "the segment is gone (remove it with shmledger "
+                           "gc --unlink --force)",
+                           s->name, (long long)st.st_size, s->size);
+    return 0;
 }

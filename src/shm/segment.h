@@ -36,6 +36,15 @@ struct shl__seg_params {
 /* Initialise a robust, process-shared mutex (the structure lock). Returns
  * 0 or -errno. */
 int shl__mutex_init(pthread_mutex_t *m);
+/* Does the structure mutex look like one shl__mutex_init made (glibc's
+ * kind word, no recursion count, an owner tid in range)? 0, or
+ * SHL_ECORRUPT with shl_errmsg saying what is wrong. Lock-free. */
+int shl__mutex_check(const pthread_mutex_t *m);
+/* Is the object still as large as our mapping? Someone may have
+ * truncated it (ftruncate on the shm object): touching the pages beyond
+ * its end would raise SIGBUS. 0, or SHL_ECORRUPT ("the segment is
+ * gone"). One fstat. */
+int shl__seg_check_size(struct shl__seg *s);
 
 /* Name of the segment for base_path (must exist). */
 int shl__seg_name(const char *base_path, char *buf, size_t cap);

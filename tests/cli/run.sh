@@ -370,6 +370,95 @@ else
 fi
 end
 
+begin unsafe_segment
+# issue 12 item 7: a world-writable segment is refused, never used
+OP=$(shl --base "$B" create)
+seg=$(shl --base "$B" gc | sed -n 's/^segment \/\([^:]*\):.*/\1/p')
+if [[ -z $seg || ! -e /dev/shm/$seg ]]; then
+    note "cannot find the segment file (/dev/shm/$seg)"
+else
+    chmod 0666 "/dev/shm/$seg"
+    for c in list check info "show $OP" create; do
+        # shellcheck disable=SC2086
+        expect 3 "" shl --base "$B" $c
+        want_err "shmledger ${c%% *}: *permissions are unsafe*world-writable*"
+        one_line_err
+    done
+    expect 0 "removed unreadable segment*" shl --base "$B" gc --unlink --force
+    [[ -e /dev/shm/$seg ]] && note "segment still there"
+fi
+end
+
+begin garbled_mutex
+# issue 12 item 10: a garbled structure mutex is corruption (exit 3), check
+# reports it, gc --unlink --force removes the segment
+OP=$(shl --base "$B" create)
+seg=$(shl --base "$B" gc | sed -n 's/^segment \/\([^:]*\):.*/\1/p')
+garbled=no
+if command -v python3 >/dev/null && [[ -e /dev/shm/$seg ]]; then
+    # the mutex is the only 40-byte glibc robust shared mutex in the header:
+    # __lock 0 (free), __count 0 or 1, __owner and __nusers 0, then __kind =
+    # 144 (PTHREAD_MUTEX_ROBUST_NORMAL_NP | PTHREAD_MUTEX_PSHARED_BIT)
+    garbled=$(python3 - "/dev/shm/$seg" <<'PY'
+import mmap, struct, sys
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 65536)
+    hits = [i for i in range(0, 65536 - 40, 8)
+            if struct.unpack_from("<iiiii", m, i)[0:5] in ((0, 0, 0, 0, 144), (0, 1, 0, 0, 144))]
+    if len(hits) == 1:
+        m[hits[0] + 16:hits[0] + 20] = struct.pack("<i", 0x5a5a5a5a)
+        print("yes")
+    else:
+        print("no")
+PY
+)
+fi
+if [[ $garbled != yes ]]; then
+    end "skipped: no python3, or the mutex was not found"
+else
+    expect 3 "*structure mutex garbled*" shl --base "$B" check
+    expect 3 "" shl --base "$B" create
+    want_err "shmledger create: *segment is truncated or corrupt*mutex garbled*"
+    one_line_err
+    expect 0 "*removed unusable segment /shmledger.* ?forced?" \
+        shl --base "$B" gc --unlink --force
+    [[ -e /dev/shm/$seg ]] && note "segment still there"
+    end
+fi
+
+begin escapes
+# issue 12 item 9: participant text never reaches the terminal raw
+shl --base "$B" create -d $'evil \e[2J\e]0;title\a\x9b\xff end' >/dev/null
+expect 0 "*evil \\?\\[2J\\?\\]0;title\\?\\?\\? end*" shl --base "$B" list
+[[ $OUT == *$'\e'* || $OUT == *$'\a'* ]] && note "list printed a control byte"
+end
+
+begin unwritable_base
+# issue 12 item 5: nothing written, nothing claimed: create / run /
+# complete report the failed writes and exit 4 (needs root to mount)
+mkdir -p "$B/mnt"
+if ! mount -t tmpfs -o size=64k tmpfs "$B/mnt" 2>/dev/null; then
+    end "skipped: cannot mount a tmpfs (needs root)"
+else
+    FB="$B/mnt/base"
+    OP=$(shl --base "$FB" create)
+    dd if=/dev/zero of="$B/mnt/fill" bs=4k count=64 status=none 2>/dev/null
+    expect 4 "" shl --base "$FB" run --op "$OP" -- true
+    want_err "*shmledger run: *failed: No space left on device*file write(s) failed*"
+    expect 4 "" shl --base "$FB" complete "$OP"
+    want_err "*shmledger complete: completed $OP, but its archive is incomplete*"
+    rm -f "$B/mnt/fill"
+    shl --base "$FB" gc --unlink --force >/dev/null 2>&1
+    mkdir -p "$FB"
+    mount -o remount,ro "$B/mnt"
+    expect 4 "" shl --base "$FB" create
+    want_err "*Read-only file system*cannot create an operation: files could not be written whole*"
+    expect_sq 0 "ID STATE FRAMES PARTS ABORTED AGE DESCRIPTION" shl --base "$FB" list
+    shl --base "$FB" gc --unlink --force >/dev/null 2>&1
+    umount "$B/mnt"
+    end
+fi
+
 begin gc
 OP=$(shl --base "$B" create)
 start_holder "$OP"
@@ -484,19 +573,17 @@ want_out "shmledger demo:*\[1\]*-demo-*\[2\]*worker-? *active*worker-? *active*e
 [[ $OUT == *"CRASH_DETECTED callId=call_worker-3_1_"* ]] ||
     note "demo: the operation log does not show the crash"
 # The archive of a failed operation is written by the library in the
-# background; it has been seen missing under load (reported), so it is
-# shown, not required.
-archive="archive: yes"
-[[ $OUT == *"Archived in $B/backup/"* ]] || archive="archive: MISSING"
+# background; the demo waits until it is whole before printing its paths
+# (it used to print them while the files were still being moved), so it
+# is required.
+[[ $OUT == *"Archived in $B/backup/"* ]] || note "demo: no archive"
 [[ $OUT == *"[4]"*"[5]"*"[6]"* ]] || note "demo steps out of order"
 # the reclaimed operation is still shown, from its archive
 op=$(printf '%s\n' "$OUT" | grep -o '[0-9T:.]*-demo-[0-9a-f]*' | head -1)
-if [[ $archive == "archive: yes" ]]; then
-    expect 0 "{*\"operationState\": \"failed\"*call_worker-3_1_*}" \
-        shl --base "$B" show "$op"
-    want_err "*is not in the segment; read from $B/backup/$op/operation.json"
-fi
-end "$archive"
+expect 0 "{*\"operationState\": \"failed\"*call_worker-3_1_*}" \
+    shl --base "$B" show "$op"
+want_err "*is not in the segment; read from $B/backup/$op/operation.json"
+end
 
 # --------------------------------------------------------------------------
 # shmledger-top (when built)

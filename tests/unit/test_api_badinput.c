@@ -157,11 +157,16 @@ compare(struct fx *f, struct cap *a, const char *what, int line)
 }
 
 /* Evaluate expr, which must return expect, and check nothing changed. */
+/* The message of the call under test, kept before compare() reads the
+ * segment (every public function clears shl_errmsg on entry). */
+static char last_errmsg[512];
+
 #define EXPECT_UNCHANGED(f, expr, expect)                                      \
     do {                                                                       \
         struct cap _c;                                                         \
         capture((f), &_c);                                                     \
         long long _rc = (long long)(expr);                                     \
+        snprintf(last_errmsg, sizeof(last_errmsg), "%s", shl_errmsg());        \
         if (_rc != (long long)(expect))                                        \
             fail_msg("%s -> %lld (%s), expected %lld (%s); errmsg: %s", #expr, \
                      _rc, shl_strerror((int)_rc), (long long)(expect),         \
@@ -506,7 +511,7 @@ test_api_badinput_state_errors(void **state)
     EXPECT_UNCHANGED(&f, shl_op_leave(f.op, false), SHL_ESTATE);
     /* complete by a joiner */
     EXPECT_UNCHANGED(&f, shl_op_complete(f.j), SHL_ESTATE);
-    assert_string_equal(shl_errmsg(),
+    assert_string_equal(last_errmsg,
                         "Only the initiator can complete an operation");
     /* join of a missing operation */
     shl_op *o = SENTINEL(shl_op);

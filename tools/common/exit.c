@@ -17,7 +17,10 @@ shl_tool_exit_for(int rc)
     case SHL_ECORRUPT:
     case SHL_ENOTREADY:
     case SHL_EPANIC:
+    case SHL_EUNSAFE:
         return EX_SEGMENT;
+    case SHL_EIO:
+        return EX_FILES;
     case SHL_EBADID:
         return EX_USAGE;
     default:

@@ -44,6 +44,11 @@ put(struct out *o, int attr, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    /* every row may carry participant text: never send it raw to the
+     * terminal (escape sequences, newlines, invalid UTF-8) */
+    char safe[1024];
+    shl_tool_term_safe(safe, sizeof(safe), buf);
+    memcpy(buf, safe, strlen(safe) + 1);
     if (!o->curses) {
         /* trailing blanks are noise in text output */
         size_t n = strlen(buf);

@@ -13,6 +13,8 @@
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,42 @@ struct demo {
     shl_op *op;
     char op_id[SHL_OPERATION_ID_MAX + 1];
     int64_t timeout_ms;
+    /* set by on_backup_created once the archive of op_id is whole on
+     * disk (the library calls it after every file was written and moved) */
+    _Atomic int archived;
 };
+
+static void
+on_backup(const char *path, void *user)
+{
+    struct demo *d = user;
+    const char *slash = strrchr(path, '/');
+    if (d->op_id[0] && slash && strcmp(slash + 1, d->op_id) == 0)
+        atomic_store(&d->archived, 1);
+}
+
+/* Is the archive of op_id finished, written by this process (callback) or
+ * by another participant (its files: operation.json in the folder, and the
+ * live files moved out of the base directory, which happens last)? */
+static bool
+archive_done(struct demo *d, const char *archive)
+{
+    if (atomic_load(&d->archived))
+        return true;
+    char p[4096 + 128];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/operation.json", archive);
+    if (stat(p, &st) != 0)
+        return false;
+    static const char *const live[] = {".operation.json", ".operation.log",
+                                       "_trail.jsonl"};
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s%s", d->base, d->op_id, live[i]);
+        if (stat(p, &st) == 0)
+            return false;
+    }
+    return true;
+}
 
 static pid_t
 start_worker(struct demo *d, const char *name, const char *desc,
@@ -448,7 +485,11 @@ cmd_demo(struct cli *c, int argc, char **argv)
            "    as participant 'demo' and creates an operation as its "
            "initiator:\n",
            (int)getpid(), d.base);
-    int rc = shl_ledger_open(&d.l, d.base, "demo", NULL);
+    shl_ledger_opts lo;
+    shl_ledger_opts_init(&lo);
+    lo.callbacks.on_backup_created = on_backup;
+    lo.callbacks.user = &d;
+    int rc = shl_ledger_open(&d.l, d.base, "demo", &lo);
     if (rc)
         return cli_fail("demo", rc, "cannot open the ledger of %s", d.base);
     int ex = EX_OK;
@@ -492,20 +533,23 @@ cmd_demo(struct cli *c, int argc, char **argv)
     }
     char archive[4096];
     snprintf(archive, sizeof(archive), "%s/backup/%s", d.base, d.op_id);
-    /* The archive of a failed operation may be written by another
-     * participant's monitor a moment later: wait for it briefly. */
+    /* The archive of a failed operation is written by the monitor that
+     * ran the crash cleanup (in the background, after the state became
+     * 'failed'): wait until it is whole (on_backup_created, or its files
+     * for another writer), never print paths whose files are still being
+     * written. */
     struct stat st;
-    int64_t until = shl_tool_mono_ms() + d.timeout_ms / 2;
-    while (stat(archive, &st) != 0 && shl_tool_mono_ms() < until)
-        cli_sleep_ms(20);
+    int64_t until = shl_tool_mono_ms() + d.timeout_ms;
+    while (!archive_done(&d, archive) && shl_tool_mono_ms() < until)
+        cli_sleep_ms(10);
     char logpath[4096 + 64];
-    if (stat(archive, &st) == 0) {
+    if (archive_done(&d, archive)) {
         printf("    Archived in %s\n", archive);
         snprintf(logpath, sizeof(logpath), "%s/operation.log", archive);
     } else {
-        printf("    No archive folder %s: this build of the library did "
-               "not archive it.\n",
-               archive);
+        printf("    No complete archive %s within %lld ms.\n", archive,
+               (long long)d.timeout_ms);
+        ex = EX_FAIL;
         snprintf(logpath, sizeof(logpath), "%s/%s.operation.log", d.base,
                  d.op_id);
     }

@@ -79,13 +79,14 @@ cmd_list(struct cli *c, int argc, char **argv)
            "PARTS", "ABORTED", "AGE", "DESCRIPTION");
     int64_t now = shl_tool_now_us();
     for (size_t i = 0; i < n; i++) {
-        char age[32];
+        char age[32], desc[4 * SHL_DESCRIPTION_MAX + 1];
+        shl_tool_term_safe(desc, sizeof(desc), rows[i].description);
         printf("%-*s  %-9s %6u %5u %-7s %7s  %.60s\n", w, rows[i].operation_id,
                shl_op_state_name(rows[i].state), rows[i].frame_count,
                rows[i].participant_count, rows[i].aborted ? "yes" : "no",
                shl_tool_fmt_age((now - rows[i].start_time_us) / 1000, age,
                                 sizeof(age)),
-               rows[i].description);
+               desc);
     }
     free(rows);
     shl_reader_close(r);
@@ -281,6 +282,22 @@ reap_dead(const char *base)
     return n;
 }
 
+/* gc --unlink --force on a segment that cannot be used (poisoned,
+ * garbled, truncated): remove it anyway, as documented. */
+static int
+gc_forced_unlink(const char *base, const char *name, int why)
+{
+    char msg[512];
+    shl_tool_one_line(msg, sizeof(msg), shl_errmsg());
+    printf("segment %s cannot be used (%s%s%s): removing it (forced)\n", name,
+           shl_strerror(why), msg[0] ? ": " : "", msg);
+    int rc = shl_segment_unlink(base);
+    if (rc && rc != -ENOENT)
+        return cli_fail("gc", rc, "cannot remove segment %s", name);
+    printf("removed unusable segment %s (forced)\n", name);
+    return EX_OK;
+}
+
 int
 cmd_gc(struct cli *c, int argc, char **argv)
 {
@@ -350,7 +367,12 @@ cmd_gc(struct cli *c, int argc, char **argv)
         int n = reap_dead(base);
         if (n < 0) {
             shl_reader_close(r);
-            return cli_fail("gc", n, "cannot reap dead participants");
+            if (unlink_seg && force)
+                return gc_forced_unlink(base, name, n);
+            return cli_fail("gc", n, "cannot reap dead participants%s",
+                            unlink_seg ? " (use --force to remove the "
+                                         "segment anyway)"
+                                       : "");
         }
         uint32_t after = before;
         if (shl_reader_info(r, &info) == 0)
@@ -361,6 +383,8 @@ cmd_gc(struct cli *c, int argc, char **argv)
     rc = shl_reader_info(r, &info);
     if (rc) {
         shl_reader_close(r);
+        if (unlink_seg && force)
+            return gc_forced_unlink(base, name, rc);
         return cli_fail("gc", rc, "cannot read segment %s", name);
     }
     /* Every slot in use, with the kernel's word on its liveness. */
@@ -369,6 +393,8 @@ cmd_gc(struct cli *c, int argc, char **argv)
     rc = shl_reader_participants(r, &parts, &n);
     if (rc) {
         shl_reader_close(r);
+        if (unlink_seg && force)
+            return gc_forced_unlink(base, name, rc);
         return cli_fail("gc", rc, "cannot list participants of %s", name);
     }
     uint32_t alive = 0, dead = 0;

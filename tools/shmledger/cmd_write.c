@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,39 @@
 
 extern char **environ;
 
+/* Reports of files the library could not write ("[Ledger] ... failed:
+ * ..."), printed to stderr as they come (any thread) and counted: a command
+ * that met one exits EX_FILES instead of pretending success. */
+static _Atomic unsigned file_errors;
+static const char *log_cmd = "";
+
+static void
+on_library_line(const char *line, void *user)
+{
+    (void)user;
+    if (strncmp(line, "[Ledger] ", 9) != 0 || !strstr(line, " failed"))
+        return;
+    atomic_fetch_add(&file_errors, 1);
+    char safe[1024];
+    shl_tool_term_safe(safe, sizeof(safe), line + 9);
+    cli_err(log_cmd, "%s", safe);
+}
+
+/* After the ledger is closed (its last drain reported too): EX_FILES if a
+ * file could not be written, else ex. */
+static int
+files_status(const char *cmd, int ex)
+{
+    unsigned n = atomic_load(&file_errors);
+    if (n == 0)
+        return ex;
+    cli_err(cmd,
+            "%u file write(s) failed under the base directory: the "
+            "operation's files are incomplete",
+            n);
+    return ex == EX_OK ? EX_FILES : ex;
+}
+
 static int
 open_ledger(struct cli *c, const char *cmd, const char *participant,
             shl_ledger **out)
@@ -33,7 +67,11 @@ open_ledger(struct cli *c, const char *cmd, const char *participant,
                              "malformed participant id '%s' (1..%d of "
                              "[A-Za-z0-9_:.-])",
                              participant, SHL_PARTICIPANT_ID_MAX);
-    int rc = shl_ledger_open(out, base, participant, NULL);
+    shl_ledger_opts o;
+    shl_ledger_opts_init(&o);
+    o.callbacks.on_log_line = on_library_line;
+    log_cmd = cmd;
+    int rc = shl_ledger_open(out, base, participant, &o);
     if (rc)
         return cli_fail(cmd, rc, "cannot open the ledger of %s", base);
     return EX_OK;
@@ -127,7 +165,7 @@ cmd_create(struct cli *c, int argc, char **argv)
     }
     printf("%s\n", shl_op_id(op));
     shl_ledger_close(l); /* ends the session; the operation stays */
-    return EX_OK;
+    return files_status("create", EX_OK);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -309,6 +347,15 @@ cmd_complete(struct cli *c, int argc, char **argv)
         return EX_FAIL;
     }
     rc = shl_op_complete(op);
+    if (rc == SHL_EIO) {
+        /* completed, but its archive is not whole: op is freed */
+        ex = cli_fail("complete", rc,
+                      "completed %s, but its archive is "
+                      "incomplete",
+                      op_id);
+        shl_ledger_close(l);
+        return ex;
+    }
     if (rc) {
         ex = cli_fail("complete", rc, "cannot complete %s", op_id);
         shl_op_leave(op, true);
@@ -317,7 +364,7 @@ cmd_complete(struct cli *c, int argc, char **argv)
     }
     shl_ledger_close(l);
     printf("completed %s\n", op_id);
-    return EX_OK;
+    return files_status("complete", EX_OK);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -710,5 +757,5 @@ cmd_run(struct cli *c, int argc, char **argv)
                 reason[0] ? "failed: " : "ended", reason);
     shl_op_leave(op, true);
     shl_ledger_close(l);
-    return status;
+    return files_status("run", status);
 }
