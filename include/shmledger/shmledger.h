@@ -243,7 +243,10 @@ typedef struct shl_heartbeat_result {
     /** per participant id: age of its heartbeat before this one */
     size_t age_count;
     shl_participant_age *ages;
-    /** stale participant ids, self excluded */
+    /** stale participant ids, self excluded: owners of frames whose
+     * heartbeat is older than the session's staleness threshold, and
+     * members of the operation without frames in the same case (a
+     * stopped process) */
     size_t stale_count;
     char (*stale_participants)[SHL_PARTICIPANT_ID_MAX + 1];
     bool has_stale_children; /**< stale_count > 0 */
@@ -268,8 +271,10 @@ typedef struct shl_ledger_callbacks {
      * writes lines, or drains a batch, itself). */
     void (*on_log_line)(const char *line, void *user);
     /** onGlobalHeartbeatError: the monitor found one of this ledger's
-     * operations gone (ledgerNotFound) or its own heartbeat late
-     * (heartbeatStale). Runs on the monitor thread. */
+     * operations gone (ledgerNotFound), or a heartbeat of one of its
+     * sessions found stale participants (heartbeatStale; the same error
+     * also reaches that session's on_heartbeat_error). Runs on the monitor
+     * thread. */
     void (*on_global_heartbeat_error)(shl_op *op,
                                       const shl_heartbeat_error *err,
                                       void *user);
