@@ -177,8 +177,9 @@ conf_call(shl_op *op, const char *desc, bool fail_on_crash)
 static inline void
 conf_work_for(int ms)
 {
+    /* strictly after: the clock is read in whole milliseconds */
     int64_t until = shl_test_now_ms() + ms;
-    (void)SHL_WAIT_FOR(shl_test_now_ms() >= until, ms + 5000);
+    (void)SHL_WAIT_FOR(shl_test_now_ms() > until, ms + 5000);
 }
 
 /* ---- another participant in its own process ----
