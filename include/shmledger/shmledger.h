@@ -271,10 +271,11 @@ typedef struct shl_ledger_callbacks {
      * writes lines, or drains a batch, itself). */
     void (*on_log_line)(const char *line, void *user);
     /** onGlobalHeartbeatError: the monitor found one of this ledger's
-     * operations gone (ledgerNotFound), or a heartbeat of one of its
-     * sessions found stale participants (heartbeatStale; the same error
-     * also reaches that session's on_heartbeat_error). Runs on the monitor
-     * thread. */
+     * operations gone (ledgerNotFound), or its own heartbeat late or a
+     * heartbeat of one of its sessions found stale participants
+     * (heartbeatStale). Every ledgerNotFound and heartbeatStale reported
+     * to a session's on_heartbeat_error also comes here. Runs on the
+     * monitor thread. */
     void (*on_global_heartbeat_error)(shl_op *op,
                                       const shl_heartbeat_error *err,
                                       void *user);
