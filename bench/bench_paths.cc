@@ -31,6 +31,13 @@
 //                                     fsyncs of complete() (issue 12 item 6);
 //                                     base under /tmp (a disk, not tmpfs, on
 //                                     the CI machines)
+//   Paths/CallPairSyncFiles           Paths/CallPair on a ledger opened with
+//                                     sync_files (read-your-writes files:
+//                                     each start and end flushes the ring
+//                                     and rewrites the JSON before it
+//                                     returns); compare Original/CallPair
+//   Paths/CallPairFlush               Paths/CallPair + shl_op_flush: the
+//                                     barrier on demand after each pair
 //
 // Lookup measure: the public API has no lookup-only call. shl_op_join is the
 // cheapest call whose cost depends on the id lookup (index probe + a seqlock
@@ -81,6 +88,38 @@ CallPair(benchmark::State &state)
     shl_ledger_close(l);
 }
 BENCHMARK(CallPair)->Name("Paths/CallPair");
+
+void
+CallPairSyncFiles(benchmark::State &state)
+{
+    shlb::TempBase base("callsync");
+    shl_ledger_opts o = shlb::opts();
+    o.sync_files = true;
+    shl_ledger *l = shlb::open_ledger(base, "p", o);
+    shl_op *op = nullptr;
+    SHLB_CHECK(shl_op_create(l, "bench", nullptr, &op));
+    for (auto _ : state)
+        shlb::call_pair(op);
+    SHLB_CHECK(shl_op_complete(op));
+    shl_ledger_close(l);
+}
+BENCHMARK(CallPairSyncFiles)->Name("Paths/CallPairSyncFiles");
+
+void
+CallPairFlush(benchmark::State &state)
+{
+    shlb::TempBase base("callflush");
+    shl_ledger *l = shlb::open_ledger(base, "p", shlb::opts());
+    shl_op *op = nullptr;
+    SHLB_CHECK(shl_op_create(l, "bench", nullptr, &op));
+    for (auto _ : state) {
+        shlb::call_pair(op);
+        SHLB_CHECK(shl_op_flush(op, 5000));
+    }
+    SHLB_CHECK(shl_op_complete(op));
+    shl_ledger_close(l);
+}
+BENCHMARK(CallPairFlush)->Name("Paths/CallPairFlush");
 
 // Run `cycles` create+complete cycles (untimed), waiting out SHL_EFULL.
 void

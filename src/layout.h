@@ -52,6 +52,8 @@
  *   byte SHL__LOCK_DRAIN           held by whoever drains the event ring
  *                                  right now (the snapshotter, or a
  *                                  producer that found the ring full)
+ *   byte SHL__LOCK_JSON            held while one {opId}.operation.json is
+ *                                  snapshotted and written (any process)
  *   byte SHL__LOCK_PART_BASE + i   held by the live owner of participant i
  * The kernel drops them when the owner dies: that is the proof of death.
  */
@@ -75,6 +77,7 @@
 #define SHL__LOCK_INIT 0
 #define SHL__LOCK_SNAPSHOTTER 1
 #define SHL__LOCK_DRAIN 2
+#define SHL__LOCK_JSON 3
 #define SHL__LOCK_PART_BASE 4096
 
 enum shl__table_id {

@@ -259,7 +259,10 @@ typedef struct shl_heartbeat_result {
     /** per participant id: age of its heartbeat before this one */
     size_t age_count;
     shl_participant_age *ages;
-    /** stale participant ids, self excluded */
+    /** stale participant ids, self excluded: owners of frames whose
+     * heartbeat is older than the session's staleness threshold, and
+     * members of the operation without frames in the same case (a
+     * stopped process) */
     size_t stale_count;
     char (*stale_participants)[SHL_PARTICIPANT_ID_MAX + 1];
     bool has_stale_children; /**< stale_count > 0 */
@@ -284,8 +287,11 @@ typedef struct shl_ledger_callbacks {
      * writes lines, or drains a batch, itself). */
     void (*on_log_line)(const char *line, void *user);
     /** onGlobalHeartbeatError: the monitor found one of this ledger's
-     * operations gone (ledgerNotFound) or its own heartbeat late
-     * (heartbeatStale). Runs on the monitor thread. */
+     * operations gone (ledgerNotFound), or its own heartbeat late or a
+     * heartbeat of one of its sessions found stale participants
+     * (heartbeatStale). Every ledgerNotFound and heartbeatStale reported
+     * to a session's on_heartbeat_error also comes here. Runs on the
+     * monitor thread. */
     void (*on_global_heartbeat_error)(shl_op *op,
                                       const shl_heartbeat_error *err,
                                       void *user);
@@ -352,6 +358,19 @@ typedef struct shl_ledger_opts {
      * see README, "Durability"). false: no fsync (the files are complete
      * on return but may be lost with the page cache). */
     bool durable;
+    /** Read-your-writes files (the original's behaviour). false, the
+     * default: {opId}.operation.json, .operation.log, .operation.debug.log
+     * and the trail are written by the snapshotter, a few milliseconds
+     * after the change (at most snapshot_period_ms for the JSON). true:
+     * every change made through this ledger (call start, end and fail,
+     * spawned calls, temp resources, the abort flag, the operation state,
+     * log lines, heartbeats) is in those files when the function returns:
+     * the function flushes the event ring and rewrites the JSON itself, as
+     * shl_op_flush() does. Costs tens of microseconds per change instead of
+     * a few hundred nanoseconds (docs/benchmarks.md); a flush that cannot
+     * finish within timeout_ms leaves the change to the snapshotter and is
+     * reported through on_log_line, the change itself stands. */
+    bool sync_files;
 } shl_ledger_opts;
 
 /** Fill `o` with the defaults. Context: any thread. */
@@ -555,8 +574,12 @@ SHL_API int shl_op_elapsed_formatted(const shl_op *op, char *buf, size_t cap);
  * @return the length written, or -ENOSPC (40 bytes always suffice). */
 SHL_API int shl_op_start_time_iso(const shl_op *op, char *buf, size_t cap);
 /**
- * cachedData: a copy of the operation as this session last read it (at
- * every heartbeat; the first call reads it when nothing was read yet).
+ * cachedData: a copy of the operation as this session last read it. It is
+ * read again on access whenever the operation changed since (its
+ * change_count moved: this session's own calls, temp resources, abort flag
+ * and state, and every other participant's changes), and at every
+ * heartbeat; so it is always current, as the original's cache is after its
+ * own changes.
  * @param[out] out  the copy, or NULL when nothing was read yet; free with
  *                  shl_snapshot_free().
  * @return 1 with a copy, 0 when nothing is cached, -EINVAL, -ENOMEM.
@@ -608,6 +631,38 @@ SHL_API void shl_op_trigger_abort(shl_op *op);
  * Context: any thread; lock-free.
  */
 SHL_API int shl_op_get_state(shl_op *op);
+
+/**
+ * setOperationState: move the operation to `state` and log
+ * `OPERATION_STATE_CHANGED state=<name>`. Allowed: running -> cleanup
+ * (starts the crash-cleanup protocol as a crash with failOnCrash would:
+ * every member's pending calls run onCleanup, their temp resources are
+ * deleted, the failure is delivered, and a coordinator moves the operation
+ * to failed once no call is active, at most two heartbeat intervals
+ * later), running or cleanup -> failed (fails it at once, as a failOnCrash
+ * shl_call_fail does, and archives it). Setting the current state again is
+ * a no-op returning 0 (nothing logged). Completing goes through
+ * shl_op_complete() (initiator only).
+ * @return 0; -EINVAL (NULL, unknown state); SHL_ESTATE (any other
+ *         transition: from completed or failed, back to running, to
+ *         completed); SHL_ESTALE (record gone); -ETIMEDOUT; SHL_EPANIC.
+ * Context: any thread. May block (structure lock).
+ */
+SHL_API int shl_op_set_state(shl_op *op, shl_op_state state);
+
+/**
+ * Flush: a barrier after which everything this session (and this process)
+ * posted before the call is in the files: the event ring is drained into
+ * the log and trail files (by this process if it can take the snapshotter
+ * role, else by the holder, woken at once), and {opId}.operation.json is
+ * rewritten from the segment now. What sync_files does after every change,
+ * on demand.
+ * @return 0; -EINVAL; -ETIMEDOUT (not drained within timeout_ms: the
+ *         events stay in the ring for the snapshotter); a write error
+ *         (-errno, also reported through on_log_line).
+ * Context: any thread. Blocks up to timeout_ms.
+ */
+SHL_API int shl_op_flush(shl_op *op, int64_t timeout_ms);
 
 /**
  * Failure info of the operation, if it has failed (or is cleaning up).

@@ -22,6 +22,7 @@
 
 #include "files/events.h"
 #include "files/render.h"
+#include "files/snapshotter.h"
 #include "internal.h"
 
 /* ---- producers ---- */
@@ -141,7 +142,12 @@ post_text(shl_op *op, uint32_t kind, shl_log_level level, const char *msg,
     event_init(op->lop->l, &ev, kind, (uint32_t)level, op->lop->id);
     ev.a = msg;
     ev.a_len = len;
-    return shl__event_post(op->lop->l, &ev);
+    int rc = shl__event_post(op->lop->l, &ev);
+    /* sync_files: the line is in the file when the call returns */
+    if (rc == 0 && op->lop->l->opts.sync_files)
+        (void)shl__snapshotter_sync(op->lop->l, op->lop->id,
+                                    op->lop->l->opts.timeout_ms);
+    return rc;
 }
 
 int

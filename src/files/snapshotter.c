@@ -32,6 +32,7 @@
 #include "files/json.h"
 #include "files/render.h"
 #include "internal.h"
+#include "shm/index.h"
 #include "shm/reader.h"
 #include "shm/segment.h"
 #include "shm/table.h"
@@ -50,6 +51,7 @@ struct shl__snapshotter {
     pthread_t thread;
     int64_t period_ms;
     int64_t next_json_ns;       /* no JSON rewrite before this (dr.mu) */
+    pthread_mutex_t jmu;        /* JSON writes of this ledger (after dr.mu) */
 };
 
 static void
@@ -132,15 +134,57 @@ write_snapshot(shl_ledger *l, shl_snapshot *snap)
     return rc;
 }
 
+/* JSON writers are serialised (snapshot taken and file renamed under the
+ * lock), so the last rename always carries the newest snapshot: without
+ * it, the holder's periodic rewrite could rename an older snapshot over a
+ * read-your-writes one (sync_files, shl_op_flush). In the process: jmu;
+ * between processes (and ledgers): OFD byte SHL__LOCK_JSON, held for one
+ * snapshot and one write. Bounded: a holder stopped with the byte held
+ * costs the others timeout_ms, then they skip. */
+static int
+json_lock(shl_ledger *l, struct shl__snapshotter *sn, int64_t timeout_ms)
+{
+    if (sn)
+        pthread_mutex_lock(&sn->jmu);
+    int64_t deadline = shl__mono_ns() + timeout_ms * 1000000;
+    long nap_ns = 10000;
+    for (;;) {
+        int rc = shl__ofd_trylock(l->seg.fd, SHL__LOCK_JSON);
+        if (rc == 0)
+            return 0;
+        if (rc != -EAGAIN || shl__mono_ns() > deadline) {
+            if (sn)
+                pthread_mutex_unlock(&sn->jmu);
+            return rc == -EAGAIN ? -ETIMEDOUT : rc;
+        }
+        struct timespec ts = {0, nap_ns};
+        nanosleep(&ts, NULL);
+        if (nap_ns < 500000)
+            nap_ns *= 2;
+    }
+}
+
+static void
+json_unlock(shl_ledger *l, struct shl__snapshotter *sn)
+{
+    (void)shl__ofd_unlock(l->seg.fd, SHL__LOCK_JSON);
+    if (sn)
+        pthread_mutex_unlock(&sn->jmu);
+}
+
 int
 shl__snapshotter_write_json(shl_ledger *l, const char *op_id)
 {
-    shl_snapshot *snap = NULL;
-    int rc = shl_reader_snapshot(&l->reader, op_id, &snap);
+    int rc = json_lock(l, l->snap, l->opts.timeout_ms);
     if (rc)
         return rc;
-    rc = write_snapshot(l, snap);
-    shl_snapshot_free(snap);
+    shl_snapshot *snap = NULL;
+    rc = shl_reader_snapshot(&l->reader, op_id, &snap);
+    if (rc == 0) {
+        rc = write_snapshot(l, snap);
+        shl_snapshot_free(snap);
+    }
+    json_unlock(l, l->snap);
     return rc;
 }
 
@@ -209,10 +253,15 @@ rewrite_changed(shl_ledger *l, struct shl__snapshotter *sn)
         shl__copy_field(id, r->id, sizeof(id));
         if (!shl__seq_read_ok(&r->h, seq) || atomic_load(&r->h.gen) != gen)
             continue;
+        if (json_lock(l, sn, l->opts.timeout_ms) != 0)
+            continue; /* retried next period */
         shl_snapshot *snap = NULL;
-        if (shl_reader_snapshot(&l->reader, id, &snap) != 0)
+        if (shl_reader_snapshot(&l->reader, id, &snap) != 0) {
+            json_unlock(l, sn);
             continue;
+        }
         int rc = write_snapshot(l, snap);
+        json_unlock(l, sn);
         uint64_t seen = snap->change_count;
         shl_snapshot_free(snap);
         if (rc != 0)
@@ -329,6 +378,45 @@ shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms)
     }
 }
 
+/* ---- read-your-writes ---- */
+
+int
+shl__snapshotter_sync(shl_ledger *l, const char *op_id, int64_t timeout_ms)
+{
+    int rc = shl__snapshotter_flush(l, timeout_ms);
+    int rc2 = json_lock(l, l->snap, timeout_ms);
+    if (rc2)
+        return rc ? rc : rc2;
+    shl_snapshot *snap = NULL;
+    rc2 = shl_reader_snapshot(&l->reader, op_id, &snap);
+    if (rc2 == 0) {
+        /* a terminal operation's files are the archive's */
+        if (snap->state == SHL_OP_RUNNING || snap->state == SHL_OP_CLEANUP) {
+            rc2 = write_snapshot(l, snap);
+            /* archived meanwhile? then the live file must not stay (as
+             * rewrite_changed) */
+            uint32_t idx;
+            uint64_t gen;
+            bool live = false;
+            if (shl__index_lookup(&l->seg, op_id, &idx, &gen) == 0) {
+                struct shl__op *r = shl__op_at(&l->seg, idx);
+                uint32_t st = atomic_load(&r->op_state);
+                live = atomic_load(&r->h.gen) == gen &&
+                       atomic_load(&r->h.state) == SHL__R_ALLOCATED &&
+                       (st == SHL_OP_RUNNING || st == SHL_OP_CLEANUP);
+            }
+            char path[PATH_MAX];
+            if (!live && json_path(l, op_id, path, sizeof(path)) == 0)
+                unlink(path);
+        }
+        shl_snapshot_free(snap);
+    } else if (rc2 == SHL_ENOTFOUND) {
+        rc2 = 0;
+    }
+    json_unlock(l, l->snap);
+    return rc ? rc : rc2;
+}
+
 /* ---- thread ---- */
 
 static void *
@@ -408,6 +496,7 @@ shl__snapshotter_start(shl_ledger *l)
     }
     pthread_mutex_init(&sn->dr.mu, NULL);
     pthread_mutex_init(&sn->wmu, NULL);
+    pthread_mutex_init(&sn->jmu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -484,6 +573,7 @@ shl__snapshotter_stop(shl_ledger *l)
     pthread_cond_destroy(&sn->wcv);
     pthread_mutex_destroy(&sn->wmu);
     pthread_mutex_destroy(&sn->dr.mu);
+    pthread_mutex_destroy(&sn->jmu);
     shl__drain_state_fini(&sn->dr.ds);
     free(sn->seen_gen);
     free(sn->seen_count);

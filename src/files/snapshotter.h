@@ -52,4 +52,13 @@ int shl__snapshotter_pass(shl_ledger *l);
  * timeout_ms (the events then stay in the ring for the holder). */
 int shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms);
 
+/* Read-your-writes (sync_files, shl_op_flush): flush the event ring (every
+ * event posted so far is in the log and trail files), then rewrite
+ * {opId}.operation.json from the segment now, serialised with every other
+ * JSON writer so no older snapshot can be renamed over it. A live
+ * operation only: a terminal one is the archive's (returns 0). Returns 0,
+ * -ETIMEDOUT, or a write error (also reported through on_log_line). */
+int shl__snapshotter_sync(shl_ledger *l, const char *op_id,
+                          int64_t timeout_ms);
+
 #endif /* SHL_FILES_SNAPSHOTTER_H */

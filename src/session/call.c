@@ -18,7 +18,9 @@
 #include "session/call.h"
 #include "session/deliver.h"
 #include "session/opstate.h"
+#include "session/sync.h"
 #include "shm/frame.h"
+#include "shm/records.h"
 #include "shm/table.h"
 
 static _Thread_local uint64_t rng_state;
@@ -167,7 +169,7 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     shl__rec_publish(&f->h);
     c->frame_idx = idx;
     c->frame_gen = gen;
-    atomic_fetch_add_explicit(&r->change_count, 1, memory_order_release);
+    shl__op_touch(r); /* change_count and lastHeartbeat */
 
     pthread_mutex_lock(&op->mu);
     c->prev = op->calls_tail;
@@ -179,6 +181,7 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     op->pending++;
     pthread_mutex_unlock(&op->mu);
     shl__log_call_started(l, lop->id, c->id);
+    shl__op_sync(op);
     *out = c;
     return 0;
 }
@@ -195,8 +198,7 @@ remove_frame(struct shl_call *c)
         thread_hint = c->frame_idx + 1; /* reuse our own hot record */
         struct shl__op *r = shl__lop_record(c->op->lop);
         if (r)
-            atomic_fetch_add_explicit(&r->change_count, 1,
-                                      memory_order_release);
+            shl__op_touch(r);
         return 0;
     }
     /* Our own monitor marked the frame cleanedUp (or cleaningUp, as the
@@ -241,6 +243,7 @@ shl_call_end(shl_call *c, void *result)
         return rc;
     shl__log_call_ended(c->op->lop->l, c->op->lop->id, c->id,
                         (shl__mono_ns() - c->started_mono_ns) / 1000000);
+    shl__op_sync(c->op);
     if (result && c->cb.on_completion)
         c->cb.on_completion(c, result, c->cb.user);
     return rc;
@@ -280,7 +283,10 @@ shl_call_fail(shl_call *c, const char *error)
     shl__clear_err();
     if (!c)
         return SHL_SET_ERR(-EINVAL, "shl_call_fail: NULL call");
-    return fail_impl(c, error, true);
+    int rc = fail_impl(c, error, true);
+    if (rc != SHL_ESTATE)
+        shl__op_sync(c->op);
+    return rc;
 }
 
 int
@@ -292,7 +298,10 @@ shl__call_cancel(struct shl_call *c)
 int
 shl__call_fail_local(struct shl_call *c, const char *error)
 {
-    return fail_impl(c, error, false);
+    int rc = fail_impl(c, error, false);
+    if (rc != SHL_ESTATE)
+        shl__op_sync(c->op);
+    return rc;
 }
 
 void

@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "shm/reader.h"
+#include "shm/segment.h"
 
 void
 shl__session_init_delivery(shl_op *op)
@@ -191,6 +192,22 @@ shl__session_cache(shl_op *op, const shl_snapshot *s)
     shl_snapshot_free(old);
 }
 
+/* The operation's change_count now, or (uint64_t)-1 when its record is
+ * gone. */
+static uint64_t
+op_change_count(shl_op *op)
+{
+    struct shl__lop *lop = op->lop;
+    struct shl__seg *s = &lop->l->seg;
+    struct shl__op *r = shl__op_at(s, lop->op_idx);
+    uint64_t cc = atomic_load_explicit(&r->change_count, memory_order_acquire);
+    if (atomic_load_explicit(&r->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED ||
+        atomic_load(&r->h.gen) != lop->op_gen)
+        return UINT64_MAX;
+    return cc;
+}
+
 int
 shl_op_cached_data(shl_op *op, shl_snapshot **out)
 {
@@ -198,11 +215,18 @@ shl_op_cached_data(shl_op *op, shl_snapshot **out)
     if (!op || !out)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
     /* loaded on first use (the original loads it at join; a snapshot on
-     * every join would cost a frame-table scan on the join path) */
+     * every join would cost a frame-table scan on the join path), and read
+     * again whenever the operation changed since: the original refreshed
+     * its cache on every change it made, so its cachedData always showed
+     * its own calls and resources */
     pthread_mutex_lock(&op->mu);
-    bool empty = op->cached == NULL;
+    bool stale = op->cached == NULL;
+    if (!stale) {
+        uint64_t cc = op_change_count(op);
+        stale = cc != UINT64_MAX && cc != op->cached->change_count;
+    }
     pthread_mutex_unlock(&op->mu);
-    if (empty)
+    if (stale)
         shl__session_cache(op, NULL);
     pthread_mutex_lock(&op->mu);
     shl_snapshot *c = op->cached ? shl__snapshot_dup(op->cached) : NULL;

@@ -17,7 +17,9 @@
 #include "internal.h"
 #include "session/deliver.h"
 #include "session/opstate.h"
+#include "session/sync.h"
 #include "shm/reader.h"
+#include "shm/records.h"
 
 const char *
 shl_heartbeat_error_type_name(shl_heartbeat_error_type t)
@@ -60,6 +62,44 @@ shl_heartbeat_result_free(shl_heartbeat_result *r)
     free(r);
 }
 
+/* Participants of the operation (members and frame owners) whose
+ * heartbeat is older than stale_ms, other than this ledger: a participant
+ * stopped (SIGSTOP, a debugger, a hung process) shows here whether or not
+ * it has frames, from the first heartbeat after it went quiet until the
+ * monitor fences it and after. res has room for frame_count +
+ * participant_count entries in each list. */
+static void
+add_stale_members(shl_heartbeat_result *res, const shl_snapshot *snap,
+                  const shl_ledger *l, int64_t stale_ms)
+{
+    for (size_t i = 0; i < snap->participant_count; i++) {
+        const shl_participant_info *p = &snap->participants[i];
+        if (p->slot == l->slot || p->heartbeat_age_ms < 0 ||
+            p->participant_id[0] == 0)
+            continue;
+        size_t k;
+        for (k = 0; k < res->age_count; k++)
+            if (!strcmp(res->ages[k].participant_id, p->participant_id))
+                break;
+        if (k == res->age_count) {
+            memcpy(res->ages[res->age_count++].participant_id,
+                   p->participant_id, sizeof(p->participant_id));
+            res->ages[k].age_ms = p->heartbeat_age_ms;
+        } else if (p->heartbeat_age_ms > res->ages[k].age_ms) {
+            res->ages[k].age_ms = p->heartbeat_age_ms;
+        }
+        if (p->heartbeat_age_ms <= stale_ms ||
+            !strcmp(p->participant_id, l->id))
+            continue;
+        for (k = 0; k < res->stale_count; k++)
+            if (!strcmp(res->stale_participants[k], p->participant_id))
+                break;
+        if (k == res->stale_count)
+            memcpy(res->stale_participants[res->stale_count++],
+                   p->participant_id, sizeof(p->participant_id));
+    }
+}
+
 int
 shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out)
 {
@@ -82,6 +122,11 @@ shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out)
         shl_snapshot_free(before);
         return rc;
     }
+    /* the operation's lastHeartbeat moves with every heartbeat, as the
+     * original's did (and its JSON is rewritten for it) */
+    struct shl__op *rec = shl__lop_record(lop);
+    if (rec)
+        shl__op_touch(rec);
     rc = shl_reader_snapshot(&l->reader, lop->id, &after);
     if (rc) {
         shl_snapshot_free(before);
@@ -91,7 +136,10 @@ shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out)
                    : rc;
     }
     shl_heartbeat_result *res = calloc(1, sizeof(*res));
-    size_t nf = before->frame_count;
+    /* room for every frame and every participant (stale members without
+     * frames are reported too) */
+    size_t nf = before->frame_count + before->participant_count;
+    size_t nframes = before->frame_count;
     if (res) {
         res->participants = calloc(nf ? nf : 1, sizeof(*res->participants));
         res->ages = calloc(nf ? nf : 1, sizeof(*res->ages));
@@ -116,7 +164,7 @@ shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out)
     res->call_frame_count = (uint32_t)after->frame_count;
     res->temp_resource_count = (uint32_t)after->resource_count;
     res->heartbeat_age_ms = (shl__wall_us() - before->last_heartbeat_us) / 1000;
-    for (size_t i = 0; i < nf; i++) {
+    for (size_t i = 0; i < nframes; i++) {
         const shl_call_frame *f = &before->frames[i];
         memcpy(res->participants[res->participant_count++], f->participant_id,
                sizeof(f->participant_id));
@@ -132,11 +180,13 @@ shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out)
             memcpy(res->stale_participants[res->stale_count++],
                    f->participant_id, sizeof(f->participant_id));
     }
+    add_stale_members(res, before, l, stale_ms);
     res->is_stale = res->stale_count > 0;
     res->has_stale_children = res->stale_count > 0;
     res->data_before = before;
     res->data_after = after;
     shl__session_cache(op, after);
+    shl__op_sync(op);
     *out = res;
     return 0;
 }
@@ -155,7 +205,9 @@ shl__hb_error(shl_op *op, shl_heartbeat_error_type t, int cause, const char *fmt
     if (op->cb.on_heartbeat_error)
         op->cb.on_heartbeat_error(op, &e, op->cb.user);
     shl_ledger *l = op->lop->l;
-    if (t == SHL_HB_LEDGER_NOT_FOUND &&
+    /* the global callback gets what the header promises: the operation
+     * gone, and stale heartbeats */
+    if ((t == SHL_HB_LEDGER_NOT_FOUND || t == SHL_HB_HEARTBEAT_STALE) &&
         l->opts.callbacks.on_global_heartbeat_error)
         l->opts.callbacks.on_global_heartbeat_error(op, &e,
                                                     l->opts.callbacks.user);

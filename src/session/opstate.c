@@ -14,6 +14,7 @@
 #include "files/log.h"
 #include "internal.h"
 #include "session/deliver.h"
+#include "session/sync.h"
 #include "shm/lock.h"
 #include "shm/records.h"
 #include "shm/table.h"
@@ -231,6 +232,7 @@ shl_op_set_abort_flag(shl_op *op, bool aborted)
     shl__optrail(op->lop->l, op->lop->id, "ABORT_FLAG_SET aborted=%s",
                  aborted ? "true" : "false");
     shl__epoch_bump(&op->lop->l->seg);
+    shl__op_sync(op);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "files/log.h"
 #include "internal.h"
 #include "session/opstate.h"
+#include "session/sync.h"
 #include "shm/lock.h"
 #include "shm/records.h"
 #include "shm/table.h"
@@ -131,6 +132,7 @@ shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
     shl__unlock(s);
     shl__optrail(l, lop->id, "TEMP_RESOURCE_REGISTERED owner=%d path=%s",
                  (int)l->recorded_pid, norm);
+    shl__op_sync(op);
     return 0;
 }
 
@@ -186,5 +188,6 @@ shl_op_unregister_temp_resource(shl_op *op, const char *path)
     if (removed)
         shl__optrail(l, lop->id, "TEMP_RESOURCE_REMOVED count=%d path=%s",
                      removed, norm);
+    shl__op_sync(op);
     return removed;
 }

@@ -82,8 +82,9 @@ test_liveness_heartbeat_result(void **state)
     shl_op *op, *j;
     assert_shl_ok(shl_op_create(l, "hb", &cb, &op));
     assert_shl_ok(shl_op_join(l2, shl_op_id(op), NULL, &j));
-    /* cachedData: read on first use (no frames yet), then kept until a
-     * heartbeat refreshes it */
+    /* cachedData: read on first use (no frames yet), then read again
+     * whenever the operation changed (issue 18: the original's cache shows
+     * its own changes at once) */
     shl_snapshot *cached = NULL;
     assert_int_equal(shl_op_cached_data(op, &cached), 1);
     assert_non_null(cached);
@@ -98,7 +99,8 @@ test_liveness_heartbeat_result(void **state)
     assert_shl_ok(shl_call_start(j, NULL, &c2));
     assert_shl_ok(shl_op_register_temp_resource(op, "/tmp/hb-res"));
     assert_int_equal(shl_op_cached_data(op, &cached), 1);
-    assert_int_equal(cached->frame_count, 0); /* cached, not re-read */
+    assert_int_equal(cached->frame_count, 2); /* changed: read again */
+    assert_int_equal(cached->resource_count, 1);
     shl_snapshot_free(cached);
 
     shl_heartbeat_result *r = NULL;

@@ -179,6 +179,11 @@ for fs, label in ((0, "/tmp, ext4 disk"), (1, "/dev/shm, tmpfs")):
 for fs, label in ((0, "/tmp, ext4 disk"), (1, "/dev/shm, tmpfs")):
     r = ratio(ns("Original/Heartbeat/fs:%d" % fs), hb)
     row("original ÷ shmledger, heartbeat (%s)" % label, r)
+# read-your-writes files (issue 18): the compatibility mode's price
+row("call pair with sync_files (ns)", ns("Paths/CallPairSyncFiles"))
+row("call pair + shl_op_flush (ns)", ns("Paths/CallPairFlush"))
+row("sync_files call pair ÷ original's (/tmp, ext4 disk)",
+    ratio(ns("Paths/CallPairSyncFiles"), ns("Original/CallPair/fs:0")))
 
 def thr(kind, op, n, wait=0):
     return ctr("Concurrency/%s/op:%d/n:%d/wait_us:%d" % (kind, op, n, wait), "pairs_per_s")

@@ -8,12 +8,13 @@
 #   layers  tools/dev/check-layers.py: the layering rules of src/ (includes,
 #           calls, declarations, no module cycle, no .c over 1,000 lines)
 #   debug   build/ci-debug: Debug, -Werror, tools + tests + benchmarks built;
-#           ctest -L 'unit|proc|cli'
+#           ctest -L 'unit|proc|cli|conformance'
 #   consumer  tools/dev/consumer-test.sh: build/ci-consumer installed to a
 #           temporary prefix; an outside program built with pkg-config
 #           (shared, static) and CMake find_package, run without
 #           LD_LIBRARY_PATH; exported symbols checked; CONSUMER=0 skips it
-#   asan    build/ci-asan: ASan+UBSan, -Werror, no benchmarks; ctest -L 'unit|proc'
+#   asan    build/ci-asan: ASan+UBSan, -Werror, no benchmarks;
+#           ctest -L 'unit|proc|conformance'
 #   tsan    build/ci-tsan: ThreadSanitizer, ctest -L unit (ASLR off via
 #           setarch); TSAN=0 skips it
 #   bindings  tools/dev/bindings-test.sh: the Node addon and the Python
@@ -104,10 +105,10 @@ python3 "$ROOT/tools/dev/check-layers.py" | tee "$LOGDIR/layers.log"
 SUMMARY+=("layers: $(tail -n 1 "$LOGDIR/layers.log" | sed 's/^layering: //')")
 
 # ---------------------------------------------------------------------------
-banner debug "gcc Debug + SHL_WERROR, labels unit|proc|cli"
+banner debug "gcc Debug + SHL_WERROR, labels unit|proc|cli|conformance"
 configure_build build/ci-debug \
     -DCMAKE_BUILD_TYPE=Debug -DSHL_WERROR=ON
-run_ctest debug build/ci-debug 'unit|proc|cli'
+run_ctest debug build/ci-debug 'unit|proc|cli|conformance'
 
 # ---------------------------------------------------------------------------
 if [[ "${CONSUMER:-1}" == 1 ]]; then
@@ -123,7 +124,7 @@ if [[ "${CONSUMER:-1}" == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------
-banner asan "ASan + UBSan + SHL_WERROR, labels unit|proc"
+banner asan "ASan + UBSan + SHL_WERROR, labels unit|proc|conformance"
 configure_build build/ci-asan \
     -DCMAKE_BUILD_TYPE=Debug \
     -DSHL_SANITIZER=address,undefined -DSHL_WERROR=ON \
@@ -140,7 +141,7 @@ configure_build build/ci-asan \
 ASAN_FORK_AFTER_THREADS='^proc\.(churn|crash_cleanup|liveness|logs_multiproc|readers)$'
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest asan build/ci-asan 'unit|proc' -E "$ASAN_FORK_AFTER_THREADS"
+    run_ctest asan build/ci-asan 'unit|proc|conformance' -E "$ASAN_FORK_AFTER_THREADS"
 
 # ---------------------------------------------------------------------------
 if [[ "${TSAN:-1}" == 1 ]]; then

@@ -590,6 +590,9 @@ class Ledger : public Napi::ObjectWrap<Ledger> {
             Napi::Value snap = opts.Get("snapshotter");
             if (!snap.IsUndefined())
                 o.snapshotter = snap.ToBoolean().Value();
+            Napi::Value syncf = opts.Get("syncFiles");
+            if (!syncf.IsUndefined())
+                o.sync_files = syncf.ToBoolean().Value();
         }
         shl_ledger *l = nullptr;
         int rc = shl_ledger_open(&l, base.c_str(), pid.c_str(), &o);

@@ -144,7 +144,7 @@ class Ledger:
 
     def __init__(self, base_path, participant_id, *, heartbeat_interval_ms=None,
                  stale_threshold_ms=None, max_backups=None, timeout_ms=None,
-                 snapshotter=None, snapshot_period_ms=None):
+                 snapshotter=None, snapshot_period_ms=None, sync_files=None):
         self._h = None
         self._pid = os.getpid()
         self._lock = threading.RLock()
@@ -162,6 +162,8 @@ class Ledger:
                 setattr(opts, name, val)
         if snapshotter is not None:
             opts.snapshotter = bool(snapshotter)
+        if sync_files is not None:
+            opts.sync_files = bool(sync_files)
         self.base_path = os.fspath(base_path)
         self.participant_id = participant_id
         h = ctypes.c_void_p()

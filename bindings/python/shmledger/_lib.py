@@ -100,6 +100,7 @@ class LedgerOpts(ctypes.Structure):
         ("snapshot_period_ms", ctypes.c_int64),
         ("max_events", ctypes.c_uint32),
         ("ring_full_wait_us", ctypes.c_int64),
+        ("sync_files", ctypes.c_bool),
     ]
 
 
