@@ -20,7 +20,8 @@
  * Every fallible function returns an int: 0 (or a count >= 0) on success and
  * a negative code on failure. OS failures are returned as -errno unchanged;
  * library conditions use the SHL_E* codes below (all <= -1000, disjoint from
- * errno). shl_strerror() names any code; shl_errmsg() returns a diagnostic
+ * errno). shl_strerror() describes any code and shl_strerror_name() names
+ * it ("SHL_EFAILED", "ENOENT"); shl_errmsg() returns a diagnostic
  * text for the calling thread's last failure. The code is the contract, the
  * message is diagnostics. Out-parameters are written only on success.
  *
@@ -106,16 +107,34 @@ extern "C" {
 #define SHL_EFAILED (-1011)
 /** The operation was aborted. */
 #define SHL_EABORTED (-1012)
-/** This participant was declared crashed by the others and fenced itself. */
+/** This participant was declared crashed by the others and fenced itself:
+ * its new calls are refused with this code (see shl_call_end for its old
+ * ones). */
 #define SHL_EFENCED (-1013)
+/** The call failed (its work returned an error, or the call was failed);
+ * the operation may still be running: only the call is concerned. Returned
+ * by shl_spawned_wait(); the operation's own failure is SHL_EFAILED. */
+#define SHL_ECALLFAILED (-1014)
+/** The call was cancelled (shl_spawned_cancel, or shl_op_leave with
+ * cancel_pending) and its work gave up: its own outcome, neither success
+ * nor a failure of the operation. */
+#define SHL_ECANCELLED (-1015)
 
 /**
- * Name an error code.
+ * Describe an error code: a short English text ("operation failed",
+ * "No such file or directory").
  *
  * @param err  any value returned by this library (negative errno or SHL_E*).
  * @return a static string; never NULL. Context: any thread, async-signal-safe.
  */
 SHL_API const char *shl_strerror(int err);
+
+/**
+ * Name an error code: its symbol ("SHL_EFAILED", "ENOENT"; "OK" for 0,
+ * "UNKNOWN" for values that are neither).
+ * @return a static string; never NULL. Context: any thread, async-signal-safe.
+ */
+SHL_API const char *shl_strerror_name(int err);
 
 /**
  * Diagnostic text of the calling thread's most recent failure.
@@ -647,29 +666,51 @@ SHL_API SHL_NODISCARD int shl_call_start(shl_op *op, const shl_call_opts *o,
 /**
  * end: finish the call successfully. Removes its frame; fires
  * on_completion(result) when `result` is not NULL. `result` is borrowed.
- * If the operation failed meanwhile and this process already cleaned the
- * call up (its frame `cleanedUp`), end still removes the frame and
- * succeeds; the failure itself is reported through on_failure and the
- * waits.
- * @return 0; -EINVAL, SHL_ESTATE (already ended or failed),
- *         SHL_EFAILED (the frame was declared crashed: this participant was
- *         stale and the operation failed), SHL_EFENCED (the frame was taken
- *         over otherwise, e.g. released by complete()). In every case the
- *         call counts as completed afterwards.
+ *
+ * One rule for a call whose frame is no longer this process's to remove
+ * (shl_call_end and shl_call_fail alike):
+ *  - the frame is still ours (active, or marked cleanedUp by this
+ *    process's own self-cleanup), or the operation failed and its cleanup
+ *    released the frame while this participant was live and never declared
+ *    crashed (a survivor): the call ends, its CALL_ENDED / CALL_FAILED line
+ *    is logged, 0 is returned; the failure itself is reported through
+ *    on_failure and the waits;
+ *  - this participant was declared crashed (stale, then fenced): the frame
+ *    was taken as crashed and the operation failed because of it:
+ *    SHL_EFAILED, nothing is logged (a fenced participant stops writing);
+ *    its new calls get SHL_EFENCED;
+ *  - the operation ended without the call (the initiator's complete()
+ *    released its frame, or the record is gone): SHL_ESTATE, nothing
+ *    logged.
+ * In every case the call counts as completed afterwards.
+ * @return 0; -EINVAL, SHL_ESTATE (already ended or failed, or the
+ *         operation ended without it), SHL_EFAILED (declared crashed).
  * Context: any thread; lock-free.
  */
 SHL_API int shl_call_end(shl_call *call, void *result);
 
 /**
- * fail: finish the call with an error. Removes its frame, fires on_cleanup,
- * and if the call has fail_on_crash the operation moves to `failed` with
- * reason "Call <id> failed: <error>" and this call id in its failure info.
+ * fail: finish the call with an error. Removes its frame, fires
+ * on_cleanup, and if the call has fail_on_crash the operation moves to
+ * `failed` with reason "Call <id> failed: <error>" and this call id in its
+ * failure info.
  * @param error  text, may be NULL ("unknown").
- * @return 0; -EINVAL, SHL_ESTATE (already ended or failed), SHL_EFAILED,
- *         SHL_EFENCED (as for shl_call_end).
+ * @return 0; -EINVAL, SHL_ESTATE, SHL_EFAILED (the rule of shl_call_end).
  * Context: any thread. May block (when it fails the operation).
  */
 SHL_API int shl_call_fail(shl_call *call, const char *error);
+
+/**
+ * fail(error, stackTrace): shl_call_fail() with a detail text, e.g. a stack
+ * trace. The detail is logged (and so archived) right after the
+ * CALL_FAILED line as "CALL_STACK_TRACE callId=<id> message=<detail>" at
+ * ERROR, its newlines written as " | " (one line per entry); the
+ * operation's failure reason stays "Call <id> failed: <error>".
+ * `detail` may be NULL or "" (none). Errors and context as
+ * shl_call_fail().
+ */
+SHL_API int shl_call_fail_detail(shl_call *call, const char *error,
+                                 const char *detail);
 
 /** Free a finished call early. @return 0, -EINVAL, or SHL_ESTATE if the
  * call is still pending (end or fail it first). */
@@ -700,6 +741,16 @@ typedef struct shl_spawned shl_spawned;
  * shl_strerror() text is the error). It may poll
  * shl_spawned_is_cancelled() and attach a child process with
  * shl_spawned_attach_pid() so shl_spawned_kill() can reach it.
+ *
+ * Cancelled: work that sees shl_spawned_is_cancelled() should return
+ * -ECANCELED. A call whose work returns -ECANCELED, or any negative code
+ * after cancellation was requested, has the *cancelled* outcome: its frame
+ * is removed (CALL_FAILED with its error), on_cleanup runs,
+ * on_call_crashed is not asked for a fallback, the operation does not
+ * fail (whatever fail_on_crash says), and shl_spawned_wait() returns
+ * SHL_ECANCELLED. The same holds for regular calls cancelled by
+ * shl_op_leave(op, true). Work that completes successfully despite a
+ * cancel request succeeds.
  *
  * The pool: created on a ledger's first spawned call, it grows by a thread
  * whenever more work is queued than threads are idle, up to 16; further
@@ -773,10 +824,24 @@ SHL_API bool shl_spawned_is_cancelled(const shl_spawned *c);
 SHL_API void *shl_spawned_result(const shl_spawned *c);
 /** resultOr(default). */
 SHL_API void *shl_spawned_result_or(const shl_spawned *c, void *dflt);
-/** error text of a failed call, or NULL. Valid while the handle is. */
+/** error: the error text of a failed (or cancelled) call, or NULL. Also
+ * available inside on_call_crashed and on_cleanup, before the outcome is
+ * published: the text the work set, else its code's shl_strerror() text.
+ * Valid while the handle is. */
 SHL_API const char *shl_spawned_error(const shl_spawned *c);
-/** For the work function: record the error text of this failure. */
+/** stackTrace: the detail text the work gave with
+ * shl_spawned_set_error_detail(), or NULL; same availability as
+ * shl_spawned_error(). */
+SHL_API const char *shl_spawned_stack_trace(const shl_spawned *c);
+/** For the work function: record the error text of this failure. Has no
+ * effect once the work returned. */
 SHL_API void shl_spawned_set_error(shl_spawned *c, const char *error);
+/** For the work function: the error text and a detail text (a stack
+ * trace; NULL for none). The detail is logged after the CALL_FAILED line
+ * as shl_call_fail_detail() does, and read with
+ * shl_spawned_stack_trace(). Copied. */
+SHL_API void shl_spawned_set_error_detail(shl_spawned *c, const char *error,
+                                          const char *detail);
 /** cancel: request cooperative cancellation (isCancelled becomes true);
  * no-op once completed. The exec helpers stop their process on it
  * (SIGTERM, then SIGKILL). */
@@ -789,8 +854,13 @@ SHL_API int shl_spawned_kill(shl_spawned *c, int sig);
 /**
  * await_ / future: wait for the call to finish.
  * @param[out] result  the result on success (may be NULL).
- * @return 0 on success; SHL_EFAILED if the call failed; -ETIMEDOUT;
- *         -EINVAL. timeout_ms < 0 waits forever.
+ * @return 0 on success; SHL_ECALLFAILED if the call failed (whether or not
+ *         it failed the operation: see shl_op_get_state() for that);
+ *         SHL_ECANCELLED if it was cancelled; SHL_EFAILED only when this
+ *         participant was declared crashed before the call could end;
+ *         -ETIMEDOUT; -EINVAL. timeout_ms < 0 waits forever. The error
+ *         text is shl_spawned_error(). Context: any thread except the
+ *         call's own worker.
  */
 SHL_API int shl_spawned_wait(shl_spawned *c, int64_t timeout_ms,
                              void **result);
