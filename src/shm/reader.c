@@ -483,8 +483,18 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
             struct shl__part *p = shl__part_at(s, f->part_slot);
             int64_t hb = atomic_load(&p->heartbeat_ns);
             if (atomic_load(&p->h.gen) == f->part_gen && hb) {
-                cf->last_heartbeat_us = shl__mono_to_wall_us(s, hb);
-                cf->heartbeat_age_ms = (now - hb) / 1000000;
+                /* the frame's own lastHeartbeat, as the original's
+                 * readers take it: never before the frame started */
+                int64_t hb_us = shl__mono_to_wall_us(s, hb);
+                int64_t age_ms = (now - hb) / 1000000;
+                if (hb_us < cf->start_time_us) {
+                    age_ms -= (cf->start_time_us - hb_us) / 1000;
+                    hb_us = cf->start_time_us;
+                    if (age_ms < 0)
+                        age_ms = 0;
+                }
+                cf->last_heartbeat_us = hb_us;
+                cf->heartbeat_age_ms = age_ms;
             }
         }
     }

@@ -186,30 +186,77 @@ test_conform_leave_counts_all(void **state)
 /* ---- 3. nothing of an archived operation is left beside it ---- */
 
 static void
-test_conform_no_stray_files_after_archive(void **state)
+assert_nothing_beside(const char *base, const char *id)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s_trail.jsonl", base, id);
+    assert_false(exists(p));
+    snprintf(p, sizeof(p), "%s/%s.operation.log", base, id);
+    assert_false(exists(p));
+    snprintf(p, sizeof(p), "%s/%s.operation.debug.log", base, id);
+    assert_false(exists(p));
+    snprintf(p, sizeof(p), "%s/%s.operation.json", base, id);
+    assert_false(exists(p));
+}
+
+static bool
+archived_contains(const char *base, const char *id, const char *file,
+                  const char *needle)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/backup/%s/%s", base, id, file);
+    char *t = shl_test_slurp(p, NULL);
+    bool ok = t && strstr(t, needle);
+    free(t);
+    return ok;
+}
+
+/* after a plain complete: a member's late log line and call end */
+static void
+test_conform_no_stray_files_after_complete(void **state)
 {
     (void)state;
     struct fx f;
     fx_open(&f);
+    shl_call *c = NULL;
+    assert_shl_ok(shl_call_start(f.j, NULL, &c));
     assert_shl_ok(shl_op_log(f.op, SHL_LOG_INFO, "before"));
     assert_shl_ok(shl_op_complete(f.op));
-    /* a member leaves after the archive: its lines belong in it */
+    /* the operation ended without the call: refused, nothing logged */
+    assert_int_equal(shl_call_end(c, NULL), SHL_ESTATE);
+    assert_shl_ok(shl_op_log(f.j, SHL_LOG_INFO, "late line"));
+    assert_shl_ok(shl_op_debug_log(f.j, "late debug line"));
     assert_shl_ok(shl_op_leave(f.j, true));
     shl_ledger_close(f.l2);
     shl_ledger_close(f.l);
-    f.l = f.l2 = NULL;
-    char p[1024];
-    snprintf(p, sizeof(p), "%s/%s_trail.jsonl", f.base, f.id);
-    assert_false(exists(p));
-    snprintf(p, sizeof(p), "%s/%s.operation.log", f.base, f.id);
-    assert_false(exists(p));
-    snprintf(p, sizeof(p), "%s/%s.operation.json", f.base, f.id);
-    assert_false(exists(p));
-    snprintf(p, sizeof(p), "%s/backup/%s/trail.jsonl", f.base, f.id);
-    char *t = shl_test_slurp(p, NULL);
-    assert_non_null(t);
-    assert_non_null(strstr(t, "PARTICIPANT_LEFT"));
-    free(t);
+    assert_nothing_beside(f.base, f.id);
+    assert_true(archived_contains(f.base, f.id, "operation.log", "before"));
+    assert_true(archived_contains(f.base, f.id, "operation.log", "late line"));
+    assert_true(archived_contains(f.base, f.id, "operation.debug.log",
+                                  "late debug line"));
+    shl_test_cleanup(f.base);
+}
+
+/* after a failure: members leave after the archive was written */
+static void
+test_conform_no_stray_files_after_failure(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f);
+    shl_call *c = NULL;
+    assert_shl_ok(shl_call_start(f.j, NULL, &c));
+    assert_shl_ok(shl_call_fail(c, "bad"));
+    assert_int_equal(shl_op_get_state(f.op), SHL_OP_FAILED);
+    assert_shl_ok(shl_op_leave(f.j, true));
+    assert_shl_ok(shl_op_leave(f.op, true));
+    shl_ledger_close(f.l2);
+    shl_ledger_close(f.l);
+    assert_nothing_beside(f.base, f.id);
+    assert_true(archived_contains(f.base, f.id, "trail.jsonl",
+                                  "PARTICIPANT_LEFT"));
+    assert_true(archived_contains(f.base, f.id, "operation.log",
+                                  "CALL_FAILED"));
     shl_test_cleanup(f.base);
 }
 
@@ -347,7 +394,8 @@ main(void)
         cmocka_unit_test(test_conform_cancelled_spawned_not_failure),
         cmocka_unit_test(test_conform_cancelled_spawned_wait),
         cmocka_unit_test(test_conform_leave_counts_all),
-        cmocka_unit_test(test_conform_no_stray_files_after_archive),
+        cmocka_unit_test(test_conform_no_stray_files_after_complete),
+        cmocka_unit_test(test_conform_no_stray_files_after_failure),
         cmocka_unit_test(test_conform_trail_pid_is_number),
         cmocka_unit_test(test_conform_backup_callback_trail),
         cmocka_unit_test(test_conform_spawned_error_in_crashed_cb),
