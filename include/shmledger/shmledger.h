@@ -163,7 +163,9 @@ SHL_API const char *shl_version_string(void);
 #define SHL_PATH_MAX 511
 /** Longest failure reason stored with an operation (bytes, without NUL). */
 #define SHL_REASON_MAX 255
-/** Most crashed call ids stored with a failed operation. */
+/** Crashed call ids carried in a shl_failed_info value (the first ones);
+ * the operation keeps more: see shl_failed_info.crashed_call_total,
+ * shl_op_crashed_call_ids() and shl_snapshot.crashed_call_ids. */
 #define SHL_CRASHED_IDS_MAX 16
 
 /** OperationState. The numeric values are stable. */
@@ -406,8 +408,15 @@ typedef struct shl_failed_info {
     char operation_id[SHL_OPERATION_ID_MAX + 1];
     int64_t failed_at_us; /**< wall clock, microseconds since the epoch */
     char reason[SHL_REASON_MAX + 1]; /**< "" when none */
+    /** ids in crashed_call_ids (the first SHL_CRASHED_IDS_MAX at most) */
     uint32_t crashed_call_count;
     char crashed_call_ids[SHL_CRASHED_IDS_MAX][SHL_CALL_ID_MAX + 1];
+    /** crashedCallIds.length: every crashed call of the failure (>=
+     * crashed_call_count). Read them all with shl_op_crashed_call_ids(),
+     * or from a snapshot's crashed_call_ids. The operation record names up
+     * to 8 KiB of ids (at least 64 of the longest, about 400 typical ones);
+     * beyond that a call is counted here but not named. */
+    uint32_t crashed_call_total;
 } shl_failed_info;
 
 /** OperationCallback. Every member may be NULL. */
@@ -590,6 +599,18 @@ SHL_API int shl_op_get_state(shl_op *op);
  *         SHL_ESTALE, -EINVAL. Context: any thread; lock-free.
  */
 SHL_API int shl_op_failure_info(shl_op *op, shl_failed_info *out);
+
+/**
+ * crashedCallIds, all of them: copy up to `cap` crashed call ids of the
+ * operation's failure into `ids` (in the order they were recorded).
+ * @return the number of named ids (may exceed `cap`; 0 when the operation
+ *         has not failed); -EINVAL (NULL, or ids NULL with cap > 0),
+ *         SHL_ESTALE (record gone), -ENOMEM, -EAGAIN.
+ * Context: any thread; lock-free.
+ */
+SHL_API int shl_op_crashed_call_ids(shl_op *op,
+                                    char (*ids)[SHL_CALL_ID_MAX + 1],
+                                    size_t cap);
 
 /* ------------------------------------------------------------------------ */
 /* Temp resources                                                            */
@@ -1197,6 +1218,10 @@ typedef struct shl_snapshot {
     int64_t removal_timestamp_us;   /**< 0 = null */
     uint64_t change_count;          /**< bumped by every change */
     shl_failed_info failure;        /**< meaningful in cleanup/failed */
+    /** every named crashed call id of the failure (failure has the first
+     * SHL_CRASHED_IDS_MAX); owned by the snapshot, NULL when none */
+    size_t crashed_call_id_count;
+    char (*crashed_call_ids)[SHL_CALL_ID_MAX + 1];
     size_t frame_count;
     shl_call_frame *frames;
     size_t resource_count;

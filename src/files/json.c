@@ -227,8 +227,9 @@ has_failure(const shl_snapshot *s)
 }
 
 static json_t *
-failure_to_json(const shl_failed_info *fi)
+failure_to_json(const shl_snapshot *s)
 {
+    const shl_failed_info *fi = &s->failure;
     json_t *o = json_object();
     json_t *ids = NULL;
     if (!o)
@@ -238,12 +239,22 @@ failure_to_json(const shl_failed_info *fi)
     ids = json_array();
     if (!ids)
         goto nomem;
-    uint32_t n = fi->crashed_call_count > SHL_CRASHED_IDS_MAX
-                     ? SHL_CRASHED_IDS_MAX
-                     : fi->crashed_call_count;
-    for (uint32_t i = 0; i < n; i++)
-        APPEND(ids, jstr(fi->crashed_call_ids[i]));
+    if (s->crashed_call_ids) {
+        /* all of them */
+        for (size_t i = 0; i < s->crashed_call_id_count; i++)
+            APPEND(ids, jstr(s->crashed_call_ids[i]));
+    } else {
+        uint32_t n = fi->crashed_call_count > SHL_CRASHED_IDS_MAX
+                         ? SHL_CRASHED_IDS_MAX
+                         : fi->crashed_call_count;
+        for (uint32_t i = 0; i < n; i++)
+            APPEND(ids, jstr(fi->crashed_call_ids[i]));
+    }
+    size_t listed = json_array_size(ids);
     SET(o, "crashedCallIds", ids);
+    /* counted but not named (beyond the record's room) */
+    if (fi->crashed_call_total > listed)
+        SET(o, "crashedCallCount", json_integer(fi->crashed_call_total));
     return o;
 nomem:
     json_decref(ids);
@@ -307,7 +318,7 @@ snapshot_doc(const shl_snapshot *s)
     SET(o, "participants", arr);
     arr = NULL;
     if (has_failure(s)) {
-        json_t *fj = failure_to_json(&s->failure);
+        json_t *fj = failure_to_json(s);
         if (!fj)
             goto nomem;
         SET(o, "failure", fj);
@@ -574,16 +585,32 @@ parse_failure(json_t *o, shl_snapshot *s)
         if (!json_is_array(ids))
             return bad(&c, "crashedCallIds", "not an array");
         size_t n = json_array_size(ids);
-        for (size_t i = 0; i < n && i < SHL_CRASHED_IDS_MAX; i++) {
+        if (n) {
+            s->crashed_call_ids = calloc(n, sizeof(*s->crashed_call_ids));
+            if (!s->crashed_call_ids)
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
             json_t *v = json_array_get(ids, i);
             if (!json_is_string(v) ||
                 json_string_length(v) > SHL_CALL_ID_MAX)
                 return bad(&c, "crashedCallIds", "bad call id");
-            memcpy(fi->crashed_call_ids[i], json_string_value(v),
+            memcpy(s->crashed_call_ids[i], json_string_value(v),
                    json_string_length(v) + 1);
-            fi->crashed_call_count++;
+            s->crashed_call_id_count++;
+            if (i < SHL_CRASHED_IDS_MAX) {
+                memcpy(fi->crashed_call_ids[i], json_string_value(v),
+                       json_string_length(v) + 1);
+                fi->crashed_call_count++;
+            }
         }
+        fi->crashed_call_total = (uint32_t)n;
     }
+    json_t *cnt = json_object_get(o, "crashedCallCount");
+    if (json_is_integer(cnt) && json_integer_value(cnt) > 0 &&
+        json_integer_value(cnt) <= UINT32_MAX &&
+        (uint32_t)json_integer_value(cnt) > fi->crashed_call_total)
+        fi->crashed_call_total = (uint32_t)json_integer_value(cnt);
     return 0;
 }
 

@@ -256,6 +256,7 @@ shl_snapshot_free(shl_snapshot *s)
     free(s->frames);
     free(s->resources);
     free(s->participants);
+    free(s->crashed_call_ids);
     free(s);
 }
 
@@ -269,6 +270,14 @@ shl__snapshot_dup(const shl_snapshot *s)
     d->frames = NULL;
     d->resources = NULL;
     d->participants = NULL;
+    d->crashed_call_ids = NULL;
+    if (s->crashed_call_id_count &&
+        !(d->crashed_call_ids = malloc(s->crashed_call_id_count *
+                                       sizeof(*s->crashed_call_ids))))
+        goto fail;
+    if (s->crashed_call_id_count)
+        memcpy(d->crashed_call_ids, s->crashed_call_ids,
+               s->crashed_call_id_count * sizeof(*s->crashed_call_ids));
     if (s->frame_count &&
         !(d->frames = malloc(s->frame_count * sizeof(*s->frames))))
         goto fail;
@@ -419,12 +428,32 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
     shl__copy_field(snap->failure.operation_id, o->id, sizeof(o->id));
     snap->failure.failed_at_us = o->failed_at_us;
     shl__copy_field(snap->failure.reason, o->reason, sizeof(o->reason));
-    uint32_t cc = o->crashed_count > SHL_CRASHED_IDS_MAX ? SHL_CRASHED_IDS_MAX
-                                                         : o->crashed_count;
-    snap->failure.crashed_call_count = cc;
-    for (uint32_t i = 0; i < cc; i++)
-        shl__copy_field(snap->failure.crashed_call_ids[i], o->crashed[i],
-                        sizeof(o->crashed[i]));
+    {
+        /* every stored crashed id in the snapshot, the first ones also in
+         * the fixed failure info */
+        uint32_t off = 0, k = 0;
+        const char *cid;
+        size_t ccap = 0;
+        while ((cid = shl__op_crashed_next(o, &off, &k)) != NULL) {
+            if (grow((void **)&snap->crashed_call_ids, &ccap,
+                     snap->crashed_call_id_count + 1,
+                     sizeof(*snap->crashed_call_ids))) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            shl__copy_field(snap->crashed_call_ids[snap->crashed_call_id_count++],
+                            cid, SHL_CALL_ID_MAX + 1);
+            if (snap->failure.crashed_call_count < SHL_CRASHED_IDS_MAX)
+                shl__copy_field(
+                    snap->failure
+                        .crashed_call_ids[snap->failure.crashed_call_count++],
+                    cid, SHL_CALL_ID_MAX + 1);
+        }
+        snap->failure.crashed_call_total =
+            o->crashed_total > snap->crashed_call_id_count
+                ? o->crashed_total
+                : (uint32_t)snap->crashed_call_id_count;
+    }
 
     /* participants: members and frame owners */
     uint32_t pcapn = s->hdr->cap[SHL__T_PART];
