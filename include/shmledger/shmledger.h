@@ -820,9 +820,7 @@ SHL_API void shl_spawn_opts_init(shl_spawn_opts *o);
  * with reason "Call <id> failed: <error>" if fail_on_crash, then waiters
  * wake (they see the call failed and the operation failed together).
  *
- * execServerRequest has no function of its own: it is a spawned call
- * whose work enforces its own deadline (e.g. a request timeout, or
- * shl_poll_until() with timeout_ms) and returns -ETIMEDOUT when it passes.
+ * execServerRequest: see shl_op_exec_server_request().
  *
  * @param[out] out  owned by the session; valid until
  *                  shl_spawned_release() or the session ends.
@@ -963,9 +961,43 @@ SHL_API int shl_op_wait_for_completion(
     void *(*on_error)(int err, const char *error, void *user), void *user,
     void **result, shl_failed_info *failure);
 
+/**
+ * execServerRequest: a spawned call (description "Server request" unless
+ * o->description says otherwise) whose work is given at most `timeout_ms`
+ * (< 0: no limit, the work runs as a plain spawned call). When the time
+ * passes first, the call fails at once with -ETIMEDOUT and the error
+ * "Server request timed out after N ms" (failing the operation if
+ * o->fail_on_crash, as any call failure); the work is asked to stop
+ * (shl_spawned_is_cancelled() on the handle it was given becomes true) and
+ * keeps running on its own pool thread until it returns: `arg` must stay
+ * valid until then, and a result it produces late is freed with
+ * o->result_free. With a limit, the work runs on a second pool thread and
+ * receives its own handle (same id; its error text is copied to the call);
+ * a cancel of the call reaches it within 50 ms. Everything else as
+ * shl_op_spawn_call(): callbacks, on_call_crashed, cancelled outcome.
+ * @return as shl_op_spawn_call(). Context: any thread.
+ */
+SHL_API SHL_NODISCARD int shl_op_exec_server_request(
+    shl_op *op, shl_work_fn work, void *arg, int64_t timeout_ms,
+    const shl_spawn_opts *o, shl_spawned **out);
+
 /* ------------------------------------------------------------------------ */
 /* Exec helpers and polling helpers (OperationHelper)                        */
 /* ------------------------------------------------------------------------ */
+
+/**
+ * A deserializer (the original's `T Function(String content)`): turn the
+ * text of a process's stdout, a result file or a polled file into the
+ * result. `text` is NUL-terminated (`len` bytes) and valid only during the
+ * call. Store the result in *result and return 0, or return a negative
+ * code (-EINVAL, -EBADMSG...) when the text cannot be parsed: for the exec
+ * helpers the call then fails with "... deserializer failed: <text of the
+ * code>" (and the operation with it if fail_on_crash); the poll helpers
+ * return the code. Runs on the thread doing the read (a worker thread for
+ * the exec helpers).
+ */
+typedef int (*shl_deserialize_fn)(const char *text, size_t len, void *user,
+                                  void **result);
 
 /** Options of the exec helpers. Initialise with shl_exec_opts_init(). */
 typedef struct shl_exec_opts {
@@ -985,6 +1017,12 @@ typedef struct shl_exec_opts {
     void (*on_exit)(int exit_code, void *user); /**< 128+sig if signalled */
     void *user;
     shl_call_callbacks callbacks;
+    /** NULL: the result is the text (malloc'd, freed with the handle).
+     * Else the result is what it makes of the text; `user` is passed. */
+    shl_deserialize_fn deserializer;
+    /** With a deserializer: frees its results (when the handle is
+     * released); NULL leaves them to the caller. */
+    void (*result_free)(void *result);
 } shl_exec_opts;
 
 SHL_API void shl_exec_opts_init(shl_exec_opts *o);
@@ -1047,6 +1085,22 @@ SHL_API int shl_poll_file(const char *path, bool delete_after,
 SHL_API int shl_poll_files(const char *const *paths, size_t n,
                            bool delete_after, int64_t poll_interval_ms,
                            int64_t timeout_ms, char **contents);
+/** pollFile<T>: shl_poll_file(), then deserializer(text) is the result.
+ * @return 0; the errors of shl_poll_file(); -EINVAL (NULL deserializer or
+ *         result); the deserializer's negative code (nothing returned). */
+SHL_API int shl_poll_file_parse(const char *path, bool delete_after,
+                                int64_t poll_interval_ms, int64_t timeout_ms,
+                                shl_deserialize_fn deserializer, void *user,
+                                void **result);
+/** pollFiles<T>: shl_poll_files(), then results[i] = deserializer(text of
+ * paths[i]). On error nothing is returned: results already made are freed
+ * with result_free (may be NULL). */
+SHL_API int shl_poll_files_parse(const char *const *paths, size_t n,
+                                 bool delete_after, int64_t poll_interval_ms,
+                                 int64_t timeout_ms,
+                                 shl_deserialize_fn deserializer, void *user,
+                                 void (*result_free)(void *result),
+                                 void **results);
 /** pollUntil: call check until it returns non-NULL; that value is the
  * result. @return 0, -ETIMEDOUT. */
 SHL_API int shl_poll_until(void *(*check)(void *user), void *user,
@@ -1187,7 +1241,10 @@ typedef struct shl_call_frame {
     char call_id[SHL_CALL_ID_MAX + 1];
     int32_t pid;
     int64_t start_time_us;     /**< wall clock, us since the epoch */
-    int64_t last_heartbeat_us; /**< the owner's last heartbeat, wall us */
+    /** lastHeartbeat: the frame's own, as the original's readers take
+     * it: the owner's last heartbeat, but never before start_time_us
+     * (wall us); heartbeat_age_ms is measured from it */
+    int64_t last_heartbeat_us;
     shl_frame_state state;
     bool has_description;
     char description[SHL_DESCRIPTION_MAX + 1];
@@ -1376,6 +1433,60 @@ SHL_API int shl_segment_name(const char *base_path, char *buf, size_t cap);
 /** Remove the segment of `base_path` (shm_unlink). Processes that have it
  * mapped keep using it. @return 0, -ENOENT, -errno. */
 SHL_API int shl_segment_unlink(const char *base_path);
+
+/* ------------------------------------------------------------------------ */
+/* Printing (toString) and CallFrame.isStale                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The toString() of the original's objects, for logs and messages: each
+ * writes one line into buf like snprintf (at most cap bytes with the NUL;
+ * cap 0 and buf NULL measure) and returns the length the whole text needs
+ * (so a result >= cap means it was cut), or -EINVAL for a NULL object (or
+ * a NULL buf with cap > 0). Booleans print as true/false, a missing text
+ * as null. Context: any thread (the handles' own rules apply); they take
+ * no ledger lock beyond what the accessors they read take.
+ *
+ *  Operation(operationId: .., participantId: .., sessionId: n, pid: n,
+ *            isInitiator: b, startTime: <ISO>, pendingCallCount: n,
+ *            isAborted: b)
+ *  Call(callId: .., description: .., startedAt: <ISO>, isCompleted: b)
+ *  SpawnedCall(callId: .., completed: b, success: b, cancelled: b)
+ *  OperationFailedInfo(operationId: .., crashedCallIds: [a, b], reason: ..)
+ *      (", ... N more" inside the list when crashed_call_total exceeds the
+ *      ids the value carries)
+ *  HeartbeatResult(abortFlag: b, ledgerExists: b, heartbeatUpdated: b,
+ *      callFrameCount: n, tempResourceCount: n, heartbeatAgeMs: n,
+ *      isStale: b, participants: [..], participantHeartbeatAges: {id: n},
+ *      staleParticipants: [..], hasStaleChildren: b)
+ *  SyncResult(success: n, failed: n, unknown: n, operationFailed: b)
+ *  CallFrame(participantId: .., callId: .., pid: n, state: ..,
+ *            heartbeatAgeMs: n)
+ *  TempResource(path: .., owner: n)
+ */
+SHL_API int shl_op_format(const shl_op *op, char *buf, size_t cap);
+SHL_API int shl_call_format(const shl_call *call, char *buf, size_t cap);
+SHL_API int shl_spawned_format(const shl_spawned *c, char *buf, size_t cap);
+SHL_API int shl_failed_info_format(const shl_failed_info *info, char *buf,
+                                   size_t cap);
+SHL_API int shl_heartbeat_result_format(const shl_heartbeat_result *r,
+                                        char *buf, size_t cap);
+SHL_API int shl_sync_result_format(const shl_sync_result *r, char *buf,
+                                   size_t cap);
+SHL_API int shl_call_frame_format(const shl_call_frame *f, char *buf,
+                                  size_t cap);
+SHL_API int shl_temp_resource_format(const shl_temp_resource *t, char *buf,
+                                     size_t cap);
+
+/**
+ * CallFrame.isStale({timeoutMs}): the frame's heartbeat age is strictly
+ * greater than timeout_ms (<= 0 means the original's default, 10000). The
+ * age is the frame's own (see shl_call_frame.last_heartbeat_us); a frame
+ * whose owner's heartbeat is unknown (age -1) is not stale.
+ * @return false for NULL. Context: any thread.
+ */
+SHL_API bool shl_call_frame_is_stale(const shl_call_frame *f,
+                                     int64_t timeout_ms);
 
 #ifdef __cplusplus
 }

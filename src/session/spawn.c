@@ -660,3 +660,114 @@ shl_op_wait_for_completion(
         *result = res;
     return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* execServerRequest                                                         */
+/* ------------------------------------------------------------------------ */
+
+struct server_req {
+    shl_work_fn work;
+    void *arg;
+    int64_t timeout_ms;
+    void (*result_free)(void *result);
+};
+
+/* Slice of the wait, so a cancel of the outer call reaches the work. */
+#define SERVER_CANCEL_SLICE_MS 50
+
+/* The spawned call's work: run the request's work as a private task and
+ * wait for it at most timeout_ms. At the deadline the call fails with
+ * -ETIMEDOUT (as Dart's .timeout); the work is asked to stop and keeps
+ * running on its thread until it returns, its late result freed with
+ * result_free. */
+static int
+server_request_work(shl_spawned *c, void *arg, void **result)
+{
+    struct server_req *sv = arg;
+    if (sv->timeout_ms < 0)
+        return sv->work(c, sv->arg, result);
+    shl_op *op = c->op;
+    shl_spawned *t = spawned_new(op, sv->work, sv->arg, false);
+    if (!t)
+        return -ENOMEM;
+    t->is_private = true;
+    t->result_free = sv->result_free;
+    memcpy(t->id, c->id, sizeof(t->id)); /* the work sees the call's id */
+    atomic_store(&t->refs, 2); /* this waiter + the worker */
+    session_pin(op);
+    int rc = pool_submit(op->lop->l, t);
+    if (rc) {
+        session_unpin(op);
+        shl__spawned_free(t);
+        return rc;
+    }
+    int64_t dl_ns = shl__mono_ns() + sv->timeout_ms * 1000000;
+    pthread_mutex_lock(&op->mu);
+    for (;;) {
+        if (atomic_load(&t->state) != SHL__SP_RUNNING)
+            break;
+        if (atomic_load(&c->cancelled))
+            atomic_store(&t->cancelled, true);
+        int64_t left = (dl_ns - shl__mono_ns()) / 1000000;
+        if (left <= 0)
+            break;
+        struct timespec dl = shl__deadline(
+            CLOCK_MONOTONIC,
+            left < SERVER_CANCEL_SLICE_MS ? left : SERVER_CANCEL_SLICE_MS);
+        (void)pthread_cond_timedwait(&op->cv, &op->mu, &dl);
+    }
+    int st = atomic_load(&t->state);
+    char etext[512] = "";
+    if (st == SHL__SP_RUNNING) {
+        t->abandoned = true;
+        atomic_store(&t->cancelled, true); /* ask it to stop */
+        rc = -ETIMEDOUT;
+        snprintf(etext, sizeof(etext),
+                 "Server request timed out after %lld ms",
+                 (long long)sv->timeout_ms);
+    } else {
+        rc = t->err;
+        if (st == SHL__SP_SUCCEEDED) {
+            *result = t->result;
+            t->result = NULL; /* ours now */
+            rc = 0;
+        } else {
+            pthread_mutex_lock(&t->pid_mu);
+            snprintf(etext, sizeof(etext), "%s",
+                     t->error ? t->error : shl_strerror(rc));
+            pthread_mutex_unlock(&t->pid_mu);
+            if (rc >= 0)
+                rc = SHL_ECALLFAILED;
+        }
+    }
+    pthread_mutex_unlock(&op->mu);
+    spawned_unref(t);
+    if (rc < 0)
+        shl_spawned_set_error(c, etext);
+    return rc;
+}
+
+int
+shl_op_exec_server_request(shl_op *op, shl_work_fn work, void *arg,
+                           int64_t timeout_ms, const shl_spawn_opts *o,
+                           shl_spawned **out)
+{
+    shl__clear_err();
+    if (!op || !work || !out)
+        return SHL_SET_ERR(-EINVAL, "execServerRequest: NULL argument");
+    struct server_req *sv = calloc(1, sizeof(*sv));
+    if (!sv)
+        return SHL_SET_ERR(-ENOMEM, "execServerRequest: no memory");
+    sv->work = work;
+    sv->arg = arg;
+    sv->timeout_ms = timeout_ms;
+    shl_spawn_opts so;
+    if (o)
+        so = *o;
+    else
+        shl_spawn_opts_init(&so);
+    if (!so.description)
+        so.description = "Server request";
+    sv->result_free = so.result_free;
+    return shl__spawn(op, server_request_work, sv, free, false, &so, out);
+}

@@ -387,6 +387,293 @@ test_conform_error_names(void **state)
     assert_string_equal(shl_strerror(SHL_ECANCELLED), "call cancelled");
 }
 
+
+/* ---- gaps: execServerRequest ---- */
+
+static int
+work_slow(shl_spawned *c, void *arg, void **result)
+{
+    _Atomic int *finished = arg;
+    int64_t t0 = shl_test_now_ms();
+    while (!shl_spawned_is_cancelled(c) && shl_test_now_ms() - t0 < 5000)
+        shl_test_pause_ms(2);
+    *result = NULL;
+    atomic_store(finished, 1);
+    return 0;
+}
+
+static int
+work_value(shl_spawned *c, void *arg, void **result)
+{
+    (void)c;
+    *result = arg;
+    return 0;
+}
+
+static int
+work_detail(shl_spawned *c, void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    shl_spawned_set_error_detail(c, "bad input", "frame 1\nframe 2");
+    return -EINVAL;
+}
+
+static void
+test_conform_exec_server_request(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f);
+    shl_spawn_opts so;
+    shl_spawn_opts_init(&so);
+    so.fail_on_crash = false;
+    static _Atomic int finished;
+    atomic_store(&finished, 0);
+    shl_spawned *c = NULL;
+    int64_t t0 = shl_test_now_ms();
+    assert_shl_ok(shl_op_exec_server_request(f.op, work_slow,
+                                             (void *)&finished, 100, &so, &c));
+    assert_string_equal(shl_spawned_description(c), "Server request");
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
+    int64_t took = shl_test_now_ms() - t0;
+    assert_true(took >= 100);
+    assert_true(took < 3000 * shl_test_multiplier());
+    assert_non_null(strstr(shl_spawned_error(c), "timed out after 100 ms"));
+    /* the work was asked to stop, and does */
+    assert_true(SHL_WAIT_FOR(atomic_load(&finished), 5000));
+    assert_int_equal(shl_op_get_state(f.op), SHL_OP_RUNNING);
+    assert_shl_ok(shl_spawned_release(c));
+    /* in time: the work's value */
+    static int v = 7;
+    void *res = NULL;
+    assert_shl_ok(shl_op_exec_server_request(f.op, work_value, &v, 5000, NULL,
+                                             &c));
+    assert_shl_ok(shl_spawned_wait(c, 10000, &res));
+    assert_ptr_equal(res, &v);
+    assert_shl_ok(shl_spawned_release(c));
+    /* no limit */
+    assert_shl_ok(shl_op_exec_server_request(f.op, work_value, &v, -1, NULL,
+                                             &c));
+    assert_shl_ok(shl_spawned_wait(c, 10000, &res));
+    assert_ptr_equal(res, &v);
+    assert_shl_ok(shl_spawned_release(c));
+    assert_shl_ok(shl_op_leave(f.j, false));
+    assert_shl_ok(shl_op_complete(f.op));
+    fx_close(&f);
+}
+
+/* ---- gaps: deserializers of the poll helpers ---- */
+
+static int
+parse_int(const char *text, size_t len, void *user, void **result)
+{
+    (void)user;
+    (void)len;
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end == text)
+        return -EBADMSG;
+    int *p = malloc(sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    *p = (int)v;
+    *result = p;
+    return 0;
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void
+test_conform_poll_deserializers(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "pollparse");
+    assert_int_equal(mkdir(base, 0700), 0);
+    char a[700], bpath[700];
+    snprintf(a, sizeof(a), "%s/a.txt", base);
+    snprintf(bpath, sizeof(bpath), "%s/b.txt", base);
+    write_text(a, "42\n");
+    void *r = NULL;
+    assert_shl_ok(shl_poll_file_parse(a, false, 10, 1000, parse_int, NULL, &r));
+    assert_int_equal(*(int *)r, 42);
+    free(r);
+    write_text(bpath, "x");
+    r = NULL;
+    assert_int_equal(
+        shl_poll_file_parse(bpath, false, 10, 1000, parse_int, NULL, &r),
+        -EBADMSG);
+    assert_null(r);
+    const char *paths[2] = {a, bpath};
+    void *rs[2] = {NULL, NULL};
+    assert_int_equal(shl_poll_files_parse(paths, 2, false, 10, 1000,
+                                          parse_int, NULL, free, rs),
+                     -EBADMSG);
+    assert_null(rs[0]);
+    write_text(bpath, "-3");
+    assert_shl_ok(shl_poll_files_parse(paths, 2, true, 10, 1000, parse_int,
+                                       NULL, free, rs));
+    assert_int_equal(*(int *)rs[0], 42);
+    assert_int_equal(*(int *)rs[1], -3);
+    free(rs[0]);
+    free(rs[1]);
+    assert_false(exists(a));
+    shl_test_cleanup(base);
+}
+
+/* ---- gaps: fail with a stack trace ---- */
+
+static void
+test_conform_fail_detail(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f);
+    shl_call_opts co;
+    shl_call_opts_init(&co);
+    co.fail_on_crash = false;
+    shl_call *c = NULL;
+    assert_shl_ok(shl_call_start(f.op, &co, &c));
+    assert_shl_ok(shl_call_fail_detail(c, "oops", "at a()\nat b()"));
+    shl_spawn_opts so;
+    shl_spawn_opts_init(&so);
+    so.fail_on_crash = false;
+    shl_spawned *sp = NULL;
+    assert_shl_ok(shl_op_spawn_call(f.op, work_detail, NULL, &so, &sp));
+    assert_int_equal(shl_spawned_wait(sp, 5000, NULL), SHL_ECALLFAILED);
+    assert_string_equal(shl_spawned_error(sp), "bad input");
+    assert_string_equal(shl_spawned_stack_trace(sp), "frame 1\nframe 2");
+    char sid[SHL_CALL_ID_MAX + 1];
+    snprintf(sid, sizeof(sid), "%s", shl_spawned_id(sp));
+    char cid[SHL_CALL_ID_MAX + 1];
+    snprintf(cid, sizeof(cid), "%s", shl_call_id(c));
+    assert_shl_ok(shl_spawned_release(sp));
+    assert_shl_ok(shl_op_leave(f.j, false));
+    assert_shl_ok(shl_op_complete(f.op));
+    char needle[400];
+    snprintf(needle, sizeof(needle),
+             "CALL_STACK_TRACE callId=%s message=at a() | at b()", cid);
+    assert_true(archived_contains(f.base, f.id, "operation.log", needle));
+    snprintf(needle, sizeof(needle),
+             "CALL_STACK_TRACE callId=%s message=frame 1 | frame 2", sid);
+    assert_true(archived_contains(f.base, f.id, "operation.log", needle));
+    fx_close(&f);
+}
+
+/* ---- gaps: toString equivalents, CallFrame.isStale ---- */
+
+static void
+test_conform_format(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f);
+    char buf[2048];
+    int n = shl_op_format(f.op, buf, sizeof(buf));
+    assert_true(n > 0 && (size_t)n == strlen(buf));
+    assert_true(shl_test_rx_match("^Operation\\(operationId: [^,]+, "
+                                  "participantId: cli, sessionId: 1, pid: "
+                                  "[0-9]+, isInitiator: true, startTime: "
+                                  "[0-9T:.+-]+, pendingCallCount: 0, "
+                                  "isAborted: false\\)$",
+                                  buf));
+    /* measuring, and cutting */
+    assert_int_equal(shl_op_format(f.op, NULL, 0), n);
+    char small[8];
+    assert_int_equal(shl_op_format(f.op, small, sizeof(small)), n);
+    assert_string_equal(small, "Operati");
+    assert_int_equal(shl_op_format(NULL, buf, sizeof(buf)), -EINVAL);
+
+    shl_call_opts co;
+    shl_call_opts_init(&co);
+    co.description = "work";
+    shl_call *c = NULL;
+    assert_shl_ok(shl_call_start(f.op, &co, &c));
+    assert_true(shl_call_format(c, buf, sizeof(buf)) > 0);
+    assert_true(shl_test_rx_match("^Call\\(callId: call_cli_[0-9]+_[0-9a-f]{4}, "
+                                  "description: work, startedAt: [^,]+, "
+                                  "isCompleted: false\\)$",
+                                  buf));
+    shl_snapshot *s = NULL;
+    assert_shl_ok(shl_reader_snapshot(shl_ledger_reader(f.l), f.id, &s));
+    assert_int_equal(s->frame_count, 1);
+    assert_true(shl_call_frame_format(&s->frames[0], buf, sizeof(buf)) > 0);
+    assert_true(shl_test_rx_match("^CallFrame\\(participantId: cli, callId: "
+                                  "call_cli_.*, state: active, "
+                                  "heartbeatAgeMs: [0-9]+\\)$",
+                                  buf));
+    assert_false(shl_call_frame_is_stale(&s->frames[0], 0));
+    shl_call_frame fr = s->frames[0];
+    fr.heartbeat_age_ms = 15000;
+    assert_true(shl_call_frame_is_stale(&fr, 0));
+    assert_false(shl_call_frame_is_stale(&fr, 20000));
+    fr.heartbeat_age_ms = 10000;
+    assert_false(shl_call_frame_is_stale(&fr, 0)); /* strictly greater */
+    shl_snapshot_free(s);
+    assert_shl_ok(shl_call_end(c, NULL));
+
+    shl_spawned *sp = NULL;
+    assert_shl_ok(shl_op_spawn_call(f.op, work_value, NULL, NULL, &sp));
+    assert_shl_ok(shl_spawned_wait(sp, 5000, NULL));
+    assert_true(shl_spawned_format(sp, buf, sizeof(buf)) > 0);
+    assert_true(shl_test_rx_match("^SpawnedCall\\(callId: call_cli_[^,]+, "
+                                  "completed: true, success: true, "
+                                  "cancelled: false\\)$",
+                                  buf));
+    shl_sync_result sr;
+    assert_shl_ok(shl_op_await_call(f.op, sp, NULL, &sr));
+    assert_true(shl_sync_result_format(&sr, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, "SyncResult(success: 1, failed: 0, unknown: 0, "
+                             "operationFailed: false)");
+    shl_sync_result_fini(&sr);
+    assert_shl_ok(shl_spawned_release(sp));
+
+    shl_heartbeat_result *hr = NULL;
+    assert_shl_ok(shl_op_heartbeat(f.op, &hr));
+    assert_true(shl_heartbeat_result_format(hr, buf, sizeof(buf)) > 0);
+    assert_true(shl_test_rx_match("^HeartbeatResult\\(abortFlag: false, "
+                                  "ledgerExists: true, heartbeatUpdated: "
+                                  "true, callFrameCount: 0, "
+                                  "tempResourceCount: 0, heartbeatAgeMs: "
+                                  "-?[0-9]+, isStale: false, participants: "
+                                  "\\[.*\\], participantHeartbeatAges: "
+                                  "\\{.*\\}, staleParticipants: \\[\\], "
+                                  "hasStaleChildren: false\\)$",
+                                  buf));
+    shl_heartbeat_result_free(hr);
+
+    shl_failed_info fi;
+    memset(&fi, 0, sizeof(fi));
+    snprintf(fi.operation_id, sizeof(fi.operation_id), "op1");
+    snprintf(fi.reason, sizeof(fi.reason), "it broke");
+    fi.crashed_call_count = 2;
+    fi.crashed_call_total = 3;
+    snprintf(fi.crashed_call_ids[0], sizeof(fi.crashed_call_ids[0]), "c1");
+    snprintf(fi.crashed_call_ids[1], sizeof(fi.crashed_call_ids[1]), "c2");
+    assert_true(shl_failed_info_format(&fi, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, "OperationFailedInfo(operationId: op1, "
+                             "crashedCallIds: [c1, c2, ... 1 more], reason: "
+                             "it broke)");
+    shl_temp_resource tr;
+    memset(&tr, 0, sizeof(tr));
+    snprintf(tr.path, sizeof(tr.path), "/tmp/x");
+    tr.owner = 12;
+    assert_true(shl_temp_resource_format(&tr, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, "TempResource(path: /tmp/x, owner: 12)");
+
+    assert_shl_ok(shl_op_leave(f.j, false));
+    assert_shl_ok(shl_op_complete(f.op));
+    fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -401,6 +688,10 @@ main(void)
         cmocka_unit_test(test_conform_spawned_error_in_crashed_cb),
         cmocka_unit_test(test_conform_frame_heartbeat_not_before_start),
         cmocka_unit_test(test_conform_error_names),
+        cmocka_unit_test(test_conform_exec_server_request),
+        cmocka_unit_test(test_conform_poll_deserializers),
+        cmocka_unit_test(test_conform_fail_detail),
+        cmocka_unit_test(test_conform_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
