@@ -194,8 +194,11 @@ struct shl__res {
     uint64_t op_gen;
     int64_t registered_at_us;
     int32_t owner_pid;            /* participantPid of the registrant */
-    uint32_t pad1;
+    uint32_t frame_ref;           /* CallFrame.resources: the frame index
+                                     + 1 of the call it belongs to, 0 for
+                                     the operation's own */
     uint64_t part_gen;            /* generation of the registrant's slot */
+    uint64_t frame_gen;           /* generation of that frame */
     char path[SHL_PATH_MAX + 1];
 } SHL__ALIGNED;
 

@@ -633,6 +633,18 @@ SHL_API int shl_op_register_temp_resource_n(shl_op *op, const char *path,
                                             size_t len);
 
 /**
+ * A temp resource of the operation registered for a call: as
+ * shl_op_register_temp_resource() in the call's session, and it appears
+ * in the call's frame (CallFrame.resources: shl_call_frame_resources(),
+ * the frame's "resources" in the JSON; the original declared the list and
+ * never filled it). It stays registered after the call ends (unregister it
+ * by path); the frame link ends with the frame.
+ * @return as shl_op_register_temp_resource(); SHL_ESTATE also when the
+ *         call is no longer pending. Context: any thread. May block.
+ */
+SHL_API int shl_call_register_temp_resource(shl_call *call, const char *path);
+
+/**
  * unregisterTempResource: remove every record of the operation whose
  * normalised path equals `path` exactly.
  * @return the number removed (>= 0; 0 when none matched); -EINVAL,
@@ -1252,6 +1264,10 @@ typedef struct shl_call_frame {
     int64_t heartbeat_age_ms;
     uint64_t session_id;
     uint32_t participant_slot;
+    /** resources.length: temp resources registered for this call
+     * (shl_call_register_temp_resource); list them with
+     * shl_call_frame_resources() */
+    uint32_t resource_count;
 } shl_call_frame;
 
 /** TempResource. */
@@ -1259,6 +1275,9 @@ typedef struct shl_temp_resource {
     char path[SHL_PATH_MAX + 1];
     int32_t owner;            /**< the registering participant's pid */
     int64_t registered_at_us; /**< wall clock */
+    /** the call it was registered for (its frame's resources), "" for the
+     * operation's own */
+    char call_id[SHL_CALL_ID_MAX + 1];
 } shl_temp_resource;
 
 /** LedgerData plus what the shared memory adds. */
@@ -1286,6 +1305,16 @@ typedef struct shl_snapshot {
     size_t participant_count; /**< participants with frames or sessions */
     shl_participant_info *participants;
 } shl_snapshot;
+
+/**
+ * CallFrame.resources: the paths of the temp resources of frame `f` (one
+ * of s->frames), in registration order; paths[i] point into `s` (valid
+ * while it is). @return the number (may exceed `cap`; paths may be NULL
+ * to count). Context: any thread.
+ */
+SHL_API size_t shl_call_frame_resources(const shl_snapshot *s,
+                                        const shl_call_frame *f,
+                                        const char **paths, size_t cap);
 
 /** isEmpty: no call frames and no temp resources. */
 SHL_API bool shl_snapshot_is_empty(const shl_snapshot *s);

@@ -176,7 +176,7 @@ jstr(const char *text)
     } while (0)
 
 static json_t *
-frame_to_json(const shl_call_frame *f)
+frame_to_json(const shl_snapshot *s, const shl_call_frame *f)
 {
     json_t *o = json_object();
     if (!o)
@@ -189,7 +189,16 @@ frame_to_json(const shl_call_frame *f)
     SET(o, "state", json_string(shl_frame_state_name(f->state)));
     SET(o, "description",
         f->has_description ? jstr(f->description) : json_null());
-    SET(o, "resources", json_array());
+    json_t *res = json_array();
+    if (!res)
+        goto nomem;
+    for (size_t i = 0; f->call_id[0] && i < s->resource_count; i++)
+        if (!strcmp(s->resources[i].call_id, f->call_id) &&
+            json_array_append_new(res, jstr(s->resources[i].path)) != 0) {
+            json_decref(res);
+            goto nomem;
+        }
+    SET(o, "resources", res);
     SET(o, "failOnCrash", json_boolean(f->fail_on_crash));
     SET(o, "heartbeatAgeMs", json_integer(f->heartbeat_age_ms));
     SET(o, "sessionId", json_integer((json_int_t)f->session_id));
@@ -281,7 +290,7 @@ snapshot_doc(const shl_snapshot *s)
     if (!arr)
         goto nomem;
     for (size_t i = 0; i < s->frame_count; i++) {
-        json_t *f = frame_to_json(&s->frames[i]);
+        json_t *f = frame_to_json(s, &s->frames[i]);
         if (!f)
             goto nomem;
         APPEND(arr, f);
@@ -299,6 +308,8 @@ snapshot_doc(const shl_snapshot *s)
         SET(x, "path", jstr(r->path));
         SET(x, "owner", json_integer(r->owner));
         SET(x, "registeredAt", iso(r->registered_at_us));
+        if (r->call_id[0]) /* ours: the call it belongs to */
+            SET(x, "callId", jstr(r->call_id));
     }
     SET(o, "tempResources", arr);
     arr = NULL;
@@ -533,6 +544,9 @@ parse_resource(json_t *o, int i, shl_temp_resource *r)
         (rc = get_int(&c, o, "owner", true, 0, INT32_MIN, INT32_MAX, &x)))
         return rc;
     r->owner = (int32_t)x;
+    if ((rc = get_str(&c, o, "callId", false, r->call_id, sizeof(r->call_id),
+                      NULL)))
+        return rc;
     return get_time(&c, o, "registeredAt", true, 0, &r->registered_at_us);
 }
 
@@ -719,6 +733,29 @@ parse_doc(json_t *root, shl_snapshot *s)
                           (void **)&s->participants, &s->participant_count,
                           one_participant, NULL)))
         return rc;
+    /* CallFrame.resources: each path names a temp resource of the call
+     * (tempResources carries the callId in our files; an original file's
+     * lists are empty) */
+    for (size_t i = 0; json_is_array(frames) && i < s->frame_count; i++) {
+        json_t *res = json_object_get(json_array_get(frames, i), "resources");
+        shl_call_frame *f = &s->frames[i];
+        for (size_t k = 0; json_is_array(res) && k < json_array_size(res);
+             k++) {
+            const char *p = json_string_value(json_array_get(res, k));
+            if (!p)
+                return bad(&c, "resources", "not a string");
+            for (size_t r = 0; r < s->resource_count; r++) {
+                shl_temp_resource *t = &s->resources[r];
+                if (strcmp(t->path, p) != 0 ||
+                    (t->call_id[0] && strcmp(t->call_id, f->call_id) != 0))
+                    continue;
+                memcpy(t->call_id, f->call_id, sizeof(t->call_id));
+                break;
+            }
+        }
+        f->resource_count =
+            (uint32_t)shl_call_frame_resources(s, f, NULL, 0);
+    }
     json_t *fail = json_object_get(root, "failure");
     if (fail && !json_is_null(fail) && (rc = parse_failure(fail, s)))
         return rc;

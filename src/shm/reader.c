@@ -302,6 +302,22 @@ fail:
     return NULL;
 }
 
+size_t
+shl_call_frame_resources(const shl_snapshot *s, const shl_call_frame *f,
+                         const char **paths, size_t cap)
+{
+    if (!s || !f || !f->call_id[0])
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->resource_count; i++)
+        if (!strcmp(s->resources[i].call_id, f->call_id)) {
+            if (paths && n < cap)
+                paths[n] = s->resources[i].path;
+            n++;
+        }
+    return n;
+}
+
 bool
 shl_snapshot_is_empty(const shl_snapshot *s)
 {
@@ -550,9 +566,23 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
             goto fail;
         }
         shl_temp_resource *tr = &snap->resources[snap->resource_count++];
+        memset(tr, 0, sizeof(*tr));
         shl__copy_field(tr->path, x->path, sizeof(x->path));
         tr->owner = x->owner_pid;
         tr->registered_at_us = x->registered_at_us;
+        /* CallFrame.resources: the call's frame, if it is still that one */
+        uint32_t fs;
+        if (x->frame_ref && x->frame_ref - 1 < s->hdr->cap[SHL__T_FRAME] &&
+            copy_frame(s, x->frame_ref - 1, f, &fs) &&
+            atomic_load(&f->h.gen) == x->frame_gen && f->op_idx == idx &&
+            f->op_gen == gen) {
+            shl__copy_field(tr->call_id, f->call_id, sizeof(f->call_id));
+            for (size_t k = 0; k < snap->frame_count; k++)
+                if (!strcmp(snap->frames[k].call_id, tr->call_id)) {
+                    snap->frames[k].resource_count++;
+                    break;
+                }
+        }
     }
     for (uint32_t slot = 0; slot < pcapn; slot++) {
         if (!seen[slot])

@@ -248,6 +248,78 @@ test_conform_survivor_end(void **state)
     shl_test_cleanup(base);
 }
 
+
+/* ---- gaps: deserializers of the exec helpers ---- */
+
+static int
+parse_int(const char *text, size_t len, void *user, void **result)
+{
+    (void)user;
+    (void)len;
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end == text)
+        return -EBADMSG;
+    int *p = malloc(sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    *p = (int)v;
+    *result = p;
+    return 0;
+}
+
+static void
+test_conform_exec_deserializer(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "execparse");
+    shl_ledger *l;
+    assert_shl_ok(shl_ledger_open(&l, base, "cli", NULL));
+    shl_op *op;
+    assert_shl_ok(shl_op_create(l, "parse", NULL, &op));
+    /* stdout parsed */
+    shl_exec_opts o;
+    shl_exec_opts_init(&o);
+    o.executable = "echo";
+    const char *argv[] = {"41", NULL};
+    o.argv = argv;
+    o.deserializer = parse_int;
+    o.result_free = free;
+    shl_spawned *c = NULL;
+    void *res = NULL;
+    assert_shl_ok(shl_op_exec_stdio_worker(op, &o, &c));
+    assert_shl_ok(shl_spawned_wait(c, 10000, &res));
+    assert_int_equal(*(int *)res, 41);
+    assert_shl_ok(shl_spawned_release(c)); /* frees it with result_free */
+    /* a result file parsed */
+    char rpath[700];
+    snprintf(rpath, sizeof(rpath), "%s/result.txt", base);
+    char script[900];
+    snprintf(script, sizeof(script), "echo 99 > %s", rpath);
+    const char *argv2[] = {"-c", script, NULL};
+    o.executable = "sh";
+    o.argv = argv2;
+    o.result_file_path = rpath;
+    assert_shl_ok(shl_op_exec_file_result_worker(op, &o, &c));
+    assert_shl_ok(shl_spawned_wait(c, 10000, &res));
+    assert_int_equal(*(int *)res, 99);
+    assert_shl_ok(shl_spawned_release(c));
+    /* a parse failure fails the call (and, fail_on_crash, the operation) */
+    const char *argv3[] = {"not a number", NULL};
+    o.executable = "echo";
+    o.argv = argv3;
+    o.result_file_path = NULL;
+    assert_shl_ok(shl_op_exec_stdio_worker(op, &o, &c));
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
+    assert_non_null(strstr(shl_spawned_error(c), "deserializer failed"));
+    assert_int_equal(shl_op_get_state(op), SHL_OP_FAILED);
+    assert_shl_ok(shl_spawned_release(c));
+    assert_shl_ok(shl_op_leave(op, false));
+    shl_ledger_close(l);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
@@ -255,6 +327,7 @@ main(void)
         cmocka_unit_test(test_conform_crashed_ids_all),
         cmocka_unit_test(test_conform_fenced_codes),
         cmocka_unit_test(test_conform_survivor_end),
+        cmocka_unit_test(test_conform_exec_deserializer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

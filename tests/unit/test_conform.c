@@ -674,6 +674,66 @@ test_conform_format(void **state)
     fx_close(&f);
 }
 
+
+/* ---- gaps: CallFrame.resources ---- */
+
+static void
+test_conform_frame_resources(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f);
+    shl_call *c = NULL, *other = NULL;
+    assert_shl_ok(shl_call_start(f.j, NULL, &c));
+    assert_shl_ok(shl_call_start(f.j, NULL, &other));
+    assert_shl_ok(shl_call_register_temp_resource(c, "/tmp/conform-a"));
+    assert_shl_ok(shl_call_register_temp_resource(c, "/tmp//conform-b/."));
+    assert_shl_ok(shl_op_register_temp_resource(f.j, "/tmp/conform-op"));
+    shl_snapshot *s = NULL;
+    assert_shl_ok(shl_reader_snapshot(shl_ledger_reader(f.l), f.id, &s));
+    assert_int_equal(s->frame_count, 2);
+    const shl_call_frame *fc = NULL, *fo = NULL;
+    for (size_t i = 0; i < s->frame_count; i++) {
+        if (!strcmp(s->frames[i].call_id, shl_call_id(c)))
+            fc = &s->frames[i];
+        else
+            fo = &s->frames[i];
+    }
+    assert_non_null(fc);
+    assert_non_null(fo);
+    assert_int_equal(fc->resource_count, 2);
+    assert_int_equal(fo->resource_count, 0);
+    const char *paths[4];
+    assert_int_equal(shl_call_frame_resources(s, fc, paths, 4), 2);
+    assert_string_equal(paths[0], "/tmp/conform-a");
+    assert_string_equal(paths[1], "/tmp/conform-b");
+    assert_int_equal(shl_call_frame_resources(s, fo, paths, 4), 0);
+    /* JSON: the frame lists them, and reads back */
+    char *json = NULL;
+    assert_shl_ok(shl_snapshot_to_json(s, SHL_JSON_COMPACT, &json));
+    assert_true(shl_test_rx_match(
+        "\"resources\":\\[\"/tmp/conform-a\",\"/tmp/conform-b\"\\]", json));
+    shl_snapshot *back = NULL;
+    assert_shl_ok(shl_snapshot_from_json(json, &back));
+    for (size_t i = 0; i < back->frame_count; i++)
+        if (!strcmp(back->frames[i].call_id, shl_call_id(c)))
+            assert_int_equal(
+                shl_call_frame_resources(back, &back->frames[i], NULL, 0), 2);
+    shl_snapshot_free(back);
+    free(json);
+    shl_snapshot_free(s);
+    assert_shl_ok(shl_call_end(c, NULL));
+    assert_int_equal(shl_call_register_temp_resource(c, "/tmp/x"), SHL_ESTATE);
+    assert_int_equal(shl_op_unregister_temp_resource(f.j, "/tmp/conform-a"), 1);
+    assert_int_equal(shl_op_unregister_temp_resource(f.j, "/tmp/conform-b"), 1);
+    assert_int_equal(shl_op_unregister_temp_resource(f.j, "/tmp/conform-op"),
+                     1);
+    assert_shl_ok(shl_call_end(other, NULL));
+    assert_shl_ok(shl_op_leave(f.j, false));
+    assert_shl_ok(shl_op_complete(f.op));
+    fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -692,6 +752,7 @@ main(void)
         cmocka_unit_test(test_conform_poll_deserializers),
         cmocka_unit_test(test_conform_fail_detail),
         cmocka_unit_test(test_conform_format),
+        cmocka_unit_test(test_conform_frame_resources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
