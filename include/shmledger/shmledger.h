@@ -278,8 +278,14 @@ SHL_API void shl_heartbeat_result_free(shl_heartbeat_result *r);
 /** LedgerCallback. Every member may be NULL. Callbacks never run while a
  * ledger lock is held. */
 typedef struct shl_ledger_callbacks {
-    /** A backup folder (or trail file) was created. `path` is valid only
-     * during the call. Runs on the thread that archived. */
+    /** onBackupCreated: an operation was archived (`path` is its folder
+     * backup/{opId}, on the thread that archived), or a trail file was
+     * created (`path` is {basePath}/{opId}_trail.jsonl, the trail's first
+     * line; on the thread that wrote it: this ledger's snapshotter thread,
+     * or a thread of this ledger that wrote its own lines while the event
+     * ring was full). The original called it for every trail snapshot; our
+     * trail is one file appended per change, reported once when created.
+     * `path` is valid only during the call. */
     void (*on_backup_created)(const char *path, void *user);
     /** A log line was written. `line` has no trailing newline and is valid
      * only during the call. Runs on the logging thread. Also receives the
@@ -479,10 +485,12 @@ SHL_API SHL_NODISCARD int shl_op_join(shl_ledger *l, const char *operation_id,
 /**
  * Leave the operation for this session (leave).
  *
- * Refuses with SHL_ESTATE while the session has pending calls, unless
+ * Refuses with SHL_ESTATE while the session has pending calls (the message
+ * counts and names all of them, regular and spawned), unless
  * `cancel_pending` is true, in which case every pending call of the session
- * is failed with the error "cancelled" first (its frame is removed, its
- * onCleanup runs, and it does not fail the operation). On success the
+ * is cancelled first (its frame is removed, its onCleanup runs, and it
+ * does not fail the operation: cancelled is its own outcome, see
+ * shl_work_fn). On success the
  * session is closed and `op` is freed, with every call handle of the
  * session. The last session of this ledger in the operation ends the
  * ledger's participation in it.
