@@ -521,14 +521,14 @@ exec_run(shl_spawned *s, void *arg, void **result)
     if (w > 0 && WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         const char *sn = sigabbrev_np(sig);
-        rc = fail_with(s, SHL_EFAILED,
+        rc = fail_with(s, SHL_ECALLFAILED,
                        "Process %s killed by signal %d (SIG%s), exit code %d",
                        x->exe, sig, sn ? sn : "?", code);
         goto out;
     }
     if (code != 0) {
-        rc = fail_with(s, SHL_EFAILED, "Process %s exited with code %d", x->exe,
-                       code);
+        rc = fail_with(s, SHL_ECALLFAILED, "Process %s exited with code %d",
+                       x->exe, code);
         goto out;
     }
     if (!x->file_mode) {

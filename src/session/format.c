@@ -121,8 +121,7 @@ shl_failed_info_format(const shl_failed_info *info, char *buf, size_t cap)
 }
 
 static void
-id_list(struct fmt *f, const char (*ids)[SHL_PARTICIPANT_ID_MAX + 1],
-        size_t n)
+id_list(struct fmt *f, const char (*ids)[SHL_PARTICIPANT_ID_MAX + 1], size_t n)
 {
     fmt_add(f, "[");
     for (size_t i = 0; i < n; i++)
@@ -144,7 +143,7 @@ shl_heartbeat_result_format(const shl_heartbeat_result *r, char *buf,
             b(r->abort_flag), b(r->ledger_exists), b(r->heartbeat_updated),
             (unsigned)r->call_frame_count, (unsigned)r->temp_resource_count,
             (long long)r->heartbeat_age_ms, b(r->is_stale));
-    id_list(&f, (const char(*)[SHL_PARTICIPANT_ID_MAX + 1])r->participants,
+    id_list(&f, (const char(*)[SHL_PARTICIPANT_ID_MAX + 1]) r->participants,
             r->participants ? r->participant_count : 0);
     fmt_add(&f, ", participantHeartbeatAges: {");
     for (size_t i = 0; r->ages && i < r->age_count; i++)
@@ -152,7 +151,7 @@ shl_heartbeat_result_format(const shl_heartbeat_result *r, char *buf,
                 (long long)r->ages[i].age_ms);
     fmt_add(&f, "}, staleParticipants: ");
     id_list(&f,
-            (const char(*)[SHL_PARTICIPANT_ID_MAX + 1])r->stale_participants,
+            (const char(*)[SHL_PARTICIPANT_ID_MAX + 1]) r->stale_participants,
             r->stale_participants ? r->stale_count : 0);
     fmt_add(&f, ", hasStaleChildren: %s)", b(r->has_stale_children));
     return fmt_done(&f);

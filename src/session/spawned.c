@@ -357,4 +357,3 @@ shl_op_await_call(shl_op *op, shl_spawned *call, const shl_sync_opts *o,
         return SHL_SET_ERR(-EINVAL, "shl_op_await_call: NULL call");
     return shl_op_sync(op, &call, 1, o, out);
 }
-

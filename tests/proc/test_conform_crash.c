@@ -150,8 +150,7 @@ test_conform_fenced_codes(void **state)
         CHILD_CHECK(shl_op_join(vl, opid, NULL, &vop));
         shl_call *c;
         CHILD_CHECK(shl_call_start(vop, NULL, &c));
-        snprintf(sh->call_id[0], sizeof(sh->call_id[0]), "%s",
-                 shl_call_id(c));
+        snprintf(sh->call_id[0], sizeof(sh->call_id[0]), "%s", shl_call_id(c));
         atomic_store(&sh->ready, 1);
         /* stopped here; after SIGCONT it learns it was fenced */
         shl_failed_info info;
@@ -170,15 +169,14 @@ test_conform_fenced_codes(void **state)
     assert_true(SHL_WAIT_FOR(shl_op_get_state(op) == SHL_OP_FAILED, 10000));
     kill(v, SIGCONT);
     char buf[64] = {0};
-    assert_true(shl_test_read_by(pfd[0], buf, 1,
-                                 shl_test_now_ms() +
-                                     20000 * shl_test_multiplier()));
+    assert_true(shl_test_read_by(
+        pfd[0], buf, 1, shl_test_now_ms() + 20000 * shl_test_multiplier()));
     ssize_t more = read(pfd[0], buf + 1, sizeof(buf) - 2);
     assert_true(more > 0);
     int rc = 1, end_rc = 0, start_rc = 0;
     assert_int_equal(sscanf(buf, "%d %d %d", &rc, &end_rc, &start_rc), 3);
     assert_int_equal(rc, 0);
-    assert_int_equal(end_rc, SHL_EFAILED);  /* its old call: declared crashed */
+    assert_int_equal(end_rc, SHL_EFAILED); /* its old call: declared crashed */
     assert_int_equal(start_rc, SHL_EFENCED); /* new calls: fenced */
     assert_child_exited(v, 0);
     close(pfd[0]);
@@ -247,7 +245,6 @@ test_conform_survivor_end(void **state)
     munmap(sh, sizeof(*sh));
     shl_test_cleanup(base);
 }
-
 
 /* ---- gaps: deserializers of the exec helpers ---- */
 

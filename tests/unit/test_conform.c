@@ -48,7 +48,12 @@ fx_open_cb(struct fx *f, struct cbrec *rec)
         lo.callbacks.user = rec;
     }
     assert_shl_ok(shl_ledger_open(&f->l, f->base, "cli", &lo));
-    assert_shl_ok(shl_ledger_open(&f->l2, f->base, "bridge", NULL));
+    /* the lines are written by the snapshotter: keep it in l, whose
+     * callbacks the tests look at */
+    shl_ledger_opts lo2;
+    shl_ledger_opts_init(&lo2);
+    lo2.snapshotter = rec == NULL;
+    assert_shl_ok(shl_ledger_open(&f->l2, f->base, "bridge", &lo2));
     assert_shl_ok(shl_op_create(f->l, "conform", NULL, &f->op));
     snprintf(f->id, sizeof(f->id), "%s", shl_op_id(f->op));
     assert_shl_ok(shl_op_join(f->l2, f->id, NULL, &f->j));
@@ -143,8 +148,8 @@ test_conform_cancelled_spawned_wait(void **state)
     struct fx f;
     fx_open(&f);
     shl_spawned *c = NULL;
-    assert_shl_ok(shl_op_spawn_call(f.op, work_until_cancelled, NULL, NULL,
-                                    &c));
+    assert_shl_ok(
+        shl_op_spawn_call(f.op, work_until_cancelled, NULL, NULL, &c));
     shl_spawned_cancel(c);
     assert_int_equal(shl_spawned_wait(c, 5000, NULL), SHL_ECANCELLED);
     assert_true(shl_spawned_is_cancelled(c));
@@ -253,10 +258,10 @@ test_conform_no_stray_files_after_failure(void **state)
     shl_ledger_close(f.l2);
     shl_ledger_close(f.l);
     assert_nothing_beside(f.base, f.id);
-    assert_true(archived_contains(f.base, f.id, "trail.jsonl",
-                                  "PARTICIPANT_LEFT"));
-    assert_true(archived_contains(f.base, f.id, "operation.log",
-                                  "CALL_FAILED"));
+    assert_true(
+        archived_contains(f.base, f.id, "trail.jsonl", "PARTICIPANT_LEFT"));
+    assert_true(
+        archived_contains(f.base, f.id, "operation.log", "CALL_FAILED"));
     shl_test_cleanup(f.base);
 }
 
@@ -387,7 +392,6 @@ test_conform_error_names(void **state)
     assert_string_equal(shl_strerror(SHL_ECANCELLED), "call cancelled");
 }
 
-
 /* ---- gaps: execServerRequest ---- */
 
 static int
@@ -432,8 +436,8 @@ test_conform_exec_server_request(void **state)
     atomic_store(&finished, 0);
     shl_spawned *c = NULL;
     int64_t t0 = shl_test_now_ms();
-    assert_shl_ok(shl_op_exec_server_request(f.op, work_slow,
-                                             (void *)&finished, 100, &so, &c));
+    assert_shl_ok(shl_op_exec_server_request(f.op, work_slow, (void *)&finished,
+                                             100, &so, &c));
     assert_string_equal(shl_spawned_description(c), "Server request");
     assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
     int64_t took = shl_test_now_ms() - t0;
@@ -447,14 +451,14 @@ test_conform_exec_server_request(void **state)
     /* in time: the work's value */
     static int v = 7;
     void *res = NULL;
-    assert_shl_ok(shl_op_exec_server_request(f.op, work_value, &v, 5000, NULL,
-                                             &c));
+    assert_shl_ok(
+        shl_op_exec_server_request(f.op, work_value, &v, 5000, NULL, &c));
     assert_shl_ok(shl_spawned_wait(c, 10000, &res));
     assert_ptr_equal(res, &v);
     assert_shl_ok(shl_spawned_release(c));
     /* no limit */
-    assert_shl_ok(shl_op_exec_server_request(f.op, work_value, &v, -1, NULL,
-                                             &c));
+    assert_shl_ok(
+        shl_op_exec_server_request(f.op, work_value, &v, -1, NULL, &c));
     assert_shl_ok(shl_spawned_wait(c, 10000, &res));
     assert_ptr_equal(res, &v);
     assert_shl_ok(shl_spawned_release(c));
@@ -514,8 +518,8 @@ test_conform_poll_deserializers(void **state)
     assert_null(r);
     const char *paths[2] = {a, bpath};
     void *rs[2] = {NULL, NULL};
-    assert_int_equal(shl_poll_files_parse(paths, 2, false, 10, 1000,
-                                          parse_int, NULL, free, rs),
+    assert_int_equal(shl_poll_files_parse(paths, 2, false, 10, 1000, parse_int,
+                                          NULL, free, rs),
                      -EBADMSG);
     assert_null(rs[0]);
     write_text(bpath, "-3");
@@ -598,10 +602,11 @@ test_conform_format(void **state)
     shl_call *c = NULL;
     assert_shl_ok(shl_call_start(f.op, &co, &c));
     assert_true(shl_call_format(c, buf, sizeof(buf)) > 0);
-    assert_true(shl_test_rx_match("^Call\\(callId: call_cli_[0-9]+_[0-9a-f]{4}, "
-                                  "description: work, startedAt: [^,]+, "
-                                  "isCompleted: false\\)$",
-                                  buf));
+    assert_true(
+        shl_test_rx_match("^Call\\(callId: call_cli_[0-9]+_[0-9a-f]{4}, "
+                          "description: work, startedAt: [^,]+, "
+                          "isCompleted: false\\)$",
+                          buf));
     shl_snapshot *s = NULL;
     assert_shl_ok(shl_reader_snapshot(shl_ledger_reader(f.l), f.id, &s));
     assert_int_equal(s->frame_count, 1);
@@ -673,7 +678,6 @@ test_conform_format(void **state)
     assert_shl_ok(shl_op_complete(f.op));
     fx_close(&f);
 }
-
 
 /* ---- gaps: CallFrame.resources ---- */
 
