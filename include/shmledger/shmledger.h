@@ -698,7 +698,9 @@ SHL_API void shl_call_opts_init(shl_call_opts *o);
  *                  shl_call_release() or the session ends.
  * @return 0; -EINVAL, -ENAMETOOLONG (description), -ENOMEM, SHL_EFULL
  *         (frame table full), SHL_ESTALE, SHL_ESTATE (operation not
- *         running, or session aborted), SHL_EFENCED.
+ *         running, or session aborted), SHL_EFENCED (this participant was
+ *         declared crashed; checked before the operation's state, which is
+ *         failed by then).
  * Context: any thread; lock-free (no structure lock is taken).
  */
 SHL_API SHL_NODISCARD int shl_call_start(shl_op *op, const shl_call_opts *o,
