@@ -182,6 +182,7 @@ shl_op_create(shl_ledger *l, const char *description,
         memcpy(r->description, description, strlen(description));
     r->failed_at_us = 0;
     r->crashed_count = 0;
+    r->crashed_total = 0;
     r->reason[0] = 0;
     SHL_CRASH_POINT("alloc.filled");
     shl__rec_publish(&r->h);
