@@ -103,7 +103,9 @@ extern "C" {
 #define SHL_ENOTFOUND (-1009)
 /** An id (operation, participant, call) has the wrong shape or length. */
 #define SHL_EBADID (-1010)
-/** The operation has failed (cleanup or failed state). */
+/** The operation has failed (cleanup or failed state); also what ending
+ * an old call returns to a participant that was declared crashed (see
+ * shl_call_end). A call's own failure is SHL_ECALLFAILED. */
 #define SHL_EFAILED (-1011)
 /** The operation was aborted. */
 #define SHL_EABORTED (-1012)
