@@ -83,6 +83,18 @@ foreach(_src IN LISTS _examples)
         PUBLIC_ONLY)
 endforeach()
 
+# docs/mapping.md (the Dart -> C table) against the public header.
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(Python3_Interpreter_FOUND)
+    add_test(NAME unit.mapping
+        COMMAND "${Python3_EXECUTABLE}"
+                "${PROJECT_SOURCE_DIR}/tools/dev/check-mapping.py"
+                "${PROJECT_SOURCE_DIR}")
+    set_tests_properties(unit.mapping PROPERTIES LABELS unit TIMEOUT 60)
+else()
+    message(STATUS "unit.mapping skipped: no python3")
+endif()
+
 # Command-line tests (zstd tests/cli-tests style). Under SHL_TEST_WRAPPER the
 # script gets the wrapper as SHL_EXEC_PREFIX, to put before each command.
 if(EXISTS "${_shl_tests}/cli/run.sh" AND TARGET shmledger_cli)

@@ -101,6 +101,8 @@ enum shl__rec_state {
 #define SHL__FWORD_GEN_OK(w, gen)                                              \
     (((w) >> 8) == ((uint64_t)(gen) & 0x00ffffffffffffffull))
 #define SHL__FWORD_STATE(w) ((uint32_t)((w)&0xffu))
+/* Bytes of an operation record's packed crashed call ids. */
+#define SHL__CRASHED_BYTES 8192
 /* Participants tracked in an operation's member bitmap. */
 #define SHL__MAX_PARTICIPANTS 4096
 
@@ -150,10 +152,14 @@ struct shl__op {
     char initiator[SHL_PARTICIPANT_ID_MAX + 1];
     char description[SHL_DESCRIPTION_MAX + 1];
     int64_t failed_at_us;
-    uint32_t crashed_count;
-    uint32_t pad1;
+    uint32_t crashed_count;       /* ids stored in crashed[] */
+    uint32_t crashed_total;       /* crashed calls of the failure, all of
+                                     them (>= crashed_count) */
     char reason[SHL_REASON_MAX + 1];
-    char crashed[SHL_CRASHED_IDS_MAX][SHL_CALL_ID_MAX + 1];
+    /* the crashed call ids, each NUL-terminated, packed one after the
+     * other (shm/records.c): at least SHL__CRASHED_BYTES / 128 ids of the
+     * longest kind, about 400 typical ones */
+    char crashed[SHL__CRASHED_BYTES];
     /* Written by every call start/end: on their own cache line, so calls
      * do not invalidate the line every call reads (state, gen, op_state). */
     _Atomic uint64_t change_count SHL__ALIGNED; /* every change (snapshotter) */
@@ -191,8 +197,11 @@ struct shl__res {
     uint64_t op_gen;
     int64_t registered_at_us;
     int32_t owner_pid;            /* participantPid of the registrant */
-    uint32_t pad1;
+    uint32_t frame_ref;           /* CallFrame.resources: the frame index
+                                     + 1 of the call it belongs to, 0 for
+                                     the operation's own */
     uint64_t part_gen;            /* generation of the registrant's slot */
+    uint64_t frame_gen;           /* generation of that frame */
     char path[SHL_PATH_MAX + 1];
 } SHL__ALIGNED;
 

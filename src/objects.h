@@ -182,6 +182,8 @@ struct shl_spawned {
     bool abandoned;    /* private: the waiter gave up (op->mu) */
     void *result;      /* valid once SUCCEEDED */
     char *error;       /* malloc'd; set by the work or worker */
+    char *detail;      /* malloc'd detail text (stack trace), or NULL */
+    bool error_final;  /* the work returned: error no longer changes */
     int err;           /* the work's return code on failure */
 };
 

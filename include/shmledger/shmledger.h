@@ -20,7 +20,8 @@
  * Every fallible function returns an int: 0 (or a count >= 0) on success and
  * a negative code on failure. OS failures are returned as -errno unchanged;
  * library conditions use the SHL_E* codes below (all <= -1000, disjoint from
- * errno). shl_strerror() names any code; shl_errmsg() returns a diagnostic
+ * errno). shl_strerror() describes any code and shl_strerror_name() names
+ * it ("SHL_EFAILED", "ENOENT"); shl_errmsg() returns a diagnostic
  * text for the calling thread's last failure. The code is the contract, the
  * message is diagnostics. Out-parameters are written only on success.
  *
@@ -102,11 +103,15 @@ extern "C" {
 #define SHL_ENOTFOUND (-1009)
 /** An id (operation, participant, call) has the wrong shape or length. */
 #define SHL_EBADID (-1010)
-/** The operation has failed (cleanup or failed state). */
+/** The operation has failed (cleanup or failed state); also what ending
+ * an old call returns to a participant that was declared crashed (see
+ * shl_call_end). A call's own failure is SHL_ECALLFAILED. */
 #define SHL_EFAILED (-1011)
 /** The operation was aborted. */
 #define SHL_EABORTED (-1012)
-/** This participant was declared crashed by the others and fenced itself. */
+/** This participant was declared crashed by the others and fenced itself:
+ * its new calls are refused with this code (see shl_call_end for its old
+ * ones). */
 #define SHL_EFENCED (-1013)
 /** The segment's permissions are unsafe: it is writable by every local
  * user (mode bits o+w), or it grants its group access the opener did not
@@ -121,14 +126,30 @@ extern "C" {
  * incomplete; shl_errmsg() names the first file and the errno, and every
  * failed file is also reported through on_log_line. */
 #define SHL_EIO (-1015)
+/** The call failed (its work returned an error, or the call was failed);
+ * the operation may still be running: only the call is concerned. Returned
+ * by shl_spawned_wait(); the operation's own failure is SHL_EFAILED. */
+#define SHL_ECALLFAILED (-1016)
+/** The call was cancelled (shl_spawned_cancel, or shl_op_leave with
+ * cancel_pending) and its work gave up: its own outcome, neither success
+ * nor a failure of the operation. */
+#define SHL_ECANCELLED (-1017)
 
 /**
- * Name an error code.
+ * Describe an error code: a short English text ("operation failed",
+ * "No such file or directory").
  *
  * @param err  any value returned by this library (negative errno or SHL_E*).
  * @return a static string; never NULL. Context: any thread, async-signal-safe.
  */
 SHL_API const char *shl_strerror(int err);
+
+/**
+ * Name an error code: its symbol ("SHL_EFAILED", "ENOENT"; "OK" for 0,
+ * "UNKNOWN" for values that are neither).
+ * @return a static string; never NULL. Context: any thread, async-signal-safe.
+ */
+SHL_API const char *shl_strerror_name(int err);
 
 /**
  * Diagnostic text of the calling thread's most recent failure.
@@ -160,7 +181,9 @@ SHL_API const char *shl_version_string(void);
 #define SHL_PATH_MAX 511
 /** Longest failure reason stored with an operation (bytes, without NUL). */
 #define SHL_REASON_MAX 255
-/** Most crashed call ids stored with a failed operation. */
+/** Crashed call ids carried in a shl_failed_info value (the first ones);
+ * the operation keeps more: see shl_failed_info.crashed_call_total,
+ * shl_op_crashed_call_ids() and shl_snapshot.crashed_call_ids. */
 #define SHL_CRASHED_IDS_MAX 16
 
 /** OperationState. The numeric values are stable. */
@@ -276,8 +299,14 @@ SHL_API void shl_heartbeat_result_free(shl_heartbeat_result *r);
 /** LedgerCallback. Every member may be NULL. Callbacks never run while a
  * ledger lock is held. */
 typedef struct shl_ledger_callbacks {
-    /** A backup folder (or trail file) was created. `path` is valid only
-     * during the call. Runs on the thread that archived. */
+    /** onBackupCreated: an operation was archived (`path` is its folder
+     * backup/{opId}, on the thread that archived), or a trail file was
+     * created (`path` is {basePath}/{opId}_trail.jsonl, the trail's first
+     * line; on the thread that wrote it: this ledger's snapshotter thread,
+     * or a thread of this ledger that wrote its own lines while the event
+     * ring was full). The original called it for every trail snapshot; our
+     * trail is one file appended per change, reported once when created.
+     * `path` is valid only during the call. */
     void (*on_backup_created)(const char *path, void *user);
     /** A log line was written. `line` has no trailing newline and is valid
      * only during the call. Runs on the logging thread. Also receives the
@@ -437,8 +466,15 @@ typedef struct shl_failed_info {
     char operation_id[SHL_OPERATION_ID_MAX + 1];
     int64_t failed_at_us; /**< wall clock, microseconds since the epoch */
     char reason[SHL_REASON_MAX + 1]; /**< "" when none */
+    /** ids in crashed_call_ids (the first SHL_CRASHED_IDS_MAX at most) */
     uint32_t crashed_call_count;
     char crashed_call_ids[SHL_CRASHED_IDS_MAX][SHL_CALL_ID_MAX + 1];
+    /** crashedCallIds.length: every crashed call of the failure (>=
+     * crashed_call_count). Read them all with shl_op_crashed_call_ids(),
+     * or from a snapshot's crashed_call_ids. The operation record names up
+     * to 8 KiB of ids (at least 64 of the longest, about 400 typical ones);
+     * beyond that a call is counted here but not named. */
+    uint32_t crashed_call_total;
 } shl_failed_info;
 
 /** OperationCallback. Every member may be NULL. */
@@ -505,10 +541,12 @@ SHL_API SHL_NODISCARD int shl_op_join(shl_ledger *l, const char *operation_id,
 /**
  * Leave the operation for this session (leave).
  *
- * Refuses with SHL_ESTATE while the session has pending calls, unless
+ * Refuses with SHL_ESTATE while the session has pending calls (the message
+ * counts and names all of them, regular and spawned), unless
  * `cancel_pending` is true, in which case every pending call of the session
- * is failed with the error "cancelled" first (its frame is removed, its
- * onCleanup runs, and it does not fail the operation). On success the
+ * is cancelled first (its frame is removed, its onCleanup runs, and it
+ * does not fail the operation: cancelled is its own outcome, see
+ * shl_work_fn). On success the
  * session is closed and `op` is freed, with every call handle of the
  * session. The last session of this ledger in the operation ends the
  * ledger's participation in it.
@@ -671,6 +709,18 @@ SHL_API int shl_op_flush(shl_op *op, int64_t timeout_ms);
  */
 SHL_API int shl_op_failure_info(shl_op *op, shl_failed_info *out);
 
+/**
+ * crashedCallIds, all of them: copy up to `cap` crashed call ids of the
+ * operation's failure into `ids` (in the order they were recorded).
+ * @return the number of named ids (may exceed `cap`; 0 when the operation
+ *         has not failed); -EINVAL (NULL, or ids NULL with cap > 0),
+ *         SHL_ESTALE (record gone), -ENOMEM, -EAGAIN.
+ * Context: any thread; lock-free.
+ */
+SHL_API int shl_op_crashed_call_ids(shl_op *op,
+                                    char (*ids)[SHL_CALL_ID_MAX + 1],
+                                    size_t cap);
+
 /* ------------------------------------------------------------------------ */
 /* Temp resources                                                            */
 /* ------------------------------------------------------------------------ */
@@ -696,6 +746,18 @@ SHL_API int shl_op_register_temp_resource(shl_op *op, const char *path);
  * with an embedded NUL is detected and rejected (-EINVAL). */
 SHL_API int shl_op_register_temp_resource_n(shl_op *op, const char *path,
                                             size_t len);
+
+/**
+ * A temp resource of the operation registered for a call: as
+ * shl_op_register_temp_resource() in the call's session, and it appears
+ * in the call's frame (CallFrame.resources: shl_call_frame_resources(),
+ * the frame's "resources" in the JSON; the original declared the list and
+ * never filled it). It stays registered after the call ends (unregister it
+ * by path); the frame link ends with the frame.
+ * @return as shl_op_register_temp_resource(); SHL_ESTATE also when the
+ *         call is no longer pending. Context: any thread. May block.
+ */
+SHL_API int shl_call_register_temp_resource(shl_call *call, const char *path);
 
 /**
  * unregisterTempResource: remove every record of the operation whose
@@ -743,7 +805,9 @@ SHL_API void shl_call_opts_init(shl_call_opts *o);
  *                  shl_call_release() or the session ends.
  * @return 0; -EINVAL, -ENAMETOOLONG (description), -ENOMEM, SHL_EFULL
  *         (frame table full), SHL_ESTALE, SHL_ESTATE (operation not
- *         running, or session aborted), SHL_EFENCED.
+ *         running, or session aborted), SHL_EFENCED (this participant was
+ *         declared crashed; checked before the operation's state, which is
+ *         failed by then).
  * Context: any thread; lock-free (no structure lock is taken).
  */
 SHL_API SHL_NODISCARD int shl_call_start(shl_op *op, const shl_call_opts *o,
@@ -752,29 +816,51 @@ SHL_API SHL_NODISCARD int shl_call_start(shl_op *op, const shl_call_opts *o,
 /**
  * end: finish the call successfully. Removes its frame; fires
  * on_completion(result) when `result` is not NULL. `result` is borrowed.
- * If the operation failed meanwhile and this process already cleaned the
- * call up (its frame `cleanedUp`), end still removes the frame and
- * succeeds; the failure itself is reported through on_failure and the
- * waits.
- * @return 0; -EINVAL, SHL_ESTATE (already ended or failed),
- *         SHL_EFAILED (the frame was declared crashed: this participant was
- *         stale and the operation failed), SHL_EFENCED (the frame was taken
- *         over otherwise, e.g. released by complete()). In every case the
- *         call counts as completed afterwards.
+ *
+ * One rule for a call whose frame is no longer this process's to remove
+ * (shl_call_end and shl_call_fail alike):
+ *  - the frame is still ours (active, or marked cleanedUp by this
+ *    process's own self-cleanup), or the operation failed and its cleanup
+ *    released the frame while this participant was live and never declared
+ *    crashed (a survivor): the call ends, its CALL_ENDED / CALL_FAILED line
+ *    is logged, 0 is returned; the failure itself is reported through
+ *    on_failure and the waits;
+ *  - this participant was declared crashed (stale, then fenced): the frame
+ *    was taken as crashed and the operation failed because of it:
+ *    SHL_EFAILED, nothing is logged (a fenced participant stops writing);
+ *    its new calls get SHL_EFENCED;
+ *  - the operation ended without the call (the initiator's complete()
+ *    released its frame, or the record is gone): SHL_ESTATE, nothing
+ *    logged.
+ * In every case the call counts as completed afterwards.
+ * @return 0; -EINVAL, SHL_ESTATE (already ended or failed, or the
+ *         operation ended without it), SHL_EFAILED (declared crashed).
  * Context: any thread; lock-free.
  */
 SHL_API int shl_call_end(shl_call *call, void *result);
 
 /**
- * fail: finish the call with an error. Removes its frame, fires on_cleanup,
- * and if the call has fail_on_crash the operation moves to `failed` with
- * reason "Call <id> failed: <error>" and this call id in its failure info.
+ * fail: finish the call with an error. Removes its frame, fires
+ * on_cleanup, and if the call has fail_on_crash the operation moves to
+ * `failed` with reason "Call <id> failed: <error>" and this call id in its
+ * failure info.
  * @param error  text, may be NULL ("unknown").
- * @return 0; -EINVAL, SHL_ESTATE (already ended or failed), SHL_EFAILED,
- *         SHL_EFENCED (as for shl_call_end).
+ * @return 0; -EINVAL, SHL_ESTATE, SHL_EFAILED (the rule of shl_call_end).
  * Context: any thread. May block (when it fails the operation).
  */
 SHL_API int shl_call_fail(shl_call *call, const char *error);
+
+/**
+ * fail(error, stackTrace): shl_call_fail() with a detail text, e.g. a stack
+ * trace. The detail is logged (and so archived) right after the
+ * CALL_FAILED line as "CALL_STACK_TRACE callId=<id> message=<detail>" at
+ * ERROR, its newlines written as " | " (one line per entry); the
+ * operation's failure reason stays "Call <id> failed: <error>".
+ * `detail` may be NULL or "" (none). Errors and context as
+ * shl_call_fail().
+ */
+SHL_API int shl_call_fail_detail(shl_call *call, const char *error,
+                                 const char *detail);
 
 /** Free a finished call early. @return 0, -EINVAL, or SHL_ESTATE if the
  * call is still pending (end or fail it first). */
@@ -805,6 +891,16 @@ typedef struct shl_spawned shl_spawned;
  * shl_strerror() text is the error). It may poll
  * shl_spawned_is_cancelled() and attach a child process with
  * shl_spawned_attach_pid() so shl_spawned_kill() can reach it.
+ *
+ * Cancelled: work that sees shl_spawned_is_cancelled() should return
+ * -ECANCELED. A call whose work returns -ECANCELED, or any negative code
+ * after cancellation was requested, has the *cancelled* outcome: its frame
+ * is removed (CALL_FAILED with its error), on_cleanup runs,
+ * on_call_crashed is not asked for a fallback, the operation does not
+ * fail (whatever fail_on_crash says), and shl_spawned_wait() returns
+ * SHL_ECANCELLED. The same holds for regular calls cancelled by
+ * shl_op_leave(op, true). Work that completes successfully despite a
+ * cancel request succeeds.
  *
  * The pool: created on a ledger's first spawned call, it grows by a thread
  * whenever more work is queued than threads are idle, up to 16; further
@@ -853,9 +949,7 @@ SHL_API void shl_spawn_opts_init(shl_spawn_opts *o);
  * with reason "Call <id> failed: <error>" if fail_on_crash, then waiters
  * wake (they see the call failed and the operation failed together).
  *
- * execServerRequest has no function of its own: it is a spawned call
- * whose work enforces its own deadline (e.g. a request timeout, or
- * shl_poll_until() with timeout_ms) and returns -ETIMEDOUT when it passes.
+ * execServerRequest: see shl_op_exec_server_request().
  *
  * @param[out] out  owned by the session; valid until
  *                  shl_spawned_release() or the session ends.
@@ -878,10 +972,24 @@ SHL_API bool shl_spawned_is_cancelled(const shl_spawned *c);
 SHL_API void *shl_spawned_result(const shl_spawned *c);
 /** resultOr(default). */
 SHL_API void *shl_spawned_result_or(const shl_spawned *c, void *dflt);
-/** error text of a failed call, or NULL. Valid while the handle is. */
+/** error: the error text of a failed (or cancelled) call, or NULL. Also
+ * available inside on_call_crashed and on_cleanup, before the outcome is
+ * published: the text the work set, else its code's shl_strerror() text.
+ * Valid while the handle is. */
 SHL_API const char *shl_spawned_error(const shl_spawned *c);
-/** For the work function: record the error text of this failure. */
+/** stackTrace: the detail text the work gave with
+ * shl_spawned_set_error_detail(), or NULL; same availability as
+ * shl_spawned_error(). */
+SHL_API const char *shl_spawned_stack_trace(const shl_spawned *c);
+/** For the work function: record the error text of this failure. Has no
+ * effect once the work returned. */
 SHL_API void shl_spawned_set_error(shl_spawned *c, const char *error);
+/** For the work function: the error text and a detail text (a stack
+ * trace; NULL for none). The detail is logged after the CALL_FAILED line
+ * as shl_call_fail_detail() does, and read with
+ * shl_spawned_stack_trace(). Copied. */
+SHL_API void shl_spawned_set_error_detail(shl_spawned *c, const char *error,
+                                          const char *detail);
 /** cancel: request cooperative cancellation (isCancelled becomes true);
  * no-op once completed. The exec helpers stop their process on it
  * (SIGTERM, then SIGKILL). */
@@ -894,8 +1002,13 @@ SHL_API int shl_spawned_kill(shl_spawned *c, int sig);
 /**
  * await_ / future: wait for the call to finish.
  * @param[out] result  the result on success (may be NULL).
- * @return 0 on success; SHL_EFAILED if the call failed; -ETIMEDOUT;
- *         -EINVAL. timeout_ms < 0 waits forever.
+ * @return 0 on success; SHL_ECALLFAILED if the call failed (whether or not
+ *         it failed the operation: see shl_op_get_state() for that);
+ *         SHL_ECANCELLED if it was cancelled; SHL_EFAILED only when this
+ *         participant was declared crashed before the call could end;
+ *         -ETIMEDOUT; -EINVAL. timeout_ms < 0 waits forever. The error
+ *         text is shl_spawned_error(). Context: any thread except the
+ *         call's own worker.
  */
 SHL_API int shl_spawned_wait(shl_spawned *c, int64_t timeout_ms,
                              void **result);
@@ -977,9 +1090,43 @@ SHL_API int shl_op_wait_for_completion(
     void *(*on_error)(int err, const char *error, void *user), void *user,
     void **result, shl_failed_info *failure);
 
+/**
+ * execServerRequest: a spawned call (description "Server request" unless
+ * o->description says otherwise) whose work is given at most `timeout_ms`
+ * (< 0: no limit, the work runs as a plain spawned call). When the time
+ * passes first, the call fails at once with -ETIMEDOUT and the error
+ * "Server request timed out after N ms" (failing the operation if
+ * o->fail_on_crash, as any call failure); the work is asked to stop
+ * (shl_spawned_is_cancelled() on the handle it was given becomes true) and
+ * keeps running on its own pool thread until it returns: `arg` must stay
+ * valid until then, and a result it produces late is freed with
+ * o->result_free. With a limit, the work runs on a second pool thread and
+ * receives its own handle (same id; its error text is copied to the call);
+ * a cancel of the call reaches it within 50 ms. Everything else as
+ * shl_op_spawn_call(): callbacks, on_call_crashed, cancelled outcome.
+ * @return as shl_op_spawn_call(). Context: any thread.
+ */
+SHL_API SHL_NODISCARD int shl_op_exec_server_request(
+    shl_op *op, shl_work_fn work, void *arg, int64_t timeout_ms,
+    const shl_spawn_opts *o, shl_spawned **out);
+
 /* ------------------------------------------------------------------------ */
 /* Exec helpers and polling helpers (OperationHelper)                        */
 /* ------------------------------------------------------------------------ */
+
+/**
+ * A deserializer (the original's `T Function(String content)`): turn the
+ * text of a process's stdout, a result file or a polled file into the
+ * result. `text` is NUL-terminated (`len` bytes) and valid only during the
+ * call. Store the result in *result and return 0, or return a negative
+ * code (-EINVAL, -EBADMSG...) when the text cannot be parsed: for the exec
+ * helpers the call then fails with "... deserializer failed: <text of the
+ * code>" (and the operation with it if fail_on_crash); the poll helpers
+ * return the code. Runs on the thread doing the read (a worker thread for
+ * the exec helpers).
+ */
+typedef int (*shl_deserialize_fn)(const char *text, size_t len, void *user,
+                                  void **result);
 
 /** Options of the exec helpers. Initialise with shl_exec_opts_init(). */
 typedef struct shl_exec_opts {
@@ -999,6 +1146,12 @@ typedef struct shl_exec_opts {
     void (*on_exit)(int exit_code, void *user); /**< 128+sig if signalled */
     void *user;
     shl_call_callbacks callbacks;
+    /** NULL: the result is the text (malloc'd, freed with the handle).
+     * Else the result is what it makes of the text; `user` is passed. */
+    shl_deserialize_fn deserializer;
+    /** With a deserializer: frees its results (when the handle is
+     * released); NULL leaves them to the caller. */
+    void (*result_free)(void *result);
 } shl_exec_opts;
 
 SHL_API void shl_exec_opts_init(shl_exec_opts *o);
@@ -1061,6 +1214,22 @@ SHL_API int shl_poll_file(const char *path, bool delete_after,
 SHL_API int shl_poll_files(const char *const *paths, size_t n,
                            bool delete_after, int64_t poll_interval_ms,
                            int64_t timeout_ms, char **contents);
+/** pollFile<T>: shl_poll_file(), then deserializer(text) is the result.
+ * @return 0; the errors of shl_poll_file(); -EINVAL (NULL deserializer or
+ *         result); the deserializer's negative code (nothing returned). */
+SHL_API int shl_poll_file_parse(const char *path, bool delete_after,
+                                int64_t poll_interval_ms, int64_t timeout_ms,
+                                shl_deserialize_fn deserializer, void *user,
+                                void **result);
+/** pollFiles<T>: shl_poll_files(), then results[i] = deserializer(text of
+ * paths[i]). On error nothing is returned: results already made are freed
+ * with result_free (may be NULL). */
+SHL_API int shl_poll_files_parse(const char *const *paths, size_t n,
+                                 bool delete_after, int64_t poll_interval_ms,
+                                 int64_t timeout_ms,
+                                 shl_deserialize_fn deserializer, void *user,
+                                 void (*result_free)(void *result),
+                                 void **results);
 /** pollUntil: call check until it returns non-NULL; that value is the
  * result. @return 0, -ETIMEDOUT. */
 SHL_API int shl_poll_until(void *(*check)(void *user), void *user,
@@ -1202,7 +1371,10 @@ typedef struct shl_call_frame {
     char call_id[SHL_CALL_ID_MAX + 1];
     int32_t pid;
     int64_t start_time_us;     /**< wall clock, us since the epoch */
-    int64_t last_heartbeat_us; /**< the owner's last heartbeat, wall us */
+    /** lastHeartbeat: the frame's own, as the original's readers take
+     * it: the owner's last heartbeat, but never before start_time_us
+     * (wall us); heartbeat_age_ms is measured from it */
+    int64_t last_heartbeat_us;
     shl_frame_state state;
     bool has_description;
     char description[SHL_DESCRIPTION_MAX + 1];
@@ -1210,6 +1382,10 @@ typedef struct shl_call_frame {
     int64_t heartbeat_age_ms;
     uint64_t session_id;
     uint32_t participant_slot;
+    /** resources.length: temp resources registered for this call
+     * (shl_call_register_temp_resource); list them with
+     * shl_call_frame_resources() */
+    uint32_t resource_count;
 } shl_call_frame;
 
 /** TempResource. */
@@ -1217,6 +1393,9 @@ typedef struct shl_temp_resource {
     char path[SHL_PATH_MAX + 1];
     int32_t owner;            /**< the registering participant's pid */
     int64_t registered_at_us; /**< wall clock */
+    /** the call it was registered for (its frame's resources), "" for the
+     * operation's own */
+    char call_id[SHL_CALL_ID_MAX + 1];
 } shl_temp_resource;
 
 /** LedgerData plus what the shared memory adds. */
@@ -1233,6 +1412,10 @@ typedef struct shl_snapshot {
     int64_t removal_timestamp_us;   /**< 0 = null */
     uint64_t change_count;          /**< bumped by every change */
     shl_failed_info failure;        /**< meaningful in cleanup/failed */
+    /** every named crashed call id of the failure (failure has the first
+     * SHL_CRASHED_IDS_MAX); owned by the snapshot, NULL when none */
+    size_t crashed_call_id_count;
+    char (*crashed_call_ids)[SHL_CALL_ID_MAX + 1];
     size_t frame_count;
     shl_call_frame *frames;
     size_t resource_count;
@@ -1240,6 +1423,16 @@ typedef struct shl_snapshot {
     size_t participant_count; /**< participants with frames or sessions */
     shl_participant_info *participants;
 } shl_snapshot;
+
+/**
+ * CallFrame.resources: the paths of the temp resources of frame `f` (one
+ * of s->frames), in registration order; paths[i] point into `s` (valid
+ * while it is). @return the number (may exceed `cap`; paths may be NULL
+ * to count). Context: any thread.
+ */
+SHL_API size_t shl_call_frame_resources(const shl_snapshot *s,
+                                        const shl_call_frame *f,
+                                        const char **paths, size_t cap);
 
 /** isEmpty: no call frames and no temp resources. */
 SHL_API bool shl_snapshot_is_empty(const shl_snapshot *s);
@@ -1399,6 +1592,60 @@ SHL_API int shl_segment_name(const char *base_path, char *buf, size_t cap);
 /** Remove the segment of `base_path` (shm_unlink). Processes that have it
  * mapped keep using it. @return 0, -ENOENT, -errno. */
 SHL_API int shl_segment_unlink(const char *base_path);
+
+/* ------------------------------------------------------------------------ */
+/* Printing (toString) and CallFrame.isStale                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The toString() of the original's objects, for logs and messages: each
+ * writes one line into buf like snprintf (at most cap bytes with the NUL;
+ * cap 0 and buf NULL measure) and returns the length the whole text needs
+ * (so a result >= cap means it was cut), or -EINVAL for a NULL object (or
+ * a NULL buf with cap > 0). Booleans print as true/false, a missing text
+ * as null. Context: any thread (the handles' own rules apply); they take
+ * no ledger lock beyond what the accessors they read take.
+ *
+ *  Operation(operationId: .., participantId: .., sessionId: n, pid: n,
+ *            isInitiator: b, startTime: <ISO>, pendingCallCount: n,
+ *            isAborted: b)
+ *  Call(callId: .., description: .., startedAt: <ISO>, isCompleted: b)
+ *  SpawnedCall(callId: .., completed: b, success: b, cancelled: b)
+ *  OperationFailedInfo(operationId: .., crashedCallIds: [a, b], reason: ..)
+ *      (", ... N more" inside the list when crashed_call_total exceeds the
+ *      ids the value carries)
+ *  HeartbeatResult(abortFlag: b, ledgerExists: b, heartbeatUpdated: b,
+ *      callFrameCount: n, tempResourceCount: n, heartbeatAgeMs: n,
+ *      isStale: b, participants: [..], participantHeartbeatAges: {id: n},
+ *      staleParticipants: [..], hasStaleChildren: b)
+ *  SyncResult(success: n, failed: n, unknown: n, operationFailed: b)
+ *  CallFrame(participantId: .., callId: .., pid: n, state: ..,
+ *            heartbeatAgeMs: n)
+ *  TempResource(path: .., owner: n)
+ */
+SHL_API int shl_op_format(const shl_op *op, char *buf, size_t cap);
+SHL_API int shl_call_format(const shl_call *call, char *buf, size_t cap);
+SHL_API int shl_spawned_format(const shl_spawned *c, char *buf, size_t cap);
+SHL_API int shl_failed_info_format(const shl_failed_info *info, char *buf,
+                                   size_t cap);
+SHL_API int shl_heartbeat_result_format(const shl_heartbeat_result *r,
+                                        char *buf, size_t cap);
+SHL_API int shl_sync_result_format(const shl_sync_result *r, char *buf,
+                                   size_t cap);
+SHL_API int shl_call_frame_format(const shl_call_frame *f, char *buf,
+                                  size_t cap);
+SHL_API int shl_temp_resource_format(const shl_temp_resource *t, char *buf,
+                                     size_t cap);
+
+/**
+ * CallFrame.isStale({timeoutMs}): the frame's heartbeat age is strictly
+ * greater than timeout_ms (<= 0 means the original's default, 10000). The
+ * age is the frame's own (see shl_call_frame.last_heartbeat_us); a frame
+ * whose owner's heartbeat is unknown (age -1) is not stale.
+ * @return false for NULL. Context: any thread.
+ */
+SHL_API bool shl_call_frame_is_stale(const shl_call_frame *f,
+                                     int64_t timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,10 @@ shl_strerror(int err)
                "group access)";
     case SHL_EIO:
         return "files could not be written whole";
+    case SHL_ECALLFAILED:
+        return "call failed";
+    case SHL_ECANCELLED:
+        return "call cancelled";
     default:
         break;
     }
@@ -62,6 +66,45 @@ shl_strerror(int err)
         return d ? d : "unknown error";
     }
     return "unknown error";
+}
+
+const char *
+shl_strerror_name(int err)
+{
+    switch (err) {
+    case 0:
+        return "OK";
+#define SHL__NAME(c)                                                           \
+    case c:                                                                    \
+        return #c
+        SHL__NAME(SHL_EVERSION);
+        SHL__NAME(SHL_EFORMAT);
+        SHL__NAME(SHL_EOWNER);
+        SHL__NAME(SHL_ECORRUPT);
+        SHL__NAME(SHL_ENOTREADY);
+        SHL__NAME(SHL_EFULL);
+        SHL__NAME(SHL_ESTALE);
+        SHL__NAME(SHL_EPANIC);
+        SHL__NAME(SHL_ESTATE);
+        SHL__NAME(SHL_ENOTFOUND);
+        SHL__NAME(SHL_EBADID);
+        SHL__NAME(SHL_EFAILED);
+        SHL__NAME(SHL_EABORTED);
+        SHL__NAME(SHL_EFENCED);
+        SHL__NAME(SHL_EUNSAFE);
+        SHL__NAME(SHL_EIO);
+        SHL__NAME(SHL_ECALLFAILED);
+        SHL__NAME(SHL_ECANCELLED);
+#undef SHL__NAME
+    default:
+        break;
+    }
+    if (err < 0 && err > -4096) {
+        /* a static table lookup (glibc >= 2.32), as strerrordesc_np */
+        const char *n = strerrorname_np(-err);
+        return n ? n : "UNKNOWN";
+    }
+    return "UNKNOWN";
 }
 
 const char *

@@ -131,8 +131,9 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
     uint32_t contained[64];
     uint64_t contained_gen[64];
     uint32_t ncontained = 0;
-    char ids[SHL_CRASHED_IDS_MAX][SHL_CALL_ID_MAX + 1];
-    uint32_t nids = 0;
+    /* every crashed call id (they all go into the failure info) */
+    char (*ids)[SHL_CALL_ID_MAX + 1] = NULL;
+    uint32_t nids = 0, idcap = 0, lost = 0;
     uint32_t hw = shl__table_hwm(s, SHL__T_FRAME);
     for (uint32_t i = 0; i < hw; i++) {
         struct shl__frame *f = shl__frame_at(s, i);
@@ -145,8 +146,18 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
         if (!shl__frame_mark_crashed(f, g))
             continue;
         marked++;
-        if (nids < SHL_CRASHED_IDS_MAX)
+        if (nids == idcap) {
+            uint32_t nc = idcap ? idcap * 2 : 16;
+            void *p = realloc(ids, nc * sizeof(*ids));
+            if (p) {
+                ids = p;
+                idcap = nc;
+            }
+        }
+        if (nids < idcap)
             shl__copy_field(ids[nids++], f->call_id, sizeof(f->call_id));
+        else
+            lost++; /* no memory: counted, not named */
         if (f->fail_on_crash)
             fail = true;
         else if (ncontained < SHL__ARRAY_LEN(contained)) {
@@ -162,12 +173,9 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
         int64_t now_us = shl__wall_us();
         if (r->detection_us == 0)
             r->detection_us = now_us;
-        for (uint32_t k = 0; k < nids && r->crashed_count < SHL_CRASHED_IDS_MAX;
-             k++) {
-            memset(r->crashed[r->crashed_count], 0, sizeof(r->crashed[0]));
-            memcpy(r->crashed[r->crashed_count], ids[k], strlen(ids[k]));
-            r->crashed_count++;
-        }
+        for (uint32_t k = 0; k < nids; k++)
+            (void)shl__op_crashed_add(r, ids[k]);
+        r->crashed_total += lost;
         if (fail && st == SHL_OP_RUNNING) {
             r->failed_at_us = now_us;
             memset(r->reason, 0, sizeof(r->reason));
@@ -217,6 +225,8 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
             shl__oplog(l, opid, SHL_LOG_ERROR,
                        "CRASH_DETECTED callId=%s reason=Participant %s",
                        ids[k], why);
+        free(ids);
+        ids = NULL;
         if (now_cleanup) {
             shl__oplog(l, opid, SHL_LOG_INFO,
                        "OPERATION_STATE_CHANGED state=cleanup");
@@ -225,6 +235,7 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
                        who, (int)who_pid, why);
         }
     }
+    free(ids);
     return (int)marked;
 }
 

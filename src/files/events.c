@@ -142,14 +142,10 @@ kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
             lru = i;
     }
     if (slot < 0) {
-        char path[PATH_MAX];
-        int rc = shl__op_file_path(l->base_path, op_id, f, path,
-                                   sizeof(path));
-        if (rc < 0)
-            return rc;
-        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        /* beside the operation, or in its archive (render.c) */
+        int fd = shl__op_file_open_append(l, l->base_path, op_id, f);
         if (fd < 0)
-            return -errno;
+            return fd;
         if (k->f[lru].fd >= 0)
             close(k->f[lru].fd);
         else

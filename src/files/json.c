@@ -174,7 +174,7 @@ jstr(const char *text)
     } while (0)
 
 static json_t *
-frame_to_json(const shl_call_frame *f)
+frame_to_json(const shl_snapshot *s, const shl_call_frame *f)
 {
     json_t *o = json_object();
     if (!o)
@@ -187,7 +187,16 @@ frame_to_json(const shl_call_frame *f)
     SET(o, "state", json_string(shl_frame_state_name(f->state)));
     SET(o, "description",
         f->has_description ? jstr(f->description) : json_null());
-    SET(o, "resources", json_array());
+    json_t *res = json_array();
+    if (!res)
+        goto nomem;
+    for (size_t i = 0; f->call_id[0] && i < s->resource_count; i++)
+        if (!strcmp(s->resources[i].call_id, f->call_id) &&
+            json_array_append_new(res, jstr(s->resources[i].path)) != 0) {
+            json_decref(res);
+            goto nomem;
+        }
+    SET(o, "resources", res);
     SET(o, "failOnCrash", json_boolean(f->fail_on_crash));
     SET(o, "heartbeatAgeMs", json_integer(f->heartbeat_age_ms));
     SET(o, "sessionId", json_integer((json_int_t)f->session_id));
@@ -225,8 +234,9 @@ has_failure(const shl_snapshot *s)
 }
 
 static json_t *
-failure_to_json(const shl_failed_info *fi)
+failure_to_json(const shl_snapshot *s)
 {
+    const shl_failed_info *fi = &s->failure;
     json_t *o = json_object();
     json_t *ids = NULL;
     if (!o)
@@ -236,12 +246,22 @@ failure_to_json(const shl_failed_info *fi)
     ids = json_array();
     if (!ids)
         goto nomem;
-    uint32_t n = fi->crashed_call_count > SHL_CRASHED_IDS_MAX
-                     ? SHL_CRASHED_IDS_MAX
-                     : fi->crashed_call_count;
-    for (uint32_t i = 0; i < n; i++)
-        APPEND(ids, jstr(fi->crashed_call_ids[i]));
+    if (s->crashed_call_ids) {
+        /* all of them */
+        for (size_t i = 0; i < s->crashed_call_id_count; i++)
+            APPEND(ids, jstr(s->crashed_call_ids[i]));
+    } else {
+        uint32_t n = fi->crashed_call_count > SHL_CRASHED_IDS_MAX
+                         ? SHL_CRASHED_IDS_MAX
+                         : fi->crashed_call_count;
+        for (uint32_t i = 0; i < n; i++)
+            APPEND(ids, jstr(fi->crashed_call_ids[i]));
+    }
+    size_t listed = json_array_size(ids);
     SET(o, "crashedCallIds", ids);
+    /* counted but not named (beyond the record's room) */
+    if (fi->crashed_call_total > listed)
+        SET(o, "crashedCallCount", json_integer(fi->crashed_call_total));
     return o;
 nomem:
     json_decref(ids);
@@ -268,7 +288,7 @@ snapshot_doc(const shl_snapshot *s)
     if (!arr)
         goto nomem;
     for (size_t i = 0; i < s->frame_count; i++) {
-        json_t *f = frame_to_json(&s->frames[i]);
+        json_t *f = frame_to_json(s, &s->frames[i]);
         if (!f)
             goto nomem;
         APPEND(arr, f);
@@ -286,6 +306,8 @@ snapshot_doc(const shl_snapshot *s)
         SET(x, "path", jstr(r->path));
         SET(x, "owner", json_integer(r->owner));
         SET(x, "registeredAt", iso(r->registered_at_us));
+        if (r->call_id[0]) /* ours: the call it belongs to */
+            SET(x, "callId", jstr(r->call_id));
     }
     SET(o, "tempResources", arr);
     arr = NULL;
@@ -305,7 +327,7 @@ snapshot_doc(const shl_snapshot *s)
     SET(o, "participants", arr);
     arr = NULL;
     if (has_failure(s)) {
-        json_t *fj = failure_to_json(&s->failure);
+        json_t *fj = failure_to_json(s);
         if (!fj)
             goto nomem;
         SET(o, "failure", fj);
@@ -521,6 +543,9 @@ parse_resource(json_t *o, int i, shl_temp_resource *r)
         (rc = get_int(&c, o, "owner", true, 0, INT32_MIN, INT32_MAX, &x)))
         return rc;
     r->owner = (int32_t)x;
+    if ((rc = get_str(&c, o, "callId", false, r->call_id, sizeof(r->call_id),
+                      NULL)))
+        return rc;
     return get_time(&c, o, "registeredAt", true, 0, &r->registered_at_us);
 }
 
@@ -573,16 +598,32 @@ parse_failure(json_t *o, shl_snapshot *s)
         if (!json_is_array(ids))
             return bad(&c, "crashedCallIds", "not an array");
         size_t n = json_array_size(ids);
-        for (size_t i = 0; i < n && i < SHL_CRASHED_IDS_MAX; i++) {
+        if (n) {
+            s->crashed_call_ids = calloc(n, sizeof(*s->crashed_call_ids));
+            if (!s->crashed_call_ids)
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
             json_t *v = json_array_get(ids, i);
             if (!json_is_string(v) ||
                 json_string_length(v) > SHL_CALL_ID_MAX)
                 return bad(&c, "crashedCallIds", "bad call id");
-            memcpy(fi->crashed_call_ids[i], json_string_value(v),
+            memcpy(s->crashed_call_ids[i], json_string_value(v),
                    json_string_length(v) + 1);
-            fi->crashed_call_count++;
+            s->crashed_call_id_count++;
+            if (i < SHL_CRASHED_IDS_MAX) {
+                memcpy(fi->crashed_call_ids[i], json_string_value(v),
+                       json_string_length(v) + 1);
+                fi->crashed_call_count++;
+            }
         }
+        fi->crashed_call_total = (uint32_t)n;
     }
+    json_t *cnt = json_object_get(o, "crashedCallCount");
+    if (json_is_integer(cnt) && json_integer_value(cnt) > 0 &&
+        json_integer_value(cnt) <= UINT32_MAX &&
+        (uint32_t)json_integer_value(cnt) > fi->crashed_call_total)
+        fi->crashed_call_total = (uint32_t)json_integer_value(cnt);
     return 0;
 }
 
@@ -691,6 +732,29 @@ parse_doc(json_t *root, shl_snapshot *s)
                           (void **)&s->participants, &s->participant_count,
                           one_participant, NULL)))
         return rc;
+    /* CallFrame.resources: each path names a temp resource of the call
+     * (tempResources carries the callId in our files; an original file's
+     * lists are empty) */
+    for (size_t i = 0; json_is_array(frames) && i < s->frame_count; i++) {
+        json_t *res = json_object_get(json_array_get(frames, i), "resources");
+        shl_call_frame *f = &s->frames[i];
+        for (size_t k = 0; json_is_array(res) && k < json_array_size(res);
+             k++) {
+            const char *p = json_string_value(json_array_get(res, k));
+            if (!p)
+                return bad(&c, "resources", "not a string");
+            for (size_t r = 0; r < s->resource_count; r++) {
+                shl_temp_resource *t = &s->resources[r];
+                if (strcmp(t->path, p) != 0 ||
+                    (t->call_id[0] && strcmp(t->call_id, f->call_id) != 0))
+                    continue;
+                memcpy(t->call_id, f->call_id, sizeof(t->call_id));
+                break;
+            }
+        }
+        f->resource_count =
+            (uint32_t)shl_call_frame_resources(s, f, NULL, 0);
+    }
     json_t *fail = json_object_get(root, "failure");
     if (fail && !json_is_null(fail) && (rc = parse_failure(fail, s)))
         return rc;

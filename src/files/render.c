@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "files/json.h"
@@ -235,7 +236,14 @@ parse_event_fields(json_t *obj, const char *s, size_t n)
             klen = sizeof(key) - 1;
         memcpy(key, s + k0, klen);
         key[klen] = 0;
-        json_t *v = jstrn(s + v0, v1 - v0);
+        /* a pid is a number in every trail line (the producer's "pid" of
+         * the other events is one) */
+        bool num = klen == 3 && !memcmp(s + k0, "pid", 3) && v1 > v0 &&
+                   v1 - v0 < 12;
+        for (size_t j = v0; num && j < v1; j++)
+            num = isdigit((unsigned char)s[j]) || (j == v0 && s[j] == '-');
+        json_t *v = num ? json_integer(strtoll(s + v0, NULL, 10))
+                        : jstrn(s + v0, v1 - v0);
         if (v)
             json_object_set_new(obj, key, v);
         i = v1;
@@ -620,17 +628,86 @@ shl__op_file_path(const char *base, const char *op_id, enum shl__file f,
     return n;
 }
 
+/* Path of file f's counterpart in the archive folder backup/{opId}/, and
+ * of the folder itself. */
+static int
+archived_path(const char *base, const char *op_id, enum shl__file f,
+              char *folder, size_t fcap, char *buf, size_t cap)
+{
+    static const char *const name[SHL__NFILES] = {
+        "operation.log", "operation.debug.log", "trail.jsonl"};
+    int n = snprintf(folder, fcap, "%s/backup/%s", base, op_id);
+    if (n < 0 || (size_t)n >= fcap)
+        return -ENAMETOOLONG;
+    n = snprintf(buf, cap, "%s/%s", folder, name[f]);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static bool
+is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int
+shl__op_file_open_append(shl_ledger *l, const char *base, const char *op_id,
+                         enum shl__file f)
+{
+    char path[PATH_MAX], folder[PATH_MAX], apath[PATH_MAX];
+    int rc = shl__op_file_path(base, op_id, f, path, sizeof(path));
+    if (rc < 0)
+        return rc;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    if (errno != ENOENT)
+        return -errno;
+    rc = archived_path(base, op_id, f, folder, sizeof(folder), apath,
+                       sizeof(apath));
+    if (rc < 0)
+        return rc;
+    /* archived: the line goes into the archive, never beside it */
+    if (is_dir(folder)) {
+        fd = open(apath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        return fd >= 0 ? fd : -errno;
+    }
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    else if (fd >= 0) {
+        /* created it: the archive may have run between the look and the
+         * create. Then this (empty) file is a stray: remove it (unless
+         * the archive already moved it in) and write into the archive. */
+        if (is_dir(folder)) {
+            close(fd);
+            (void)unlink(path);
+            fd = open(apath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+            return fd >= 0 ? fd : -errno;
+        }
+        /* a new trail file: the original reported every trail snapshot */
+        if (f == SHL__FILE_TRAIL && l && l->opts.callbacks.on_backup_created)
+            l->opts.callbacks.on_backup_created(path,
+                                                l->opts.callbacks.user);
+    }
+    return fd >= 0 ? fd : -errno;
+}
+
 int
 shl__op_file_append(const char *base, const char *op_id, enum shl__file f,
                     const char *data, size_t len)
 {
-    char path[PATH_MAX];
-    int rc = shl__op_file_path(base, op_id, f, path, sizeof(path));
-    if (rc < 0)
-        return rc;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    return shl__op_file_append_l(NULL, base, op_id, f, data, len);
+}
+
+int
+shl__op_file_append_l(shl_ledger *l, const char *base, const char *op_id,
+                      enum shl__file f, const char *data, size_t len)
+{
+    int fd = shl__op_file_open_append(l, base, op_id, f);
     if (fd < 0)
-        return -errno;
+        return fd;
+    int rc;
     rc = shl__write_all(fd, data, len);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
@@ -678,8 +755,9 @@ shl__event_write_via(shl_ledger *l, const struct shl__event *ev,
         if (rc == 0)
             rc = append ? append(ctx, l, ev->op_id, (enum shl__file)f, b.p,
                                  b.len)
-                        : shl__op_file_append(l->base_path, ev->op_id,
-                                              (enum shl__file)f, b.p, b.len);
+                        : shl__op_file_append_l(l, l->base_path, ev->op_id,
+                                                (enum shl__file)f, b.p,
+                                                b.len);
         if (rc != 0) {
             char path[PATH_MAX];
             if (shl__op_file_path(l->base_path, ev->op_id, (enum shl__file)f,

@@ -114,10 +114,29 @@ int shl__event_message(const struct shl__event *ev, struct shl__sbuf *b);
 int shl__op_file_path(const char *base, const char *op_id, enum shl__file f,
                       char *buf, size_t cap);
 
-/* Append len bytes (whole lines) to file f of op_id: open O_APPEND|O_CREAT
- * 0600, one write, close. Returns 0 or -errno. */
+/* Open file f of op_id for appending (O_APPEND, 0600), for a writer of its
+ * lines, deciding at write time where the line belongs:
+ *   - the file beside the operation ({base}/{opId}...) when it exists;
+ *   - else, when the operation was archived (backup/{opId}/ exists), its
+ *     counterpart inside the archive folder (operation.log,
+ *     operation.debug.log, trail.jsonl): lines posted after the archive
+ *     (a member leaving after the failure, a CALL_ENDED racing it) go into
+ *     the archive and nothing is recreated beside it;
+ *   - else the file beside is created; if the archive folder appeared
+ *     meanwhile, that new file is removed again and the archive's is used.
+ *     A new trail file is reported through l's on_backup_created (l may be
+ *     NULL).
+ * Returns the descriptor or -errno. */
+int shl__op_file_open_append(shl_ledger *l, const char *base,
+                             const char *op_id, enum shl__file f);
+
+/* Append len bytes (whole lines) to file f of op_id: open as
+ * shl__op_file_open_append, one write, close. Returns 0 or -errno. */
 int shl__op_file_append(const char *base, const char *op_id,
                         enum shl__file f, const char *data, size_t len);
+/* The same for ledger l (its on_backup_created hears of a new trail). */
+int shl__op_file_append_l(shl_ledger *l, const char *base, const char *op_id,
+                          enum shl__file f, const char *data, size_t len);
 
 /* Write the event to its files directly (the producer's own path: no ring,
  * or the ring refused it). Errors are counted and reported through

@@ -184,6 +184,7 @@ shl_op_create(shl_ledger *l, const char *description,
         memcpy(r->description, description, strlen(description));
     r->failed_at_us = 0;
     r->crashed_count = 0;
+    r->crashed_total = 0;
     r->reason[0] = 0;
     SHL_CRASH_POINT("alloc.filled");
     shl__rec_publish(&r->h);
@@ -399,19 +400,23 @@ shl__session_end(shl_op *op, bool cancel)
     struct shl__lop *lop = op->lop;
     shl_ledger *l = lop->l;
 
-    /* spawned calls first: refused, or cancelled and waited for */
+    if (!cancel) {
+        /* every pending call, regular and spawned, in the refusal */
+        char ids[1024];
+        size_t nsp = 0;
+        size_t n = shl__session_pending_ids(op, ids, sizeof(ids), &nsp);
+        if (n)
+            return SHL_SET_ERR(SHL_ESTATE,
+                               "Cannot leave operation - %zu call(s) still "
+                               "active (%zu spawned): [%s]. End or cancel "
+                               "all calls before leaving, or leave with "
+                               "cancel_pending.",
+                               n, nsp, ids);
+    }
+    /* spawned calls first: cancelled and waited for */
     int src = shl__spawn_session_end(op, cancel);
     if (src)
         return src;
-    pthread_mutex_lock(&op->mu);
-    size_t pending = op->pending;
-    pthread_mutex_unlock(&op->mu);
-    if (pending && !cancel)
-        return SHL_SET_ERR(SHL_ESTATE,
-                           "Cannot leave operation - %zu call(s) still "
-                           "active. End or cancel all calls before leaving, "
-                           "or leave with cancel_pending.",
-                           pending);
     /* cancel pending calls (each removes its frame) */
     for (;;) {
         struct shl_call *c = NULL;

@@ -100,14 +100,16 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     struct shl__op *r = shl__lop_record(lop);
     if (!r)
         return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", lop->id);
-    uint32_t st = atomic_load_explicit(&r->op_state, memory_order_acquire);
-    if (st != SHL_OP_RUNNING)
-        return SHL_SET_ERR(SHL_ESTATE, "operation %s is %s", lop->id,
-                           shl_op_state_name((shl_op_state)st));
+    /* fenced first: a participant that was declared crashed learns that,
+     * whatever became of the operation since (it failed because of it) */
     if (atomic_load_explicit(&shl__part_at(s, l->slot)->fenced,
                              memory_order_acquire))
         return SHL_SET_ERR(SHL_EFENCED, "participant %s was declared crashed",
                            l->id);
+    uint32_t st = atomic_load_explicit(&r->op_state, memory_order_acquire);
+    if (st != SHL_OP_RUNNING)
+        return SHL_SET_ERR(SHL_ESTATE, "operation %s is %s", lop->id,
+                           shl_op_state_name((shl_op_state)st));
     if (atomic_load(&op->aborted))
         return SHL_SET_ERR(SHL_ESTATE, "session %llu of %s is aborted",
                            (unsigned long long)op->session_id, lop->id);
@@ -186,8 +188,17 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     return 0;
 }
 
-/* Remove the call's frame. Returns 0 if we removed it, SHL_EFENCED if
- * someone else changed it first (crash cleanup, complete). */
+/* Remove the call's frame. The one rule for a frame that is no longer
+ * ours to remove:
+ *   0            it was still ours (active, or cleaned up by our own
+ *                monitor), or the failure cleanup of the operation released
+ *                it while this participant was live and never declared
+ *                crashed (a survivor): the call did end;
+ *   SHL_EFAILED  this participant was declared crashed (fenced): the frame
+ *                was taken as crashed and the operation failed;
+ *   SHL_ESTATE   the operation ended without the call (complete()
+ *                released its frame), or its record is gone.
+ * Only 0 logs the call's line. */
 static int
 remove_frame(struct shl_call *c)
 {
@@ -207,24 +218,32 @@ remove_frame(struct shl_call *c)
          mine++)
         if (shl__frame_retire(s, f, c->frame_gen, mine))
             return 0;
+    if (atomic_load_explicit(&shl__part_at(s, l->slot)->fenced,
+                             memory_order_acquire))
+        return SHL_SET_ERR(SHL_EFAILED,
+                           "call %s: this participant was declared crashed "
+                           "and the operation failed",
+                           c->id);
     struct shl__op *r = shl__lop_record(c->op->lop);
     uint32_t st = r ? atomic_load(&r->op_state) : SHL_OP_COMPLETED;
     if (st == SHL_OP_CLEANUP || st == SHL_OP_FAILED)
-        return SHL_SET_ERR(SHL_EFAILED,
-                           "call %s: the operation failed and its frame was "
-                           "declared crashed",
-                           c->id);
-    return SHL_SET_ERR(SHL_EFENCED, "frame of call %s was taken over",
+        return 0; /* a survivor: the failure cleanup took the frame */
+    return SHL_SET_ERR(SHL_ESTATE,
+                       "call %s: the operation ended without it (its frame "
+                       "was released)",
                        c->id);
 }
 
 static int
-finish(struct shl_call *c, int how)
+finish(struct shl_call *c, int how, bool *already)
 {
     int expect = 0;
-    if (!atomic_compare_exchange_strong(&c->done, &expect, how))
+    *already = false;
+    if (!atomic_compare_exchange_strong(&c->done, &expect, how)) {
+        *already = true;
         return SHL_SET_ERR(SHL_ESTATE, "Call %s has already been completed",
                            c->id);
+    }
     shl_op *op = c->op;
     pthread_mutex_lock(&op->mu);
     op->pending--;
@@ -233,36 +252,77 @@ finish(struct shl_call *c, int how)
 }
 
 int
+shl__call_end_ex(struct shl_call *c, bool *already)
+{
+    int rc = finish(c, 1, already);
+    if (*already) /* ended, failed or cancelled before */
+        return rc;
+    if (rc == 0)
+        shl__log_call_ended(c->op->lop->l, c->op->lop->id, c->id,
+                            (shl__mono_ns() - c->started_mono_ns) / 1000000);
+    return rc;
+}
+
+int
 shl_call_end(shl_call *c, void *result)
 {
     shl__clear_err();
     if (!c)
         return SHL_SET_ERR(-EINVAL, "shl_call_end: NULL call");
-    int rc = finish(c, 1);
-    if (rc == SHL_ESTATE)
+    bool already;
+    int rc = shl__call_end_ex(c, &already);
+    if (already)
         return rc;
-    shl__log_call_ended(c->op->lop->l, c->op->lop->id, c->id,
-                        (shl__mono_ns() - c->started_mono_ns) / 1000000);
-    shl__op_sync(c->op);
-    if (result && c->cb.on_completion)
+    if (rc == 0)
+        shl__op_sync(c->op); /* sync_files: the line is in the file */
+    if (rc == 0 && result && c->cb.on_completion)
         c->cb.on_completion(c, result, c->cb.user);
     return rc;
 }
 
-static int
-fail_impl(struct shl_call *c, const char *error, bool may_fail_op)
+/* A detail text (a stack trace) as one log line: newlines become " | ". */
+static void
+log_detail(struct shl_call *c, const char *detail)
 {
-    int rc = finish(c, 2);
-    if (rc == SHL_ESTATE)
+    size_t n = strlen(detail);
+    char *flat = malloc(n * 3 + 1);
+    if (!flat)
+        return;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (detail[i] == '\n') {
+            memcpy(flat + o, " | ", 3);
+            o += 3;
+        } else if (detail[i] != '\r') {
+            flat[o++] = detail[i];
+        }
+    }
+    flat[o] = 0;
+    shl__oplog(c->op->lop->l, c->op->lop->id, SHL_LOG_ERROR,
+               "CALL_STACK_TRACE callId=%s message=%s", c->id, flat);
+    free(flat);
+}
+
+static int
+fail_impl(struct shl_call *c, const char *error, const char *detail,
+          bool may_fail_op)
+{
+    bool already;
+    int rc = finish(c, 2, &already);
+    if (already)
         return rc;
-    shl__log_call_failed(c->op->lop->l, c->op->lop->id, c->id,
-                         (shl__mono_ns() - c->started_mono_ns) / 1000000,
-                         error);
+    if (rc == 0) {
+        shl__log_call_failed(c->op->lop->l, c->op->lop->id, c->id,
+                             (shl__mono_ns() - c->started_mono_ns) / 1000000,
+                             error);
+        if (detail && *detail)
+            log_detail(c, detail);
+    }
     bool ran = false;
     if (c->cb.on_cleanup &&
         atomic_compare_exchange_strong(&c->cleanup_ran, &ran, true))
         c->cb.on_cleanup(c, c->cb.user);
-    if (may_fail_op && c->fail_on_crash) {
+    if (rc == 0 && may_fail_op && c->fail_on_crash) {
         char reason[SHL_REASON_MAX + 1];
         snprintf(reason, sizeof(reason), "Call %s failed: %s", c->id,
                  error ? error : "unknown");
@@ -280,10 +340,16 @@ fail_impl(struct shl_call *c, const char *error, bool may_fail_op)
 int
 shl_call_fail(shl_call *c, const char *error)
 {
+    return shl_call_fail_detail(c, error, NULL);
+}
+
+int
+shl_call_fail_detail(shl_call *c, const char *error, const char *detail)
+{
     shl__clear_err();
     if (!c)
         return SHL_SET_ERR(-EINVAL, "shl_call_fail: NULL call");
-    int rc = fail_impl(c, error, true);
+    int rc = fail_impl(c, error, detail, true);
     if (rc != SHL_ESTATE)
         shl__op_sync(c->op);
     return rc;
@@ -292,13 +358,20 @@ shl_call_fail(shl_call *c, const char *error)
 int
 shl__call_cancel(struct shl_call *c)
 {
-    return fail_impl(c, "cancelled", false);
+    return fail_impl(c, "cancelled", NULL, false);
 }
 
 int
 shl__call_fail_local(struct shl_call *c, const char *error)
 {
-    int rc = fail_impl(c, error, false);
+    return shl__call_fail_local_detail(c, error, NULL);
+}
+
+int
+shl__call_fail_local_detail(struct shl_call *c, const char *error,
+                            const char *detail)
+{
+    int rc = fail_impl(c, error, detail, false);
     if (rc != SHL_ESTATE)
         shl__op_sync(c->op);
     return rc;

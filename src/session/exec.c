@@ -56,6 +56,8 @@ struct exec_ctx {
     void (*on_stderr)(const char *line, void *user);
     void (*on_exit)(int exit_code, void *user);
     void *user;
+    shl_deserialize_fn deserializer; /* NULL: the text is the result */
+    void (*result_free)(void *result);
 };
 
 static void
@@ -345,7 +347,7 @@ fail_with(shl_spawned *s, int rc, const char *fmt, ...)
 }
 
 static int
-exec_work(shl_spawned *s, void *arg, void **result)
+exec_run(shl_spawned *s, void *arg, void **result)
 {
     struct exec_ctx *x = arg;
     int64_t dl =
@@ -519,14 +521,14 @@ exec_work(shl_spawned *s, void *arg, void **result)
     if (w > 0 && WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         const char *sn = sigabbrev_np(sig);
-        rc = fail_with(s, SHL_EFAILED,
+        rc = fail_with(s, SHL_ECALLFAILED,
                        "Process %s killed by signal %d (SIG%s), exit code %d",
                        x->exe, sig, sn ? sn : "?", code);
         goto out;
     }
     if (code != 0) {
-        rc = fail_with(s, SHL_EFAILED, "Process %s exited with code %d", x->exe,
-                       code);
+        rc = fail_with(s, SHL_ECALLFAILED, "Process %s exited with code %d",
+                       x->exe, code);
         goto out;
     }
     if (!x->file_mode) {
@@ -591,6 +593,35 @@ out:
     return rc;
 }
 
+/* The process's text, then the deserializer (if any): its failure fails
+ * the call. */
+static int
+exec_work(shl_spawned *s, void *arg, void **result)
+{
+    struct exec_ctx *x = arg;
+    char *text = NULL;
+    int rc = exec_run(s, arg, (void **)&text);
+    if (rc < 0 || !x->deserializer) {
+        if (rc >= 0)
+            *result = text;
+        else
+            free(text);
+        return rc;
+    }
+    void *val = NULL;
+    int prc = x->deserializer(text ? text : "", text ? strlen(text) : 0,
+                              x->user, &val);
+    free(text);
+    if (prc < 0) {
+        if (val && x->result_free)
+            x->result_free(val);
+        return fail_with(s, prc, "Process %s: deserializer failed: %s",
+                         x->exe, shl_strerror(prc));
+    }
+    *result = val;
+    return 0;
+}
+
 /* ---- public ---- */
 
 void
@@ -648,6 +679,8 @@ exec_start(shl_op *op, const shl_exec_opts *o, bool file_mode,
     x->on_stderr = o->on_stderr;
     x->on_exit = o->on_exit;
     x->user = o->user;
+    x->deserializer = o->deserializer;
+    x->result_free = o->result_free;
 
     shl_spawn_opts so;
     shl_spawn_opts_init(&so);
@@ -655,7 +688,7 @@ exec_start(shl_op *op, const shl_exec_opts *o, bool file_mode,
                      : file_mode    ? "File result worker"
                                     : "Stdio worker";
     so.fail_on_crash = o->fail_on_crash;
-    so.result_free = free;
+    so.result_free = o->deserializer ? o->result_free : free;
     so.callbacks = o->callbacks;
     return shl__spawn(op, exec_work, x, ctx_free, true, &so, out);
 }

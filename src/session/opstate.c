@@ -46,13 +46,15 @@ read_failure(struct shl__seg *s, struct shl__op *r, uint64_t gen,
         shl__copy_field(out->operation_id, copy.id, sizeof(copy.id));
         out->failed_at_us = copy.failed_at_us;
         shl__copy_field(out->reason, copy.reason, sizeof(copy.reason));
-        uint32_t n = copy.crashed_count;
-        if (n > SHL_CRASHED_IDS_MAX)
-            n = SHL_CRASHED_IDS_MAX;
-        out->crashed_call_count = n;
-        for (uint32_t i = 0; i < n; i++)
-            shl__copy_field(out->crashed_call_ids[i], copy.crashed[i],
-                            sizeof(copy.crashed[i]));
+        uint32_t off = 0, k = 0;
+        const char *id;
+        while (out->crashed_call_count < SHL_CRASHED_IDS_MAX &&
+               (id = shl__op_crashed_next(&copy, &off, &k)) != NULL)
+            shl__copy_field(out->crashed_call_ids[out->crashed_call_count++],
+                            id, SHL_CALL_ID_MAX + 1);
+        out->crashed_call_total = copy.crashed_total > copy.crashed_count
+                                      ? copy.crashed_total
+                                      : copy.crashed_count;
         return 0;
     }
     SHL__UNUSED(s);
@@ -73,6 +75,40 @@ shl_op_failure_info(shl_op *op, shl_failed_info *out)
         return 0;
     int rc = read_failure(&op->lop->l->seg, r, op->lop->op_gen, out);
     return rc ? rc : 1;
+}
+
+int
+shl_op_crashed_call_ids(shl_op *op, char (*ids)[SHL_CALL_ID_MAX + 1],
+                        size_t cap)
+{
+    if (!op || (cap && !ids))
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    struct shl__op *r = shl__lop_record(op->lop);
+    if (!r)
+        return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", op->lop->id);
+    struct shl__op *copy = malloc(sizeof(*copy));
+    if (!copy)
+        return -ENOMEM;
+    int rc = -EAGAIN;
+    for (int tries = 0; tries < 1000 && rc == -EAGAIN; tries++) {
+        if (shl__rec_copy(copy, r, sizeof(*copy), 100) != 0)
+            continue;
+        if (atomic_load(&copy->h.gen) != op->lop->op_gen) {
+            rc = SHL_SET_ERR(SHL_ESTALE, "operation %s is gone",
+                             op->lop->id);
+            break;
+        }
+        uint32_t off = 0, k = 0, n = 0;
+        const char *id;
+        while ((id = shl__op_crashed_next(copy, &off, &k)) != NULL) {
+            if (n < cap)
+                shl__copy_field(ids[n], id, SHL_CALL_ID_MAX + 1);
+            n++;
+        }
+        rc = (int)n;
+    }
+    free(copy);
+    return rc;
 }
 
 int
@@ -103,12 +139,8 @@ shl__op_fail(struct shl__lop *lop, const char *reason,
     if (reason)
         shl__copy_field(r->reason, reason, sizeof(r->reason));
     SHL_CRASH_POINT("fail.half");
-    if (crashed_call_id && r->crashed_count < SHL_CRASHED_IDS_MAX) {
-        memset(r->crashed[r->crashed_count], 0, sizeof(r->crashed[0]));
-        shl__copy_field(r->crashed[r->crashed_count], crashed_call_id,
-                        sizeof(r->crashed[0]));
-        r->crashed_count++;
-    }
+    if (crashed_call_id)
+        (void)shl__op_crashed_add(r, crashed_call_id);
     shl__seq_write_end(&r->h);
     atomic_store_explicit(&r->op_state, SHL_OP_FAILED, memory_order_release);
     shl__op_touch(r);

@@ -223,3 +223,70 @@ shl_poll_until(void *(*check)(void *user), void *user, int64_t poll_interval_ms,
                                (long long)timeout_ms);
     }
 }
+
+/* ---- with a deserializer (pollFile<T> / pollFiles<T>) ---- */
+
+int
+shl_poll_file_parse(const char *path, bool delete_after,
+                    int64_t poll_interval_ms, int64_t timeout_ms,
+                    shl_deserialize_fn deserializer, void *user,
+                    void **result)
+{
+    if (!deserializer || !result)
+        return SHL_SET_ERR(-EINVAL, "shl_poll_file_parse: NULL argument");
+    char *text = NULL;
+    int rc = shl_poll_file(path, delete_after, poll_interval_ms, timeout_ms,
+                           &text);
+    if (rc)
+        return rc;
+    void *v = NULL;
+    rc = deserializer(text, strlen(text), user, &v);
+    free(text);
+    if (rc < 0)
+        return SHL_SET_ERR(rc, "deserializer of %s failed: %s", path,
+                           shl_strerror(rc));
+    *result = v;
+    return 0;
+}
+
+int
+shl_poll_files_parse(const char *const *paths, size_t n, bool delete_after,
+                     int64_t poll_interval_ms, int64_t timeout_ms,
+                     shl_deserialize_fn deserializer, void *user,
+                     void (*result_free)(void *result), void **results)
+{
+    if (!deserializer || (n && !results))
+        return SHL_SET_ERR(-EINVAL, "shl_poll_files_parse: NULL argument");
+    char **texts = n ? calloc(n, sizeof(*texts)) : NULL;
+    if (n && !texts)
+        return SHL_SET_ERR(-ENOMEM, "shl_poll_files_parse: no memory");
+    void **vals = n ? calloc(n, sizeof(*vals)) : NULL;
+    if (n && !vals) {
+        free(texts);
+        return SHL_SET_ERR(-ENOMEM, "shl_poll_files_parse: no memory");
+    }
+    int rc = shl_poll_files(paths, n, delete_after, poll_interval_ms,
+                            timeout_ms, texts);
+    size_t i = 0;
+    for (; rc == 0 && i < n; i++) {
+        int prc = deserializer(texts[i], strlen(texts[i]), user, &vals[i]);
+        if (prc < 0)
+            rc = SHL_SET_ERR(prc, "deserializer of %s failed: %s", paths[i],
+                             shl_strerror(prc));
+    }
+    for (size_t k = 0; k < n && texts; k++)
+        free(texts[k]);
+    free(texts);
+    if (rc) {
+        /* nothing is returned: free what was parsed */
+        for (size_t k = 0; k < i && k < n; k++)
+            if (vals[k] && result_free)
+                result_free(vals[k]);
+        free(vals);
+        return rc;
+    }
+    for (size_t k = 0; k < n; k++)
+        results[k] = vals[k];
+    free(vals);
+    return 0;
+}

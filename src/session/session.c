@@ -8,6 +8,7 @@
  */
 #include "session/session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -53,6 +54,43 @@ shl_op_pending_call_count(const shl_op *op)
     return n;
 }
 
+size_t
+shl__session_pending_ids(shl_op *op, char *buf, size_t cap,
+                         size_t *spawned)
+{
+    size_t n = 0, used = 0, ns = 0;
+    bool cut = false;
+    if (cap)
+        buf[0] = 0;
+    pthread_mutex_lock(&op->mu);
+    for (struct shl_call *c = op->calls_head; c; c = c->next) {
+        bool sp = c->spawned != NULL;
+        bool pending = atomic_load(&c->done) == 0 ||
+                       (sp && atomic_load(&c->spawned->state) ==
+                                  SHL__SP_RUNNING);
+        if (!pending)
+            continue;
+        if (sp)
+            ns++;
+        if (!cut && cap > 8) {
+            int w = snprintf(buf + used, cap - used, "%s%s", n ? ", " : "",
+                             c->id);
+            if (w < 0 || used + (size_t)w >= cap - 6) {
+                used = used < cap - 6 ? used : cap - 6;
+                snprintf(buf + used, cap - used, ", ...");
+                cut = true;
+            } else {
+                used += (size_t)w;
+            }
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&op->mu);
+    if (spawned)
+        *spawned = ns;
+    return n;
+}
+
 bool
 shl_op_has_pending_calls(const shl_op *op)
 {
@@ -88,6 +126,7 @@ shl__spawned_free(shl_spawned *s)
         close(s->cancel_efd);
     pthread_mutex_destroy(&s->pid_mu);
     free(s->error);
+    free(s->detail);
     free(s);
 }
 

@@ -19,5 +19,10 @@ void shl__spawn_session_free(shl_op *op);
 /* Spawned calls whose underlying call is already finished but whose
  * outcome is not yet published (still pending). Call with op->mu held. */
 size_t shl__spawn_unsettled_locked(const shl_op *op);
+/* Every pending call of the session, regular and spawned: their ids, comma
+ * separated, into buf (cut with ", ..." when it is full); *spawned (may be
+ * NULL) gets how many are spawned calls. Returns the total. */
+size_t shl__session_pending_ids(shl_op *op, char *buf, size_t cap,
+                                size_t *spawned);
 
 #endif /* SHL_SESSION_SESSION_H */

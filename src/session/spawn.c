@@ -248,6 +248,20 @@ run_private(shl_spawned *t)
     session_unpin(op);
 }
 
+/* Take the work's error text: the error set by the work, else the text of
+ * its code; from here on the work can no longer change it (on_call_crashed
+ * and on_cleanup read it through shl_spawned_error). */
+static void
+settle_error(shl_spawned *s, int rc, char *etext, size_t cap)
+{
+    pthread_mutex_lock(&s->pid_mu);
+    if (!s->error)
+        s->error = strdup(shl_strerror(rc));
+    snprintf(etext, cap, "%s", s->error ? s->error : shl_strerror(rc));
+    s->error_final = true;
+    pthread_mutex_unlock(&s->pid_mu);
+}
+
 static void
 run_spawned(shl_spawned *s)
 {
@@ -263,26 +277,41 @@ run_spawned(shl_spawned *s)
         s->arg_free(s->arg);
     s->arg = NULL;
     bool ok = rc >= 0;
+    char etext[512] = "";
+    /* Cancelled is its own outcome: work that gives up after a cancel
+     * request, or answers -ECANCELED, neither fails the operation nor asks
+     * on_call_crashed for a fallback. */
+    bool cancelled =
+        !ok && (rc == -ECANCELED || atomic_load(&s->cancelled));
     if (!ok) {
         if (res && s->result_free)
             s->result_free(res);
         res = NULL;
+        settle_error(s, rc, etext, sizeof(etext));
         /* onCallCrashed: a non-NULL fallback completes the call */
-        if (s->on_call_crashed) {
+        if (!cancelled && s->on_call_crashed) {
             res = s->on_call_crashed(s, s->cb.user);
             ok = res != NULL;
         }
     }
 
     if (ok) {
-        int erc = shl_call_end(s->call, NULL);
-        if (erc == SHL_ESTATE) {
+        bool already = false;
+        int erc = shl__call_end_ex(s->call, &already);
+        if (already) {
             /* cancelled by leave(op, true), or released by complete():
              * the call is over without this result */
             if (res && s->result_free)
                 s->result_free(res);
             set_error_if_none(s, "cancelled");
-            publish(s, SHL__SP_FAILED, -ECANCELED, NULL);
+            publish(s, SHL__SP_FAILED, SHL_ECANCELLED, NULL);
+        } else if (erc == SHL_EFAILED) {
+            /* this participant was declared crashed: the call counts as
+             * crashed, its result is not delivered */
+            if (res && s->result_free)
+                s->result_free(res);
+            set_error_if_none(s, shl_errmsg());
+            publish(s, SHL__SP_FAILED, erc, NULL);
         } else {
             shl__oplog(l, lop->id, SHL_LOG_INFO, "CALL_COMPLETED callId=%s",
                        id);
@@ -294,22 +323,36 @@ run_spawned(shl_spawned *s)
         return;
     }
 
+    if (cancelled) {
+        /* the frame goes as a cancelled call's (on_cleanup runs), the
+         * operation goes on */
+        (void)shl__call_cancel(s->call);
+        publish(s, SHL__SP_FAILED, SHL_ECANCELLED, NULL);
+        session_unpin(op);
+        return;
+    }
+
     /* failure: the frame goes (CALL_FAILED, on_cleanup), then the
      * operation fails (fail_on_crash), then waiters hear of both */
-    char etext[512];
     pthread_mutex_lock(&s->pid_mu);
-    snprintf(etext, sizeof(etext), "%s",
-             s->error ? s->error : shl_strerror(rc));
+    char *detail = s->detail ? strdup(s->detail) : NULL;
     pthread_mutex_unlock(&s->pid_mu);
-    int frc = shl__call_fail_local(s->call, etext);
+    int frc = shl__call_fail_local_detail(s->call, etext, detail);
+    free(detail);
+    if (frc == SHL_ESTATE && atomic_load(&s->call->done) == 2 &&
+        atomic_load(&s->cancelled)) {
+        /* leave(op, true) cancelled it while the work ran */
+        publish(s, SHL__SP_FAILED, SHL_ECANCELLED, NULL);
+        session_unpin(op);
+        return;
+    }
     bool failed_op = false;
-    if (frc != SHL_ESTATE && s->fail_on_crash) {
+    if (frc != SHL_ESTATE && frc != SHL_EFAILED && s->fail_on_crash) {
         /* shl__op_fail truncates to SHL_REASON_MAX */
         char reason[sizeof(id) + sizeof(etext) + 16];
         snprintf(reason, sizeof(reason), "Call %s failed: %s", id, etext);
         failed_op = shl__op_fail(lop, reason, id) == 0;
     }
-    set_error_if_none(s, etext);
     publish(s, SHL__SP_FAILED, rc, NULL);
     if (failed_op) {
         shl_failed_info info;
@@ -467,188 +510,6 @@ shl__spawned_cancel_fd(const shl_spawned *c)
 }
 
 /* ------------------------------------------------------------------------ */
-/* SpawnedCall                                                               */
-/* ------------------------------------------------------------------------ */
-
-const char *
-shl_spawned_id(const shl_spawned *c)
-{
-    return c ? c->id : NULL;
-}
-const char *
-shl_spawned_description(const shl_spawned *c)
-{
-    return c && c->call ? shl_call_description(c->call) : NULL;
-}
-bool
-shl_spawned_is_completed(const shl_spawned *c)
-{
-    return c && atomic_load(&c->state) != SHL__SP_RUNNING;
-}
-bool
-shl_spawned_is_success(const shl_spawned *c)
-{
-    return c && atomic_load(&c->state) == SHL__SP_SUCCEEDED;
-}
-bool
-shl_spawned_is_failed(const shl_spawned *c)
-{
-    return c && atomic_load(&c->state) == SHL__SP_FAILED;
-}
-bool
-shl_spawned_is_cancelled(const shl_spawned *c)
-{
-    return c && atomic_load(&c->cancelled);
-}
-void *
-shl_spawned_result(const shl_spawned *c)
-{
-    shl__clear_err();
-    return shl_spawned_is_success(c) ? c->result : NULL;
-}
-void *
-shl_spawned_result_or(const shl_spawned *c, void *dflt)
-{
-    return shl_spawned_is_success(c) ? c->result : dflt;
-}
-const char *
-shl_spawned_error(const shl_spawned *c)
-{
-    return shl_spawned_is_failed(c) ? c->error : NULL;
-}
-
-void
-shl_spawned_set_error(shl_spawned *c, const char *error)
-{
-    shl__clear_err();
-    if (!c || atomic_load(&c->state) != SHL__SP_RUNNING)
-        return;
-    char *e = error ? strdup(error) : NULL;
-    pthread_mutex_lock(&c->pid_mu);
-    free(c->error);
-    c->error = e;
-    pthread_mutex_unlock(&c->pid_mu);
-}
-
-void
-shl_spawned_cancel(shl_spawned *c)
-{
-    shl__clear_err();
-    if (!c || atomic_load(&c->state) != SHL__SP_RUNNING)
-        return;
-    bool expect = false;
-    if (!atomic_compare_exchange_strong(&c->cancelled, &expect, true))
-        return;
-    if (c->cancel_efd >= 0) {
-        uint64_t one = 1;
-        ssize_t w = write(c->cancel_efd, &one, sizeof(one));
-        (void)w; /* EAGAIN: already signalled */
-    }
-}
-
-void
-shl_spawned_attach_pid(shl_spawned *c, pid_t pid)
-{
-    shl__clear_err();
-    if (!c)
-        return;
-    pthread_mutex_lock(&c->pid_mu);
-    c->pid = pid > 0 ? pid : 0;
-    pthread_mutex_unlock(&c->pid_mu);
-}
-
-int
-shl_spawned_kill(shl_spawned *c, int sig)
-{
-    shl__clear_err();
-    if (!c)
-        return SHL_SET_ERR(-EINVAL, "NULL spawned call");
-    int rc = 0;
-    /* The exec helpers detach the child under this lock before reaping
-     * it, so the pid cannot be a reused one. */
-    pthread_mutex_lock(&c->pid_mu);
-    if (c->pid > 0 && atomic_load(&c->state) == SHL__SP_RUNNING)
-        rc = kill(c->pid, sig) == 0 ? 1 : -errno;
-    pthread_mutex_unlock(&c->pid_mu);
-    if (rc < 0)
-        return SHL_SET_ERR(rc, "kill(%d): %s", sig, shl_strerror(rc));
-    return rc;
-}
-
-int
-shl_spawned_wait(shl_spawned *c, int64_t timeout_ms, void **result)
-{
-    shl__clear_err();
-    if (!c || c->is_private)
-        return SHL_SET_ERR(-EINVAL, "shl_spawned_wait: NULL call");
-    shl_op *op = c->op;
-    struct timespec dl = shl__deadline(CLOCK_MONOTONIC, timeout_ms);
-    pthread_mutex_lock(&op->mu);
-    while (atomic_load(&c->state) == SHL__SP_RUNNING)
-        if (cv_wait(op, timeout_ms, &dl) == ETIMEDOUT &&
-            atomic_load(&c->state) == SHL__SP_RUNNING) {
-            pthread_mutex_unlock(&op->mu);
-            return SHL_SET_ERR(-ETIMEDOUT,
-                               "call %s still running after "
-                               "%lld ms",
-                               c->id, (long long)timeout_ms);
-        }
-    int st = atomic_load(&c->state);
-    void *res = c->result;
-    pthread_mutex_unlock(&op->mu);
-    if (st == SHL__SP_FAILED)
-        return SHL_SET_ERR(SHL_EFAILED, "call %s failed: %s", c->id,
-                           c->error ? c->error : "unknown");
-    if (result)
-        *result = res;
-    return 0;
-}
-
-int
-shl_spawned_release(shl_spawned *c)
-{
-    shl__clear_err();
-    if (!c || c->is_private)
-        return SHL_SET_ERR(-EINVAL, "NULL spawned call");
-    if (atomic_load(&c->state) == SHL__SP_RUNNING)
-        return SHL_SET_ERR(SHL_ESTATE, "call %s is still running", c->id);
-    shl_op *op = c->op;
-    pthread_mutex_lock(&op->mu);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        op->spawned_head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        op->spawned_tail = c->prev;
-    c->call->spawned = NULL;
-    pthread_mutex_unlock(&op->mu);
-    (void)shl_call_release(c->call);
-    shl__spawned_free(c);
-    return 0;
-}
-
-size_t
-shl_op_pending_spawned_calls(const shl_op *op, shl_spawned **out, size_t cap)
-{
-    shl__clear_err();
-    if (!op)
-        return 0;
-    shl_op *m = (shl_op *)op;
-    size_t n = 0;
-    pthread_mutex_lock(&m->mu);
-    for (shl_spawned *s = m->spawned_head; s; s = s->next)
-        if (atomic_load(&s->state) == SHL__SP_RUNNING) {
-            if (out && n < cap)
-                out[n] = s;
-            n++;
-        }
-    pthread_mutex_unlock(&m->mu);
-    return n;
-}
-
-/* ------------------------------------------------------------------------ */
 /* session hooks                                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -705,125 +566,6 @@ shl__spawn_session_end(shl_op *op, bool cancel)
     }
     pthread_mutex_unlock(&op->mu);
     return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* sync / awaitCall                                                          */
-/* ------------------------------------------------------------------------ */
-
-void
-shl_sync_opts_init(shl_sync_opts *o)
-{
-    if (!o)
-        return;
-    memset(o, 0, sizeof(*o));
-    o->timeout_ms = -1;
-}
-
-void
-shl_sync_result_fini(shl_sync_result *r)
-{
-    if (!r)
-        return;
-    free(r->successful);
-    free(r->failed);
-    free(r->unknown);
-    memset(r, 0, sizeof(*r));
-}
-
-int
-shl_op_sync(shl_op *op, shl_spawned **calls, size_t n, const shl_sync_opts *o,
-            shl_sync_result *out)
-{
-    shl__clear_err();
-    if (!op || !out || (n && !calls))
-        return SHL_SET_ERR(-EINVAL, "shl_op_sync: NULL argument");
-    for (size_t i = 0; i < n; i++)
-        if (!calls[i] || calls[i]->is_private || calls[i]->op != op)
-            return SHL_SET_ERR(-EINVAL,
-                               "shl_op_sync: call %zu is not a spawned call "
-                               "of this session",
-                               i);
-    shl_sync_opts def;
-    if (!o) {
-        shl_sync_opts_init(&def);
-        o = &def;
-    }
-    shl_sync_result r;
-    memset(&r, 0, sizeof(r));
-    if (n == 0) { /* as the original: at once, no callbacks */
-        r.all_succeeded = r.all_resolved = true;
-        *out = r;
-        return 0;
-    }
-    r.successful = malloc(n * sizeof(*r.successful));
-    r.failed = malloc(n * sizeof(*r.failed));
-    r.unknown = malloc(n * sizeof(*r.unknown));
-    if (!r.successful || !r.failed || !r.unknown) {
-        shl_sync_result_fini(&r);
-        return SHL_SET_ERR(-ENOMEM, "shl_op_sync: no memory");
-    }
-
-    struct timespec dl = shl__deadline(CLOCK_MONOTONIC, o->timeout_ms);
-    pthread_mutex_lock(&op->mu);
-    for (;;) {
-        bool all = true, settling = false;
-        for (size_t i = 0; i < n; i++)
-            if (atomic_load(&calls[i]->state) == SHL__SP_RUNNING) {
-                all = false;
-                /* finished its call, outcome about to be published: a
-                 * call that failed the operation is reported failed, not
-                 * unknown */
-                if (atomic_load(&calls[i]->call->done) != 0)
-                    settling = true;
-            }
-        if (all || (op->failed && !settling))
-            break;
-        if (cv_wait(op, o->timeout_ms, &dl) == ETIMEDOUT) {
-            /* one last look below */
-            break;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        int st = atomic_load(&calls[i]->state);
-        if (st == SHL__SP_SUCCEEDED)
-            r.successful[r.successful_count++] = calls[i];
-        else if (st == SHL__SP_FAILED)
-            r.failed[r.failed_count++] = calls[i];
-        else
-            r.unknown[r.unknown_count++] = calls[i];
-    }
-    bool failed = op->failed;
-    shl_failed_info info = op->finfo;
-    pthread_mutex_unlock(&op->mu);
-    /* the failure may be in the segment before it reaches this session */
-    if (!failed && shl_op_failure_info(op, &info) == 1)
-        failed = true;
-
-    r.operation_failed = failed;
-    if (failed)
-        r.failure = info;
-    r.has_failed = r.failed_count > 0;
-    r.all_resolved = r.unknown_count == 0;
-    r.all_succeeded = !r.has_failed && r.all_resolved && !failed;
-    *out = r;
-    if (failed) {
-        if (o->on_operation_failed)
-            o->on_operation_failed(&info, o->user);
-    } else if (r.all_resolved && o->on_completion) {
-        o->on_completion(o->user);
-    }
-    return 0;
-}
-
-int
-shl_op_await_call(shl_op *op, shl_spawned *call, const shl_sync_opts *o,
-                  shl_sync_result *out)
-{
-    shl__clear_err();
-    if (!call)
-        return SHL_SET_ERR(-EINVAL, "shl_op_await_call: NULL call");
-    return shl_op_sync(op, &call, 1, o, out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -917,4 +659,115 @@ shl_op_wait_for_completion(
     if (result)
         *result = res;
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* execServerRequest                                                         */
+/* ------------------------------------------------------------------------ */
+
+struct server_req {
+    shl_work_fn work;
+    void *arg;
+    int64_t timeout_ms;
+    void (*result_free)(void *result);
+};
+
+/* Slice of the wait, so a cancel of the outer call reaches the work. */
+#define SERVER_CANCEL_SLICE_MS 50
+
+/* The spawned call's work: run the request's work as a private task and
+ * wait for it at most timeout_ms. At the deadline the call fails with
+ * -ETIMEDOUT (as Dart's .timeout); the work is asked to stop and keeps
+ * running on its thread until it returns, its late result freed with
+ * result_free. */
+static int
+server_request_work(shl_spawned *c, void *arg, void **result)
+{
+    struct server_req *sv = arg;
+    if (sv->timeout_ms < 0)
+        return sv->work(c, sv->arg, result);
+    shl_op *op = c->op;
+    shl_spawned *t = spawned_new(op, sv->work, sv->arg, false);
+    if (!t)
+        return -ENOMEM;
+    t->is_private = true;
+    t->result_free = sv->result_free;
+    memcpy(t->id, c->id, sizeof(t->id)); /* the work sees the call's id */
+    atomic_store(&t->refs, 2); /* this waiter + the worker */
+    session_pin(op);
+    int rc = pool_submit(op->lop->l, t);
+    if (rc) {
+        session_unpin(op);
+        shl__spawned_free(t);
+        return rc;
+    }
+    int64_t dl_ns = shl__mono_ns() + sv->timeout_ms * 1000000;
+    pthread_mutex_lock(&op->mu);
+    for (;;) {
+        if (atomic_load(&t->state) != SHL__SP_RUNNING)
+            break;
+        if (atomic_load(&c->cancelled))
+            atomic_store(&t->cancelled, true);
+        int64_t left = (dl_ns - shl__mono_ns()) / 1000000;
+        if (left <= 0)
+            break;
+        struct timespec dl = shl__deadline(
+            CLOCK_MONOTONIC,
+            left < SERVER_CANCEL_SLICE_MS ? left : SERVER_CANCEL_SLICE_MS);
+        (void)pthread_cond_timedwait(&op->cv, &op->mu, &dl);
+    }
+    int st = atomic_load(&t->state);
+    char etext[512] = "";
+    if (st == SHL__SP_RUNNING) {
+        t->abandoned = true;
+        atomic_store(&t->cancelled, true); /* ask it to stop */
+        rc = -ETIMEDOUT;
+        snprintf(etext, sizeof(etext),
+                 "Server request timed out after %lld ms",
+                 (long long)sv->timeout_ms);
+    } else {
+        rc = t->err;
+        if (st == SHL__SP_SUCCEEDED) {
+            *result = t->result;
+            t->result = NULL; /* ours now */
+            rc = 0;
+        } else {
+            pthread_mutex_lock(&t->pid_mu);
+            snprintf(etext, sizeof(etext), "%s",
+                     t->error ? t->error : shl_strerror(rc));
+            pthread_mutex_unlock(&t->pid_mu);
+            if (rc >= 0)
+                rc = SHL_ECALLFAILED;
+        }
+    }
+    pthread_mutex_unlock(&op->mu);
+    spawned_unref(t);
+    if (rc < 0)
+        shl_spawned_set_error(c, etext);
+    return rc;
+}
+
+int
+shl_op_exec_server_request(shl_op *op, shl_work_fn work, void *arg,
+                           int64_t timeout_ms, const shl_spawn_opts *o,
+                           shl_spawned **out)
+{
+    shl__clear_err();
+    if (!op || !work || !out)
+        return SHL_SET_ERR(-EINVAL, "execServerRequest: NULL argument");
+    struct server_req *sv = calloc(1, sizeof(*sv));
+    if (!sv)
+        return SHL_SET_ERR(-ENOMEM, "execServerRequest: no memory");
+    sv->work = work;
+    sv->arg = arg;
+    sv->timeout_ms = timeout_ms;
+    shl_spawn_opts so;
+    if (o)
+        so = *o;
+    else
+        shl_spawn_opts_init(&so);
+    if (!so.description)
+        so.description = "Server request";
+    sv->result_free = so.result_free;
+    return shl__spawn(op, server_request_work, sv, free, false, &so, out);
 }

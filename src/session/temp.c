@@ -65,12 +65,32 @@ normalise_path(const char *in, size_t len, char *out, size_t cap)
     return 0;
 }
 
+static int register_impl(shl_op *op, const char *path, size_t len,
+                         struct shl_call *call);
+
 int
 shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
 {
     shl__clear_err();
     if (!op || !path)
         return SHL_SET_ERR(-EINVAL, "NULL argument");
+    return register_impl(op, path, len, NULL);
+}
+
+int
+shl_call_register_temp_resource(shl_call *call, const char *path)
+{
+    shl__clear_err();
+    if (!call || !path)
+        return SHL_SET_ERR(-EINVAL, "NULL argument");
+    if (atomic_load(&call->done) != 0)
+        return SHL_SET_ERR(SHL_ESTATE, "call %s is not pending", call->id);
+    return register_impl(call->op, path, strlen(path), call);
+}
+
+static int
+register_impl(shl_op *op, const char *path, size_t len, struct shl_call *call)
+{
     char norm[SHL_PATH_MAX + 1];
     int rc = normalise_path(path, len, norm, sizeof(norm));
     if (rc)
@@ -121,6 +141,8 @@ shl_op_register_temp_resource_n(shl_op *op, const char *path, size_t len)
     x->part_gen = l->slot_gen;
     x->registered_at_us = shl__wall_us();
     x->owner_pid = l->recorded_pid;
+    x->frame_ref = call ? call->frame_idx + 1 : 0;
+    x->frame_gen = call ? call->frame_gen : 0;
     memset(x->path, 0, sizeof(x->path));
     memcpy(x->path, norm, strlen(norm));
     SHL_CRASH_POINT("alloc.filled");

@@ -177,10 +177,7 @@ repair(struct shl__seg *s)
                 char note[sizeof(in->note)];
                 shl__copy_field(note, in->note, sizeof(note));
                 if (note[0] && op->crashed_count == 0) {
-                    memset(op->crashed[0], 0, sizeof(op->crashed[0]));
-                    shl__copy_field(op->crashed[0], note,
-                                    sizeof(op->crashed[0]));
-                    op->crashed_count = 1;
+                    (void)shl__op_crashed_add(op, note);
                 }
                 if (!memchr(op->reason, 0, sizeof(op->reason)) ||
                     op->reason[0] == 0) {

@@ -269,6 +269,7 @@ shl_snapshot_free(shl_snapshot *s)
     free(s->frames);
     free(s->resources);
     free(s->participants);
+    free(s->crashed_call_ids);
     free(s);
 }
 
@@ -282,6 +283,14 @@ shl__snapshot_dup(const shl_snapshot *s)
     d->frames = NULL;
     d->resources = NULL;
     d->participants = NULL;
+    d->crashed_call_ids = NULL;
+    if (s->crashed_call_id_count &&
+        !(d->crashed_call_ids = malloc(s->crashed_call_id_count *
+                                       sizeof(*s->crashed_call_ids))))
+        goto fail;
+    if (s->crashed_call_id_count)
+        memcpy(d->crashed_call_ids, s->crashed_call_ids,
+               s->crashed_call_id_count * sizeof(*s->crashed_call_ids));
     if (s->frame_count &&
         !(d->frames = malloc(s->frame_count * sizeof(*s->frames))))
         goto fail;
@@ -304,6 +313,22 @@ shl__snapshot_dup(const shl_snapshot *s)
 fail:
     shl_snapshot_free(d);
     return NULL;
+}
+
+size_t
+shl_call_frame_resources(const shl_snapshot *s, const shl_call_frame *f,
+                         const char **paths, size_t cap)
+{
+    if (!s || !f || !f->call_id[0])
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->resource_count; i++)
+        if (!strcmp(s->resources[i].call_id, f->call_id)) {
+            if (paths && n < cap)
+                paths[n] = s->resources[i].path;
+            n++;
+        }
+    return n;
 }
 
 bool
@@ -438,12 +463,32 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
     shl__copy_field(snap->failure.operation_id, o->id, sizeof(o->id));
     snap->failure.failed_at_us = o->failed_at_us;
     shl__copy_field(snap->failure.reason, o->reason, sizeof(o->reason));
-    uint32_t cc = o->crashed_count > SHL_CRASHED_IDS_MAX ? SHL_CRASHED_IDS_MAX
-                                                         : o->crashed_count;
-    snap->failure.crashed_call_count = cc;
-    for (uint32_t i = 0; i < cc; i++)
-        shl__copy_field(snap->failure.crashed_call_ids[i], o->crashed[i],
-                        sizeof(o->crashed[i]));
+    {
+        /* every stored crashed id in the snapshot, the first ones also in
+         * the fixed failure info */
+        uint32_t off = 0, k = 0;
+        const char *cid;
+        size_t ccap = 0;
+        while ((cid = shl__op_crashed_next(o, &off, &k)) != NULL) {
+            if (grow((void **)&snap->crashed_call_ids, &ccap,
+                     snap->crashed_call_id_count + 1,
+                     sizeof(*snap->crashed_call_ids))) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            shl__copy_field(snap->crashed_call_ids[snap->crashed_call_id_count++],
+                            cid, SHL_CALL_ID_MAX + 1);
+            if (snap->failure.crashed_call_count < SHL_CRASHED_IDS_MAX)
+                shl__copy_field(
+                    snap->failure
+                        .crashed_call_ids[snap->failure.crashed_call_count++],
+                    cid, SHL_CALL_ID_MAX + 1);
+        }
+        snap->failure.crashed_call_total =
+            o->crashed_total > snap->crashed_call_id_count
+                ? o->crashed_total
+                : (uint32_t)snap->crashed_call_id_count;
+    }
 
     /* participants: members and frame owners */
     uint32_t pcapn = s->hdr->cap[SHL__T_PART];
@@ -502,8 +547,18 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
             struct shl__part *p = shl__part_at(s, f->part_slot);
             int64_t hb = atomic_load(&p->heartbeat_ns);
             if (atomic_load(&p->h.gen) == f->part_gen && hb) {
-                cf->last_heartbeat_us = shl__mono_to_wall_us(s, hb);
-                cf->heartbeat_age_ms = (now - hb) / 1000000;
+                /* the frame's own lastHeartbeat, as the original's
+                 * readers take it: never before the frame started */
+                int64_t hb_us = shl__mono_to_wall_us(s, hb);
+                int64_t age_ms = (now - hb) / 1000000;
+                if (hb_us < cf->start_time_us) {
+                    age_ms -= (cf->start_time_us - hb_us) / 1000;
+                    hb_us = cf->start_time_us;
+                    if (age_ms < 0)
+                        age_ms = 0;
+                }
+                cf->last_heartbeat_us = hb_us;
+                cf->heartbeat_age_ms = age_ms;
             }
         }
     }
@@ -530,9 +585,23 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
             goto fail;
         }
         shl_temp_resource *tr = &snap->resources[snap->resource_count++];
+        memset(tr, 0, sizeof(*tr));
         shl__copy_field(tr->path, x->path, sizeof(x->path));
         tr->owner = x->owner_pid;
         tr->registered_at_us = x->registered_at_us;
+        /* CallFrame.resources: the call's frame, if it is still that one */
+        uint32_t fs;
+        if (x->frame_ref && x->frame_ref - 1 < s->hdr->cap[SHL__T_FRAME] &&
+            copy_frame(s, x->frame_ref - 1, f, &fs) &&
+            atomic_load(&f->h.gen) == x->frame_gen && f->op_idx == idx &&
+            f->op_gen == gen) {
+            shl__copy_field(tr->call_id, f->call_id, sizeof(f->call_id));
+            for (size_t k = 0; k < snap->frame_count; k++)
+                if (!strcmp(snap->frames[k].call_id, tr->call_id)) {
+                    snap->frames[k].resource_count++;
+                    break;
+                }
+        }
     }
     for (uint32_t slot = 0; slot < pcapn; slot++) {
         if (!seen[slot])

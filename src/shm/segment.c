@@ -224,6 +224,7 @@ shl__format_signature(void)
         SHL_DESCRIPTION_MAX,
         SHL_PATH_MAX,
         SHL_CRASHED_IDS_MAX,
+        SHL__CRASHED_BYTES,
         0x58584833, /* hash variant: XXH3_64, seed 0 */
     };
     return XXH3_64bits(desc, sizeof(desc));

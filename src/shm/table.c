@@ -192,3 +192,37 @@ shl__rec_copy(void *dst, const void *src, size_t size, int tries)
     }
     return -EAGAIN;
 }
+
+bool
+shl__op_crashed_add(struct shl__op *r, const char *id)
+{
+    size_t len = strnlen(id, SHL_CALL_ID_MAX);
+    uint32_t off = 0, k = 0;
+    const char *x;
+    while ((x = shl__op_crashed_next(r, &off, &k)) != NULL)
+        if (strlen(x) == len && memcmp(x, id, len) == 0)
+            return true;
+    r->crashed_total++;
+    if (r->crashed_count >= SHL__CRASHED_BYTES || off + len + 1 > sizeof(r->crashed))
+        return false;
+    memcpy(r->crashed + off, id, len);
+    r->crashed[off + len] = 0;
+    r->crashed_count++;
+    return true;
+}
+
+const char *
+shl__op_crashed_next(const struct shl__op *r, uint32_t *off, uint32_t *k)
+{
+    /* shared memory is untrusted: bounded by count and buffer */
+    if (*k >= r->crashed_count || *off >= sizeof(r->crashed))
+        return NULL;
+    const char *p = r->crashed + *off;
+    size_t room = sizeof(r->crashed) - *off;
+    size_t len = strnlen(p, room);
+    if (len == room || len == 0)
+        return NULL;
+    *off += (uint32_t)len + 1;
+    (*k)++;
+    return p;
+}

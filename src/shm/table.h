@@ -88,4 +88,17 @@ shl__table_hwm(const struct shl__seg *s, int table)
     return h > s->hdr->cap[table] ? s->hdr->cap[table] : h;
 }
 
+/* Record crashed call id `id` in operation record r (under its seqlock,
+ * structure lock held): crashed_total always counts it; it is stored when
+ * it fits the packed buffer and is not there yet. Returns true if stored
+ * or already present. */
+bool shl__op_crashed_add(struct shl__op *r, const char *id);
+
+/* Iterate the stored crashed ids of a record (or a copy of one): *off
+ * starts at 0; returns the next id (bounded, NUL-terminated in the
+ * buffer) or NULL at the end. */
+const char *shl__op_crashed_next(const struct shl__op *r, uint32_t *off,
+                                 uint32_t *k);
+
+
 #endif /* SHL_TABLE_H */

@@ -184,7 +184,7 @@ test_spawn_call_and_sync__spawn_call_marks_call_as_failed_when_no_fallback(
     conf_setup(&c, "conf-spsync", false, true);
     struct work_arg w = {.fail = true};
     shl_spawned *s = spawn(c.op, &w, "will fail", false, NULL);
-    assert_int_equal(shl_spawned_wait(s, WAIT_MS, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(s, WAIT_MS, NULL), SHL_ECALLFAILED);
     assert_true(shl_spawned_is_failed(s));
     assert_non_null(shl_spawned_error(s));
     conf_teardown(&c);
@@ -471,7 +471,7 @@ test_spawn_call_with_on_call_crashed_returning_null__call_fails_when_on_call_cra
     shl_spawn_opts_init(&o);
     o.on_call_crashed = no_fallback;
     shl_spawned *s = spawn(c.op, &w, NULL, false, &o);
-    assert_int_equal(shl_spawned_wait(s, WAIT_MS, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(s, WAIT_MS, NULL), SHL_ECALLFAILED);
     assert_true(shl_spawned_is_failed(s));
     assert_non_null(shl_spawned_error(s));
     conf_teardown(&c);
@@ -489,7 +489,7 @@ test_spawn_call_with_on_call_crashed_returning_null__call_fails_when_on_call_cra
     shl_spawn_opts_init(&o);
     o.on_call_crashed = failing_fallback;
     shl_spawned *s = spawn(c.op, &w, NULL, false, &o);
-    assert_int_equal(shl_spawned_wait(s, WAIT_MS, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(s, WAIT_MS, NULL), SHL_ECALLFAILED);
     assert_true(shl_spawned_is_failed(s));
     conf_teardown(&c);
 }

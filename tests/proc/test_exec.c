@@ -221,7 +221,7 @@ test_exec_file_result(void **state)
     o.fail_on_crash = false;
     shl_spawned *m = NULL;
     assert_shl_ok(shl_op_exec_file_result_worker(f.op, &o, &m));
-    assert_int_equal(shl_spawned_wait(m, 10000, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(m, 10000, NULL), SHL_ECALLFAILED);
     assert_non_null(strstr(shl_spawned_error(m), "is missing"));
     /* the detached writer was sh's child, adopted by init: not ours */
     assert_no_children();
@@ -240,7 +240,7 @@ test_exec_exit_code_fails(void **state)
     opts_for(&o, &l, "sh", argv);
     shl_spawned *c = NULL;
     assert_shl_ok(shl_op_exec_stdio_worker(f.op, &o, &c));
-    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
     assert_true(shl_spawned_is_failed(c));
     assert_string_equal(shl_spawned_error(c), "Process sh exited with code 3");
     assert_int_equal(l.exit_code, 3);
@@ -268,7 +268,7 @@ test_exec_missing_program(void **state)
         o.fail_on_crash = false;
         shl_spawned *c = NULL;
         assert_shl_ok(shl_op_exec_stdio_worker(f.op, &o, &c));
-        assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_EFAILED);
+        assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
         const char *e = shl_spawned_error(c);
         assert_non_null(e);
         assert_non_null(strstr(e, shl_strerror(-ENOENT)));
@@ -283,7 +283,7 @@ test_exec_missing_program(void **state)
     o.working_directory = "/nonexistent-dir-shl";
     shl_spawned *c = NULL;
     assert_shl_ok(shl_op_exec_stdio_worker(f.op, &o, &c));
-    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
     assert_non_null(strstr(shl_spawned_error(c), "ENOENT"));
     assert_int_equal(shl_op_get_state(f.op), SHL_OP_RUNNING);
     assert_no_children();
@@ -327,7 +327,7 @@ test_exec_timeout_kills_child(void **state)
     shl_spawned *c = NULL;
     int64_t t0 = shl_test_now_ms();
     assert_shl_ok(shl_op_exec_stdio_worker(f.op, &o, &c));
-    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
     int64_t took = shl_test_now_ms() - t0;
     assert_true(took >= 150);
     assert_true(took < 5000);
@@ -341,7 +341,7 @@ test_exec_timeout_kills_child(void **state)
     o.timeout_ms = 100;
     o.fail_on_crash = false;
     assert_shl_ok(shl_op_exec_stdio_worker(f.op, &o, &c));
-    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
     assert_int_equal(l.exit_code, 128 + SIGKILL);
     assert_no_children();
     fx_close(&f);
@@ -363,7 +363,7 @@ test_exec_kill_and_cancel(void **state)
     /* signal 0 answers once the child is attached */
     assert_true(SHL_WAIT_FOR(shl_spawned_kill(c, 0) == 1, 5000));
     assert_int_equal(shl_spawned_kill(c, SIGUSR1), 1);
-    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECALLFAILED);
     assert_non_null(strstr(shl_spawned_error(c), "killed by signal"));
     assert_non_null(strstr(shl_spawned_error(c), "SIGUSR1"));
     assert_int_equal(l.exit_code, 128 + SIGUSR1);
@@ -380,7 +380,7 @@ test_exec_kill_and_cancel(void **state)
     assert_int_equal(shl_op_pending_call_count(f.op), 1);
     assert_int_equal(shl_op_leave(f.op, false), SHL_ESTATE);
     shl_spawned_cancel(c);
-    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_EFAILED);
+    assert_int_equal(shl_spawned_wait(c, 10000, NULL), SHL_ECANCELLED);
     assert_non_null(strstr(shl_spawned_error(c), "cancelled"));
     assert_no_children();
     fx_close(&f);

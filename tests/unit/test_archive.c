@@ -28,6 +28,9 @@ static void
 on_backup(const char *path, void *user)
 {
     struct cbs *c = user;
+    /* archive folders only: new trail files are reported too */
+    if (strstr(path, "_trail.jsonl"))
+        return;
     c->backups++;
     snprintf(c->last_backup, sizeof(c->last_backup), "%s", path);
 }

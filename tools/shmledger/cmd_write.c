@@ -737,7 +737,9 @@ cmd_run(struct cli *c, int argc, char **argv)
         rc = shl_call_fail(call, reason);
     else
         rc = shl_call_end(call, NULL);
-    if ((rc == SHL_EFENCED || rc == SHL_ESTALE) &&
+    /* SHL_ESTATE: the operation ended without the call (its frame was
+     * released by complete) */
+    if ((rc == SHL_EFENCED || rc == SHL_ESTALE || rc == SHL_ESTATE) &&
         shl_op_get_state(op) == SHL_ESTALE)
         cli_err("run",
                 "operation %s was completed or removed before the "
