@@ -75,6 +75,17 @@ live_opts(int64_t stale_ms = 0)
     return o;
 }
 
+// With SHLB_TRACE set, print the time of each cause (kill, abort flag) for
+// the hop trace of a -DSHL_HOP_TRACE build (docs/benchmarks.md).
+void
+trace_cause(const char *what, int64_t t)
+{
+    static const bool on = std::getenv("SHLB_TRACE") != nullptr;
+    if (on)
+        std::fprintf(stderr, "cause %d %s %lld\n", (int)getpid(), what,
+                     (long long)t);
+}
+
 void
 set_counters(benchmark::State &state, std::vector<double> &us)
 {
@@ -220,6 +231,7 @@ Crash(benchmark::State &state)
         // on_failure runs before the wait returns (same delivery)
         for (int i = 0; i < 1000 && told.load() == 0; i++)
             usleep(100);
+        trace_cause("kill", t_kill);
         double lat = (double)(told.load() - t_kill) / 1e3;
         us.push_back(lat);
         state.SetIterationTime(lat / 1e6);
@@ -285,6 +297,7 @@ Abort(benchmark::State &state)
         close(p[0]);
         int64_t t0 = shlb::mono_ns();
         SHLB_CHECK(shl_op_set_abort_flag(op, true));
+        trace_cause("abort", t0);
         for (pid_t k : kids) {
             int st = 0;
             waitpid(k, &st, 0);

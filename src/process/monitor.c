@@ -55,6 +55,18 @@
 
 #define MAX_PASS_SLEEP_MS 1000
 
+/* Hop tracing for measurements (off unless built with -DSHL_HOP_TRACE):
+ * one stderr line per hop, "hop <pid> <what> <CLOCK_MONOTONIC ns>", from
+ * which the time of each hop (futex thread woken, monitor woken, pass
+ * start, delivery, pass end) is computed against the cause's time. */
+#ifdef SHL_HOP_TRACE
+#define HOP(what)                                                              \
+    fprintf(stderr, "hop %d %s %lld\n", (int)getpid(), what,                  \
+            (long long)shl__mono_ns())
+#else
+#define HOP(what) ((void)0)
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* the monitor threads                                                       */
 /* ------------------------------------------------------------------------ */
@@ -261,6 +273,8 @@ members_pass(shl_ledger *l)
     }
 }
 
+static void unpin_sessions(shl_ledger *l, shl_op **ss, size_t k);
+
 /* The structure lock could not be taken for crash handling: lockFailed
  * (the original never emitted it; a lock failure looked like a missing
  * file there). */
@@ -325,7 +339,9 @@ monitor_pass(shl_ledger *l)
 
     for (size_t i = 0; i < l->watch_count; i++)
         l->watches[i].seen = false;
+    HOP("pass_start");
     int reap_rc = shl__reap(l);
+    HOP("reaped");
     if (reap_rc < 0)
         report_lock_failure(ss, k, NULL, reap_rc);
 
@@ -342,8 +358,10 @@ monitor_pass(shl_ledger *l)
         uint32_t st = atomic_load(&r->op_state);
         if (atomic_load(&r->aborted))
             for (size_t i = 0; i < k; i++)
-                if (ss[i]->lop == lop && !atomic_load(&ss[i]->abort_fired))
+                if (ss[i]->lop == lop && !atomic_load(&ss[i]->abort_fired)) {
+                    HOP("deliver_abort");
                     shl__session_deliver_abort(ss[i]);
+                }
         if (st == SHL_OP_CLEANUP || st == SHL_OP_FAILED || fenced) {
             if (!fenced)
                 shl__session_self_cleanup(l, lop, ss, k);
@@ -361,6 +379,7 @@ monitor_pass(shl_ledger *l)
                          "Participant %s was declared crashed (fenced)",
                          l->id);
             }
+            HOP("deliver_failure");
             for (size_t i = 0; i < k; i++)
                 if (ss[i]->lop == lop)
                     shl__session_deliver_failure(ss[i], &info);
@@ -381,6 +400,16 @@ monitor_pass(shl_ledger *l)
             shl__session_tick(ss[i]);
 
     /* unpin; free sessions left meanwhile */
+    unpin_sessions(l, ss, k);
+    free(ss);
+    free(lops);
+    free(due);
+}
+
+/* Unpin sessions pinned by a pass; free those left meanwhile. */
+static void
+unpin_sessions(shl_ledger *l, shl_op **ss, size_t k)
+{
     pthread_mutex_lock(&l->mu);
     shl_op *to_free[64];
     size_t nfree = 0;
@@ -392,9 +421,37 @@ monitor_pass(shl_ledger *l)
     pthread_mutex_unlock(&l->mu);
     for (size_t i = 0; i < nfree; i++)
         shl__session_free(to_free[i]);
-    free(ss);
-    free(lops);
-    free(due);
+}
+
+/* The futex thread's own hop for the abort: on an epoch change it delivers
+ * the abort flag of our operations to their sessions itself, before it
+ * wakes the monitor for the full pass (which finds them delivered: the
+ * delivery fires once). The flag is one word per operation, so this saves
+ * the eventfd, epoll and the pass's reaping and peer checks on the way to
+ * on_abort and the waits. */
+static void
+deliver_aborts(shl_ledger *l)
+{
+    shl_op *ss[32];
+    size_t k = 0;
+    pthread_mutex_lock(&l->mu);
+    for (struct shl__lop *lop = l->lops; lop && k < 32; lop = lop->next) {
+        struct shl__op *r = shl__lop_record(lop);
+        if (!r || !atomic_load(&r->aborted))
+            continue;
+        for (shl_op *op = lop->sessions; op && k < 32; op = op->next_session)
+            if (!atomic_load(&op->abort_fired)) {
+                op->busy++;
+                ss[k++] = op;
+            }
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (k == 0)
+        return;
+    HOP("deliver_abort");
+    for (size_t i = 0; i < k; i++)
+        shl__session_deliver_abort(ss[i]);
+    unpin_sessions(l, ss, k);
 }
 
 /* Sleep on the epoch and our doorbell at once. futex_waitv (Linux 5.16)
@@ -445,6 +502,7 @@ futex_main(void *arg)
         atomic_fetch_add(waiters, 1);
         atomic_fetch_add(&me->bell_waiters, 1);
         futex_wait2(l, seen, seen_bell);
+        HOP("futex_woke");
         atomic_fetch_sub(&me->bell_waiters, 1);
         atomic_fetch_sub(waiters, 1);
         uint32_t flags = 0;
@@ -457,6 +515,11 @@ futex_main(void *arg)
         if (b != seen_bell) {
             seen_bell = b;
             flags |= SHL__MON_MEMBERS;
+        }
+        if (flags & SHL__MON_EPOCH) {
+            shl__busy_enter();
+            deliver_aborts(l);
+            shl__busy_leave();
         }
         if (flags) {
             atomic_fetch_or(&l->mon_flags, flags);
@@ -512,6 +575,8 @@ monitor_main(void *arg)
             n = epoll_wait(l->mon_epfd, evs, 16, (int)next_timeout_ms(l));
         if (atomic_load(&l->mon_stop))
             break;
+        if (n > 0)
+            HOP("epoll_woke");
         /* a full pass unless only the doorbell rang */
         bool full = n <= 0 || l->mon_rerun;
         l->mon_rerun = false;
@@ -542,6 +607,7 @@ monitor_main(void *arg)
             monitor_pass(l);
         else if (flags & SHL__MON_MEMBERS)
             members_pass(l);
+        HOP("pass_end");
         shl__busy_leave();
     }
     return NULL;
