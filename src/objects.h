@@ -147,6 +147,16 @@ struct shl_ledger {
     int mon_epoch_efd;            /* futex thread -> monitor: read mon_flags */
     _Atomic uint32_t mon_flags;   /* SHL__MON_EPOCH | SHL__MON_MEMBERS */
     bool mon_rerun;               /* monitor thread: run a full pass again */
+    /* monitor thread: peers whose pidfd fired while their liveness lock
+     * was still held (the kernel can drop it a little after the exit is
+     * visible): looked at again after 1, 2, 4 .. 64 ms, not re-watched */
+    struct {
+        uint32_t slot;
+        uint64_t gen;
+        int64_t since_ns;
+    } mon_dying[16];
+    uint32_t mon_dying_n;
+    int mon_dying_backoff_ms;
     uint32_t mon_seen_epoch;      /* epoch and bell read before the threads */
     uint32_t mon_seen_bell;       /* start (the futex thread's first values) */
     int64_t mon_next_hb_ns;

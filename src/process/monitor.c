@@ -120,12 +120,58 @@ watch_peer(shl_ledger *l, uint32_t slot, uint64_t gen)
     return 1;
 }
 
+static bool
+is_dying(shl_ledger *l, uint32_t slot, uint64_t gen)
+{
+    for (uint32_t i = 0; i < l->mon_dying_n; i++)
+        if (l->mon_dying[i].slot == slot && l->mon_dying[i].gen == gen)
+            return true;
+    return false;
+}
+
+/* A watched peer's pidfd fired: it exited. Its lock decides; if the pass
+ * finds it still held, we look again soon rather than re-watching a pidfd
+ * that stays readable (a busy loop) or waiting for the periodic pass. */
+static void
+note_dying(shl_ledger *l, uint32_t slot, uint64_t gen)
+{
+    if (is_dying(l, slot, gen) || l->mon_dying_n == SHL__ARRAY_LEN(l->mon_dying))
+        return;
+    l->mon_dying[l->mon_dying_n].slot = slot;
+    l->mon_dying[l->mon_dying_n].gen = gen;
+    l->mon_dying[l->mon_dying_n++].since_ns = shl__mono_ns();
+    l->mon_dying_backoff_ms = 1;
+}
+
+/* After a pass: forget the dying peers the reaper freed (slot freed or
+ * reused), and those that kept their lock for 5 s (then the periodic pass
+ * looks, as for any peer). */
+static void
+prune_dying(shl_ledger *l)
+{
+    struct shl__seg *s = &l->seg;
+    int64_t now = shl__mono_ns();
+    for (uint32_t i = 0; i < l->mon_dying_n;) {
+        struct shl__part *p = shl__part_at(s, l->mon_dying[i].slot);
+        uint32_t st = atomic_load(&p->h.state);
+        bool gone = (st != SHL__R_ALLOCATED && st != SHL__R_STARTING) ||
+                    atomic_load(&p->h.gen) != l->mon_dying[i].gen ||
+                    now - l->mon_dying[i].since_ns > 5 * (int64_t)1000000000;
+        if (gone)
+            l->mon_dying[i] = l->mon_dying[--l->mon_dying_n];
+        else
+            i++;
+    }
+}
+
 /* After watch_peer: a new watch, or none, leaves a window in which the peer
  * may have died unseen (before its pidfd was opened, or reaped already):
  * look at the lock once more, and if it is gone run a full pass at once. */
 static void
 watch_checked(shl_ledger *l, uint32_t slot, uint64_t gen)
 {
+    if (is_dying(l, slot, gen))
+        return; /* exited: its pidfd has nothing more to say */
     int w = watch_peer(l, slot, gen);
     if ((w == 1 || w == -1) && !shl__slot_alive(l, slot, gen))
         l->mon_rerun = true;
@@ -549,6 +595,8 @@ next_timeout_ms(shl_ledger *l)
     int64_t stale_check = l->opts.stale_threshold_ms / 4;
     if (stale_check < t)
         t = stale_check > 1 ? stale_check : 1;
+    if (l->mon_dying_n && l->mon_dying_backoff_ms < t)
+        t = l->mon_dying_backoff_ms;
     pthread_mutex_lock(&l->mu);
     for (struct shl__lop *lop = l->lops; lop; lop = lop->next)
         for (shl_op *op = lop->sessions; op; op = op->next_session)
@@ -594,6 +642,7 @@ monitor_main(void *arg)
                 int fd = (int)(tag - 16);
                 for (size_t w = 0; w < l->watch_count; w++)
                     if (l->watches[w].pidfd == fd) {
+                        note_dying(l, l->watches[w].slot, l->watches[w].gen);
                         unwatch(l, w);
                         break;
                     }
@@ -603,10 +652,14 @@ monitor_main(void *arg)
         if (flags & SHL__MON_EPOCH)
             full = true;
         shl__busy_enter();
-        if (full)
+        if (full) {
             monitor_pass(l);
-        else if (flags & SHL__MON_MEMBERS)
+            prune_dying(l);
+            if (n <= 0 && l->mon_dying_n && l->mon_dying_backoff_ms < 64)
+                l->mon_dying_backoff_ms *= 2;
+        } else if (flags & SHL__MON_MEMBERS) {
             members_pass(l);
+        }
         HOP("pass_end");
         shl__busy_leave();
     }
@@ -637,6 +690,7 @@ shl__monitor_ensure(shl_ledger *l)
     atomic_store(&l->mon_stop, false);
     atomic_store(&l->mon_flags, 0);
     l->mon_rerun = false;
+    l->mon_dying_n = 0;
     l->mon_seen_epoch = atomic_load(&l->seg.hdr->epoch);
     l->mon_seen_bell = atomic_load(&shl__part_at(&l->seg, l->slot)->bell);
     shl__fork_guard_init();
