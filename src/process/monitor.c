@@ -500,6 +500,30 @@ deliver_aborts(shl_ledger *l)
     unpin_sessions(l, ss, k);
 }
 
+/* After deliver_aborts: does this epoch change need the monitor's full
+ * pass? Not when we are not fenced and every operation we have sessions in
+ * is still running: then the pass would find nothing to deliver, clean up
+ * or coordinate (an abort, or a crash contained by failOnCrash false), and
+ * waking the monitors of every process of the segment for it takes the CPU
+ * from the threads the abort is for. Deaths come through the pidfds, stale
+ * peers and heartbeats through the periodic pass. */
+static bool
+epoch_needs_pass(shl_ledger *l)
+{
+    if (atomic_load(&shl__part_at(&l->seg, l->slot)->fenced))
+        return true;
+    bool need = false;
+    pthread_mutex_lock(&l->mu);
+    for (struct shl__lop *lop = l->lops; lop && !need; lop = lop->next) {
+        if (!lop->sessions)
+            continue;
+        struct shl__op *r = shl__lop_record(lop);
+        need = !r || atomic_load(&r->op_state) != SHL_OP_RUNNING;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return need;
+}
+
 /* Sleep on the epoch and our doorbell at once. futex_waitv (Linux 5.16)
  * returns at once if either word differs from what we saw; without it
  * (ENOSYS) the epoch alone, and the doorbell is read at every wake-up and
@@ -565,6 +589,8 @@ futex_main(void *arg)
         if (flags & SHL__MON_EPOCH) {
             shl__busy_enter();
             deliver_aborts(l);
+            if (!epoch_needs_pass(l))
+                flags &= ~SHL__MON_EPOCH;
             shl__busy_leave();
         }
         if (flags) {
