@@ -149,7 +149,8 @@ struct shl_ledger {
     bool mon_rerun;               /* monitor thread: run a full pass again */
     /* monitor thread: peers whose pidfd fired while their liveness lock
      * was still held (the kernel can drop it a little after the exit is
-     * visible): looked at again after 1, 2, 4 .. 64 ms, not re-watched */
+     * visible): looked at again after 1, 2, then every 4 ms (64 ms after
+     * a second), not re-watched */
     struct {
         uint32_t slot;
         uint64_t gen;

@@ -143,6 +143,21 @@ note_dying(shl_ledger *l, uint32_t slot, uint64_t gen)
     l->mon_dying_backoff_ms = 1;
 }
 
+/* The next look at a dying peer's lock: 1, 2, then every 4 ms for its
+ * first second (the lock goes when the last of its threads has run its
+ * exit, which on a busy machine waits for a CPU), then every 64 ms. */
+static int
+dying_backoff(shl_ledger *l)
+{
+    int64_t oldest = l->mon_dying[0].since_ns;
+    for (uint32_t i = 1; i < l->mon_dying_n; i++)
+        if (l->mon_dying[i].since_ns < oldest)
+            oldest = l->mon_dying[i].since_ns;
+    if (shl__mono_ns() - oldest > 1000000000)
+        return 64;
+    return l->mon_dying_backoff_ms < 4 ? l->mon_dying_backoff_ms * 2 : 4;
+}
+
 /* After a pass: forget the dying peers the reaper freed (slot freed or
  * reused), and those that kept their lock for 5 s (then the periodic pass
  * looks, as for any peer). */
@@ -681,8 +696,8 @@ monitor_main(void *arg)
         if (full) {
             monitor_pass(l);
             prune_dying(l);
-            if (n <= 0 && l->mon_dying_n && l->mon_dying_backoff_ms < 64)
-                l->mon_dying_backoff_ms *= 2;
+            if (n <= 0 && l->mon_dying_n)
+                l->mon_dying_backoff_ms = dying_backoff(l);
         } else if (flags & SHL__MON_MEMBERS) {
             members_pass(l);
         }

@@ -273,10 +273,10 @@ for prefix, label in (("Liveness/Crash/when:0", "SIGKILL right after the call st
                       ("Liveness/Crash/when:1", "SIGKILL at a random time after joining"),
                       ("Liveness/Crash/when:2", "SIGKILL while holding the structure lock")):
     v = live_p99(prefix)
-    row("crash -> on_failure p99 (ns), %s" % label, v, "≤ 10 ms (goal 1 ms)",
+    row("crash → on_failure p99, %s (ns)" % label, v, "≤ 10 ms (goal 1 ms)",
         v is not None and v <= 10e6)
 v = live_p99("Liveness/Abort/others:3")
-row("abort -> all 3 others told p99 (ns)", v, "≤ 2 ms (goal 200 µs)",
+row("abort → all 3 others told p99 (ns)", v, "≤ 2 ms (goal 200 µs)",
     v is not None and v <= 2e6)
 jl = ns("Paths/JoinLeave")
 row("join+leave, Paths/JoinLeave (ns)", jl, "≤ 3.96 µs (3.3 µs × 1.2)",
