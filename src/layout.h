@@ -128,7 +128,12 @@ struct shl__part {
     _Atomic uint32_t fenced;      /* set by a cleaner: declared crashed */
     uint32_t pad1;
     char id[SHL_PARTICIPANT_ID_MAX + 1];
-    char pad2[48];
+    /* The membership doorbell (shl__part_ring): a futex word that others
+     * increment when they join or leave an operation this participant is
+     * in; its futex thread sleeps on it and on the epoch (futex_waitv). */
+    _Atomic uint32_t bell;
+    _Atomic uint32_t bell_waiters; /* futex threads asleep on `bell` */
+    char pad2[40];
 } SHL__ALIGNED;
 
 /* An operation. Identity fields are written once under the seqlock at

@@ -103,6 +103,13 @@ struct shl__lop {
     _Atomic uint64_t call_counter;
     _Atomic int64_t staleness_ms;
     bool self_cleaned;            /* monitor: resources cleaned up once */
+    /* monitor thread: the stale peers (slot, generation) already reported
+     * to this operation's sessions as heartbeatStale */
+    struct {
+        uint32_t slot;
+        uint64_t gen;
+    } stale_told[8];
+    uint32_t stale_told_n;
 };
 
 struct shl_ledger {
@@ -137,9 +144,27 @@ struct shl_ledger {
     _Atomic bool mon_stop;
     int mon_epfd;
     int mon_wake_efd;             /* control: wake the monitor */
-    int mon_epoch_efd;            /* futex thread -> monitor */
+    int mon_epoch_efd;            /* futex thread -> monitor: read mon_flags */
+    _Atomic uint32_t mon_flags;   /* SHL__MON_EPOCH | SHL__MON_MEMBERS */
+    bool mon_rerun;               /* monitor thread: run a full pass again */
+    /* monitor thread: peers whose pidfd fired while their liveness lock
+     * was still held (the kernel can drop it a little after the exit is
+     * visible): looked at again after 1, 2, then every 4 ms (64 ms after
+     * a second), not re-watched */
+    struct {
+        uint32_t slot;
+        uint64_t gen;
+        int64_t since_ns;
+    } mon_dying[16];
+    uint32_t mon_dying_n;
+    int mon_dying_backoff_ms;
+    uint32_t mon_seen_epoch;      /* epoch and bell read before the threads */
+    uint32_t mon_seen_bell;       /* start (the futex thread's first values) */
     int64_t mon_next_hb_ns;
     struct shl__watch *watches;   /* pidfds of peers (monitor thread) */
+    /* slots with a watch (written by the monitor thread, read by joins:
+     * a join tells its own monitor only about peers not watched yet) */
+    _Atomic uint64_t watched[SHL__MAX_PARTICIPANTS / 64];
     size_t watch_count, watch_cap;
 };
 

@@ -482,16 +482,33 @@ typedef struct shl_op_callbacks {
     /** Each successful heartbeat of this session (monitor thread). */
     void (*on_heartbeat_success)(shl_op *op, const shl_heartbeat_result *r,
                                  void *user);
-    /** A heartbeat found a problem (monitor thread). */
+    /** A heartbeat found a problem (monitor thread). Besides this
+     * session's own ticks, the monitor reports every peer of the operation
+     * (a participant in another process) that hangs: once its heartbeat is
+     * older than this ledger's stale_threshold_ms it is reported once, as
+     * heartbeatStale with its participant id in the message ("Stale
+     * heartbeat detected from: <id>"), whether or not its calls fail the
+     * operation. When: within stale_threshold_ms + min(1 s,
+     * stale_threshold_ms / 4) of the moment it stopped (a peer stores its
+     * heartbeat, and we check, at least that often), so within the stale
+     * threshold plus one heartbeat interval with the defaults (15 s, 5 s).
+     * It is then declared crashed (its frames, failOnCrash, fencing). */
     void (*on_heartbeat_error)(shl_op *op, const shl_heartbeat_error *err,
                                void *user);
     /** The operation was aborted (abort flag seen, or shl_op_trigger_abort).
-     * Fires at most once per session, on the monitor thread (or the thread
-     * calling trigger_abort), within milliseconds of the flag being set. */
+     * Fires at most once per session, on one of the ledger's two monitor
+     * threads (the one that sleeps on the segment's futex delivers it as
+     * soon as the flag's wake-up reaches it), or the thread calling
+     * trigger_abort; within a millisecond or so of the flag being set on an
+     * idle machine (docs/benchmarks.md, Liveness/Abort). */
     void (*on_abort)(shl_op *op, void *user);
     /** The operation failed. Fires at most once per session; `info` is valid
      * only during the call. Runs on the monitor thread (or the thread whose
-     * shl_call_fail failed the operation). */
+     * shl_call_fail failed the operation). A peer's crash (SIGKILL included)
+     * is proven by the kernel dropping its liveness lock and reaches every
+     * member in milliseconds, from the first instant of its membership: a
+     * join wakes the other members' monitors, which watch its pidfd at once
+     * (docs/benchmarks.md, Liveness/Crash). */
     void (*on_failure)(shl_op *op, const shl_failed_info *info, void *user);
     void *user;
 } shl_op_callbacks;

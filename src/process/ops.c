@@ -49,6 +49,40 @@ member_set(struct shl__op *r, uint32_t slot, bool on)
         atomic_fetch_and(&r->members[slot / 64], ~bit);
 }
 
+/* We joined `r`: ring the doorbell of every member in another process, so
+ * its monitor watches our pidfd at once rather than at its next full pass,
+ * and tell our own monitor about the members it does not watch yet.
+ * Members in this process need no pidfd watch (they die with us): a join
+ * among them costs a scan of the bitmap and nothing more. A leave rings
+ * nobody (monitor.c, members_pass: a watch outliving a membership is
+ * harmless, and dropped at the next full pass). */
+static void
+ring_members(shl_ledger *l, struct shl__op *r)
+{
+    struct shl__seg *s = &l->seg;
+    uint32_t pcap = s->hdr->cap[SHL__T_PART];
+    int32_t me = shl__part_at(s, l->slot)->pid;
+    bool unwatched = false;
+    for (uint32_t w = 0; w < SHL__ARRAY_LEN(r->members); w++) {
+        uint64_t bits = atomic_load(&r->members[w]);
+        uint64_t watched = atomic_load_explicit(&l->watched[w],
+                                                memory_order_relaxed);
+        while (bits) {
+            uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            uint64_t bit = bits & -bits;
+            bits &= bits - 1;
+            if (slot >= pcap || slot == l->slot ||
+                shl__part_at(s, slot)->pid == me)
+                continue;
+            shl__part_ring(s, slot);
+            if (!(watched & bit))
+                unwatched = true;
+        }
+    }
+    if (unwatched)
+        shl__monitor_members_changed(l);
+}
+
 static struct shl__lop *
 lop_find(shl_ledger *l, uint32_t idx, uint64_t gen)
 {
@@ -359,10 +393,10 @@ shl_op_join(shl_ledger *l, const char *operation_id,
                          (int)l->recorded_pid);
         shl__op_touch(r);
         /* No epoch bump here: it would wake every member's monitor for a
-         * full pass on each join. The others start watching our pidfd at
-         * their next pass (at most a second, or a quarter of the stale
-         * threshold); until then our death is still proven by the lock at
-         * that pass. */
+         * full pass on each join. The members in other processes are rung
+         * instead (their doorbell): their monitors only add our pidfd. */
+        if (fresh)
+            ring_members(l, r);
     }
     rc = shl__monitor_ensure(l);
     if (rc) {

@@ -213,6 +213,7 @@ shl__format_signature(void)
         offsetof(struct shl__hdr, intent),
         offsetof(struct shl__part, heartbeat_ns),
         offsetof(struct shl__part, id),
+        offsetof(struct shl__part, bell),
         offsetof(struct shl__op, id),
         offsetof(struct shl__op, crashed),
         offsetof(struct shl__frame, call_id),
@@ -295,6 +296,21 @@ shl__epoch_bump(struct shl__seg *s)
     /* Shared futex (no FUTEX_PRIVATE_FLAG): waiters are in other processes. */
     syscall(SYS_futex, (uint32_t *)&s->hdr->epoch, FUTEX_WAKE, INT32_MAX,
             NULL, NULL, 0);
+}
+
+void
+shl__part_ring(struct shl__seg *s, uint32_t slot)
+{
+    if (slot >= s->hdr->cap[SHL__T_PART])
+        return;
+    struct shl__part *p = shl__part_at(s, slot);
+    /* the same Dekker pairing as shl__epoch_bump, on the slot's own word:
+     * only a futex thread that is asleep costs the ringer a syscall */
+    atomic_fetch_add(&p->bell, 1);
+    if (atomic_load(&p->bell_waiters) == 0)
+        return;
+    syscall(SYS_futex, (uint32_t *)&p->bell, FUTEX_WAKE, INT32_MAX, NULL,
+            NULL, 0);
 }
 
 uint64_t

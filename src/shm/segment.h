@@ -105,6 +105,10 @@ int shl__ofd_is_locked(int fd, uint64_t byte);
 
 /* Bump the epoch futex word and wake every waiter. */
 void shl__epoch_bump(struct shl__seg *s);
+/* Ring participant `slot`'s membership doorbell (a join or leave of an
+ * operation it is in): bump its bell word and wake its futex thread if it
+ * sleeps. Cheap when nobody sleeps: one atomic add and one load. */
+void shl__part_ring(struct shl__seg *s, uint32_t slot);
 
 /* Fork safety (segment.c): library threads bracket their busy sections
  * so a fork() elsewhere waits until they are parked. */

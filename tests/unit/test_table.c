@@ -93,6 +93,10 @@ image_mask_liveness(const struct shl__seg *s, struct image *im,
         size_t o = offsetof(struct shl__part, heartbeat_ns);
         memcpy(im->bytes + at + o, now + at + o,
                sizeof(int64_t));
+        /* how many futex threads are waiting on its doorbell right now
+         * (as epoch_waiters) */
+        size_t ob = offsetof(struct shl__part, bell_waiters);
+        memcpy(im->bytes + at + ob, now + at + ob, sizeof(uint32_t));
     }
     for (uint32_t i = 0; i < h->cap[SHL__T_OP]; i++) {
         size_t at = h->off[SHL__T_OP] + (size_t)i * h->stride[SHL__T_OP];
