@@ -120,6 +120,43 @@ finish_orphaned_cleanups(shl_ledger *l)
     }
 }
 
+static bool
+no_members(struct shl__op *r)
+{
+    for (size_t w = 0; w < SHL__ARRAY_LEN(r->members); w++)
+        if (atomic_load(&r->members[w]))
+            return false;
+    return true;
+}
+
+/* Whoever reaps (every monitor pass, every open, gc) finishes what the
+ * departed left: an operation in `cleanup` with no member is failed,
+ * archived and freed; a `failed` one with no member is freed. Lock-free
+ * scan; the lock is taken only for a candidate (and re-checked under it).
+ * Before, this ran only when a death was reaped right now, so an
+ * operation whose members all left (rather than died) stayed for ever. */
+static void
+sweep_abandoned(shl_ledger *l)
+{
+    struct shl__seg *s = &l->seg;
+    uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
+    bool cleanup = false;
+    for (uint32_t o = 0; o < ohw; o++) {
+        struct shl__op *r = shl__op_at(s, o);
+        if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
+            continue;
+        uint32_t st = atomic_load(&r->op_state);
+        if ((st != SHL_OP_CLEANUP && st != SHL_OP_FAILED) || !no_members(r))
+            continue;
+        if (st == SHL_OP_CLEANUP)
+            cleanup = true;
+        else
+            (void)shl__op_reclaim_if_abandoned(l, o);
+    }
+    if (cleanup)
+        finish_orphaned_cleanups(l);
+}
+
 int
 shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx)
 {
@@ -161,8 +198,13 @@ shl__reap(shl_ledger *l)
         dead[nd] = i;
         dgen[nd++] = atomic_load(&p->h.gen);
     }
-    if (nd == 0)
+    if (nd == 0) {
+        /* nobody died since the last look, but an operation may still
+         * have been left without members: its last members left during
+         * the cleanup, or before it turned failed (issue 12) */
+        sweep_abandoned(l);
         return 0;
+    }
     /* 1. the crash protocol for every operation the dead took part in */
     uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
     uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
@@ -265,10 +307,9 @@ shl__reap(shl_ledger *l)
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
-    if (reaped) {
-        finish_orphaned_cleanups(l);
+    sweep_abandoned(l);
+    if (reaped)
         shl__epoch_bump(s);
-    }
     return reaped;
 }
 
