@@ -70,7 +70,7 @@
 #define SHL__MAGIC 0x3152474c44454c53ull /* "SLEDLGR1" little-endian */
 #define SHL__VERSION_WORD(major, minor) (((uint32_t)(major) << 16) | (minor))
 #define SHL__VERSION_MAJOR(w) ((w) >> 16)
-#define SHL__FORMAT_MINOR 1
+#define SHL__FORMAT_MINOR 2
 
 #define SHL__LOCK_INIT 0
 #define SHL__LOCK_SNAPSHOTTER 1
@@ -243,6 +243,17 @@ struct shl__evrec {
     char text[SHL__EV_TEXT];  /* a then b, not NUL-terminated */
 } SHL__ALIGNED;
 
+/* The drain journal: for the batch in flight, per (operation, file) it
+ * writes, the file's size before the batch's write (events.c). Written by
+ * the drainer (holder of byte SHL__LOCK_DRAIN) before it publishes
+ * ev_inflight; read only by a later drainer that finds ev_inflight >
+ * ev_tail, i.e. after the writer died or its write failed. */
+#define SHL__EV_JOURNAL 64
+struct shl__ev_jent {
+    uint64_t key;      /* XXH3_64 of the operation id, mixed with the file */
+    uint64_t pre_size; /* st_size of the file before the batch wrote */
+};
+
 struct shl__hdr {
     /* line 0: identity, written by the creator before `version` */
     uint64_t magic;
@@ -295,8 +306,15 @@ struct shl__hdr {
     _Atomic uint64_t ev_skipped;  /* claimed by a dead producer, skipped */
     _Atomic uint64_t ev_dropped;  /* given up after write errors */
     _Atomic uint64_t ev_file_errors; /* failed file writes (any writer) */
-    _Atomic uint64_t ev_inflight; /* snapshotter: records in [tail, this)
-                                     may be partly in the files */
+    _Atomic uint64_t ev_inflight; /* drainer: records in [tail, this)
+                                     may be partly in the files; stored
+                                     (release) after the journal below */
+    /* drain journal (drainer only, under SHL__LOCK_DRAIN): valid for the
+     * positions [ev_jtail, ev_inflight) while ev_inflight > ev_tail */
+    uint64_t ev_jtail;            /* ev_tail when the journal was written */
+    _Atomic uint32_t ev_jn;       /* entries in use; 0 while rewriting */
+    uint32_t ev_jpad;
+    struct shl__ev_jent ev_journal[SHL__EV_JOURNAL];
     _Atomic uint64_t ev_head SHL__ALIGNED; /* next position (producers CAS) */
     _Atomic uint64_t ev_tail SHL__ALIGNED; /* next to drain (snapshotter) */
     _Atomic uint32_t ev_wake;     /* futex: producers bump it every quarter

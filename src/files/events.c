@@ -59,7 +59,6 @@
 #define UNNAMED_TIMEOUT_NS (1000ll * 1000000)
 #define GIVE_UP_NS (30000ll * 1000000)
 #define CHUNK 4096            /* records per batch, at most */
-#define DEDUPE_WINDOW 65536   /* bytes looked back beyond the batch */
 
 #define CLAIM_SKIP (1ull << 24)
 
@@ -126,8 +125,8 @@ kept_close(struct shl__kept *k)
  * when all are taken). A failed write closes its descriptor: the retry
  * opens the path afresh (a removed and recreated basePath, say). */
 static int
-kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
-            enum shl__file f, const char *data, size_t len)
+kept_slot(shl_ledger *l, struct shl__kept *k, const char *op_id,
+          enum shl__file f)
 {
     int slot = -1, lru = 0;
     for (int i = 0; i < KEPT_FILES; i++) {
@@ -159,6 +158,16 @@ kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
         k->f[slot].fd = fd;
     }
     k->f[slot].used = ++k->clock;
+    return slot;
+}
+
+static int
+kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
+            enum shl__file f, const char *data, size_t len)
+{
+    int slot = kept_slot(l, k, op_id, f);
+    if (slot < 0)
+        return slot;
     int rc = shl__write_all(k->f[slot].fd, data, len);
     if (rc != 0) {
         close(k->f[slot].fd);
@@ -598,9 +607,22 @@ shl__drain_state_fini(struct shl__drain_state *st)
     st->batch = NULL;
 }
 
-/* Keep only the lines of b not found in the last bytes of path. */
+/* Journal key of (operation, file). */
+static uint64_t
+jkey(const char *op_id, enum shl__file f)
+{
+    return XXH3_64bits_withSeed(op_id, strlen(op_id), (uint64_t)f + 1);
+}
+
+/* Keep only the lines of b not found in path from byte `from` on: the
+ * region a predecessor's write of this batch can have landed in (it
+ * recorded `from`, the file's size before its write, in the journal; with
+ * O_APPEND its write landed at or after it, whatever others appended
+ * meanwhile). Lines are matched by a 64-bit hash of their whole text:
+ * trail lines carry their ring position (`seq`), log lines a microsecond
+ * timestamp, so a line of another event never matches. */
 static int
-dedupe(const char *path, struct shl__sbuf *b)
+dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -611,25 +633,62 @@ dedupe(const char *path, struct shl__sbuf *b)
         close(fd);
         return rc;
     }
-    size_t want = b->len + DEDUPE_WINDOW;
     size_t size = (size_t)st.st_size;
-    size_t n = size < want ? size : want;
+    size_t n = size > from ? size - (size_t)from : 0;
     char *win = malloc(n + 1);
     if (!win) {
         close(fd);
         return -ENOMEM;
     }
-    ssize_t got = n ? pread(fd, win, n, (off_t)(size - n)) : 0;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, win + got, n - got, (off_t)(from + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int rc = -errno;
+            close(fd);
+            free(win);
+            return rc;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
     close(fd);
-    if (got < 0) {
+    /* the region's lines, hashed into an open-addressing set */
+    size_t lines = 0;
+    for (size_t i = 0; i < got; i++)
+        lines += win[i] == '\n';
+    size_t cap = 64;
+    while (cap < 2 * lines + 2)
+        cap *= 2;
+    uint64_t *set = calloc(cap, sizeof(*set));
+    if (!set) {
         free(win);
-        return -errno;
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < got;) {
+        char *nl = memchr(win + i, '\n', got - i);
+        if (!nl)
+            break; /* a torn last line matches nothing */
+        size_t len = (size_t)(nl - (win + i)) + 1;
+        uint64_t hv = XXH3_64bits(win + i, len) | 1u;
+        size_t j = hv & (cap - 1);
+        while (set[j] && set[j] != hv)
+            j = (j + 1) & (cap - 1);
+        set[j] = hv;
+        i += len;
     }
     size_t o = 0;
     for (size_t i = 0; i < b->len;) {
         char *nl = memchr(b->p + i, '\n', b->len - i);
         size_t len = nl ? (size_t)(nl - (b->p + i)) + 1 : b->len - i;
-        if (!memmem(win, (size_t)got, b->p + i, len)) {
+        uint64_t hv = XXH3_64bits(b->p + i, len) | 1u;
+        size_t j = hv & (cap - 1);
+        while (set[j] && set[j] != hv)
+            j = (j + 1) & (cap - 1);
+        if (!set[j]) {
             memmove(b->p + o, b->p + i, len);
             o += len;
         }
@@ -637,7 +696,52 @@ dedupe(const char *path, struct shl__sbuf *b)
     }
     b->len = o;
     b->p[o] = 0;
+    free(set);
     free(win);
+    return 0;
+}
+
+/* Where a redone batch's writes may have landed in file (op, f): the
+ * journal's size for it, or UINT64_MAX when the journal does not name it
+ * (the batch in flight wrote nothing there). A journal that does not
+ * cover `tail` (cannot happen unless the segment is damaged) makes the
+ * whole file the region. */
+static uint64_t
+journal_from(const struct shl__hdr *h, uint64_t tail, uint64_t key)
+{
+    uint32_t jn = atomic_load_explicit(&h->ev_jn, memory_order_acquire);
+    if (jn > SHL__EV_JOURNAL || h->ev_jtail > tail)
+        return 0;
+    for (uint32_t i = 0; i < jn; i++)
+        if (h->ev_journal[i].key == key)
+            return h->ev_journal[i].pre_size;
+    return UINT64_MAX;
+}
+
+/* Before a fresh batch's writes: record every target file's size, then
+ * publish the journal and ev_inflight = end (release), in that order, so a
+ * successor that sees ev_inflight > ev_tail finds a complete journal. */
+static int
+journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
+{
+    struct shl__hdr *h = l->seg.hdr;
+    atomic_store_explicit(&h->ev_jn, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i < bt->n; i++) {
+        struct outbuf *o = &bt->v[i];
+        int slot = kept_slot(l, &bt->files, o->op_id, o->file);
+        if (slot < 0)
+            return slot;
+        struct stat st;
+        if (fstat(bt->files.f[slot].fd, &st) != 0)
+            return -errno;
+        h->ev_journal[i].key = jkey(o->op_id, o->file);
+        h->ev_journal[i].pre_size = (uint64_t)st.st_size;
+    }
+    h->ev_jtail = tail;
+    atomic_store_explicit(&h->ev_jn, (uint32_t)bt->n, memory_order_release);
+    SHL_CRASH_POINT("drain.journal");
+    atomic_store_explicit(&h->ev_inflight, end, memory_order_release);
     return 0;
 }
 
@@ -677,7 +781,10 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                                              memory_order_acquire);
         if (tail >= head)
             break;
-        uint64_t inflight = atomic_load(&h->ev_inflight);
+        uint64_t inflight = atomic_load_explicit(&h->ev_inflight,
+                                                 memory_order_acquire);
+        /* a predecessor died in [tail, inflight), or its write failed:
+         * redo that stretch only (the journal covers no more), deduped */
         bool redo = inflight > tail;
         if (!st->batch && !(st->batch = batch_new())) {
             result = -ENOMEM;
@@ -687,7 +794,12 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
         batch_reset(btp);
         uint64_t end = tail;
         int rc = 0;
-        while (end < head && end - tail < chunk) {
+        while (end < head && end - tail < chunk &&
+               (!redo || end < inflight)) {
+            /* a fresh batch writes at most SHL__EV_JOURNAL files (an
+             * event has at most two) */
+            if (!redo && btp->n + 2 > SHL__EV_JOURNAL)
+                break;
             enum verdict v = examine(l, st, end, rec);
             if (v == V_WAIT) {
                 *blocked = true;
@@ -740,9 +852,9 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                 break;
             end++;
         }
+        if (rc == 0 && end > tail && !redo)
+            rc = journal_write(l, btp, tail, end);
         if (rc == 0 && end > tail) {
-            if (inflight < end)
-                atomic_store(&h->ev_inflight, end);
             SHL_CRASH_POINT("drain.inflight");
             for (size_t i = 0; i < btp->n && rc == 0; i++) {
                 struct outbuf *o = &btp->v[i];
@@ -753,8 +865,12 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                     rc = prc;
                     break;
                 }
-                if (redo)
-                    rc = dedupe(path, &o->b);
+                if (redo) {
+                    uint64_t from =
+                        journal_from(h, tail, jkey(o->op_id, o->file));
+                    if (from != UINT64_MAX)
+                        rc = dedupe(path, from, &o->b);
+                }
                 if (rc == 0 && o->b.len)
                     rc = kept_append(l, &btp->files, o->op_id, o->file,
                                      o->b.p, o->b.len);
@@ -764,9 +880,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
             }
         }
         if (rc != 0) {
-            /* keep the records; the next pass redoes the batch (dedupe) */
-            if (end > tail && atomic_load(&h->ev_inflight) < end)
-                atomic_store(&h->ev_inflight, end);
+            /* keep the records; the next pass redoes the batch (dedupe
+             * against the journal), if anything was written */
             int64_t now = shl__mono_ns();
             if (st->fail_pos != tail + 1) {
                 st->fail_pos = tail + 1;
@@ -780,11 +895,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
             break;
         }
         st->fail_pos = 0;
-        if (end > tail) {
-            if (atomic_load(&h->ev_inflight) < end)
-                atomic_store(&h->ev_inflight, end);
+        if (end > tail)
             atomic_store_explicit(&h->ev_tail, end, memory_order_release);
-        }
         if (*blocked || end == tail || ++batches == max_batches)
             break;
     }
