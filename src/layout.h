@@ -306,6 +306,9 @@ struct shl__hdr {
     _Atomic uint64_t ev_skipped;  /* claimed by a dead producer, skipped */
     _Atomic uint64_t ev_dropped;  /* given up after write errors */
     _Atomic uint64_t ev_file_errors; /* failed file writes (any writer) */
+    _Atomic uint64_t ev_unordered; /* lines a producer wrote itself before
+                                      its earlier ring records reached the
+                                      files (a drainer stuck > 1 s) */
     _Atomic uint64_t ev_inflight; /* drainer: records in [tail, this)
                                      may be partly in the files; stored
                                      (release) after the journal below */

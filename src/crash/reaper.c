@@ -307,6 +307,9 @@ shl__reap(shl_ledger *l)
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
+    /* a remover among the dead may have died between a frame's GONE word
+     * and its release */
+    (void)shl__frame_finish_all(s);
     sweep_abandoned(l);
     if (reaped)
         shl__epoch_bump(s);

@@ -145,7 +145,7 @@ kept_slot(shl_ledger *l, struct shl__kept *k, const char *op_id,
                                    sizeof(path));
         if (rc < 0)
             return rc;
-        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0)
             return -errno;
         if (k->f[lru].fd >= 0)
@@ -212,9 +212,42 @@ prefetch_for_write(const void *p)
 #endif
 }
 
+/* Before a line of ours is written directly: our earlier ring records
+ * must be in the files first, or the line would overtake them (the ring's
+ * tail moves only once a batch is in the files). Drain them ourselves
+ * when nobody is draining (a dead snapshotter's successor, typically);
+ * while another drainer holds the drain byte it is writing them now:
+ * yield until the tail passes ours, for at most ORDER_WAIT_NS (a drainer
+ * stuck that long loses the order, counted in ev_unordered, never a
+ * line). */
+#define ORDER_WAIT_NS (1000ll * 1000000)
+static void
+order_before_direct(shl_ledger *l)
+{
+    struct shl__hdr *h = l->seg.hdr;
+    if (!h || h->ev_cap == 0)
+        return;
+    uint64_t mine = atomic_load_explicit(&l->ev_last, memory_order_relaxed);
+    if (atomic_load_explicit(&h->ev_tail, memory_order_acquire) >= mine)
+        return;
+    int64_t until = shl__mono_ns() + ORDER_WAIT_NS;
+    for (;;) {
+        if (!shl__events_help(l))
+            sched_yield();
+        if (atomic_load_explicit(&h->ev_tail, memory_order_acquire) >= mine)
+            return;
+        if (shl__mono_ns() > until) {
+            atomic_fetch_add_explicit(&h->ev_unordered, 1,
+                                      memory_order_relaxed);
+            return;
+        }
+    }
+}
+
 static int
 fallback(shl_ledger *l, const struct shl__event *ev)
 {
+    order_before_direct(l);
     if (l->seg.hdr)
         atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
                                   memory_order_relaxed);
@@ -234,6 +267,7 @@ kept_append_cb(void *ctx, shl_ledger *l, const char *op_id, enum shl__file f,
 static int
 fallback_full(shl_ledger *l, const struct shl__event *ev)
 {
+    order_before_direct(l);
     atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
                               memory_order_relaxed);
     pthread_mutex_lock(&l->fb_mu);
@@ -307,7 +341,7 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
 
     uint64_t pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
     uint64_t tail;
-    bool yielded = false, helped = false, waited = false;
+    bool yielded = false, helped = false, waited = false, ordered = false;
     for (;;) {
         tail = atomic_load_explicit(&h->ev_tail, memory_order_acquire);
         if (pos - tail >= cap) {
@@ -331,6 +365,18 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                     continue;
                 }
             }
+            /* Our own earlier records are still in the ring: a line
+             * written now would overtake them. Drain up to them (or let
+             * the live drainer pass them), then try the ring again: it
+             * has room once the tail moved. */
+            if (!ordered &&
+                tail < atomic_load_explicit(&l->ev_last,
+                                            memory_order_relaxed)) {
+                ordered = true;
+                order_before_direct(l);
+                pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
+                continue;
+            }
             /* Still full: drain one batch ourselves if nobody is draining
              * (a try-lock: no waiting on anyone). Writing a batch costs
              * about what writing ~40 of our own lines would, and it makes
@@ -350,6 +396,7 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                                                   memory_order_relaxed))
             break;
     }
+    atomic_store_explicit(&l->ev_last, pos + 1, memory_order_relaxed);
     SHL_CRASH_POINT("event.claimed");
     /* the ring is back under half full: the stretch of writing lines
      * ourselves is over (not at the first free record: a ring that hovers
@@ -680,6 +727,18 @@ dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
         set[j] = hv;
         i += len;
     }
+    /* A write cut by SIGKILL stops at a page boundary (the kernel checks
+     * for a fatal signal between pages), leaving a torn line. If it is
+     * still the file's end, the line it begins is completed instead of
+     * written again. (If others appended after it meanwhile, the torn
+     * piece stays and the whole line is written again.) */
+    const char *frag = NULL;
+    size_t frag_len = 0;
+    if (got && win[got - 1] != '\n') {
+        const char *last = memrchr(win, '\n', got);
+        frag = last ? last + 1 : win;
+        frag_len = (size_t)(win + got - frag);
+    }
     size_t o = 0;
     for (size_t i = 0; i < b->len;) {
         char *nl = memchr(b->p + i, '\n', b->len - i);
@@ -689,8 +748,13 @@ dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
         while (set[j] && set[j] != hv)
             j = (j + 1) & (cap - 1);
         if (!set[j]) {
-            memmove(b->p + o, b->p + i, len);
-            o += len;
+            size_t skip = 0;
+            if (frag_len && len > frag_len && !memcmp(b->p + i, frag, frag_len)) {
+                skip = frag_len; /* complete the torn line */
+                frag_len = 0;
+            }
+            memmove(b->p + o, b->p + i + skip, len - skip);
+            o += len - skip;
         }
         i += len;
     }
@@ -735,6 +799,18 @@ journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
         struct stat st;
         if (fstat(bt->files.f[slot].fd, &st) != 0)
             return -errno;
+        /* a writer killed inside write() (the kernel stops at a page
+         * boundary) left a torn last line: end it here, or our first line
+         * would be glued to it */
+        char last = '\n';
+        if (st.st_size > 0 &&
+            pread(bt->files.f[slot].fd, &last, 1, st.st_size - 1) == 1 &&
+            last != '\n') {
+            int rc = shl__write_all(bt->files.f[slot].fd, "\n", 1);
+            if (rc)
+                return rc;
+            st.st_size++;
+        }
         h->ev_journal[i].key = jkey(o->op_id, o->file);
         h->ev_journal[i].pre_size = (uint64_t)st.st_size;
     }
