@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -782,6 +783,26 @@ journal_from(const struct shl__hdr *h, uint64_t tail, uint64_t key)
     return UINT64_MAX;
 }
 
+/* Does the file end in a torn line? A writer killed inside write() (the
+ * kernel stops at a page boundary) leaves one, and our first line would be
+ * glued to it. A live writer inside a write that spans pages shows the
+ * same for a moment (the size grows page by page), so a tail without its
+ * newline is looked at again 1 ms later: torn only if nothing moved. */
+static bool
+torn_tail(int fd, struct stat *st)
+{
+    char last = '\n';
+    if (st->st_size <= 0 ||
+        pread(fd, &last, 1, st->st_size - 1) != 1 || last == '\n')
+        return false;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    struct stat again;
+    if (fstat(fd, &again) != 0 || again.st_size != st->st_size)
+        return false;
+    return pread(fd, &last, 1, st->st_size - 1) == 1 && last != '\n';
+}
+
 /* Before a fresh batch's writes: record every target file's size, then
  * publish the journal and ev_inflight = end (release), in that order, so a
  * successor that sees ev_inflight > ev_tail finds a complete journal. */
@@ -799,13 +820,7 @@ journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
         struct stat st;
         if (fstat(bt->files.f[slot].fd, &st) != 0)
             return -errno;
-        /* a writer killed inside write() (the kernel stops at a page
-         * boundary) left a torn last line: end it here, or our first line
-         * would be glued to it */
-        char last = '\n';
-        if (st.st_size > 0 &&
-            pread(bt->files.f[slot].fd, &last, 1, st.st_size - 1) == 1 &&
-            last != '\n') {
+        if (torn_tail(bt->files.f[slot].fd, &st)) {
             int rc = shl__write_all(bt->files.f[slot].fd, "\n", 1);
             if (rc)
                 return rc;
