@@ -101,7 +101,10 @@ enum shl__rec_state {
 /* Participants tracked in an operation's member bitmap. */
 #define SHL__MAX_PARTICIPANTS 4096
 
-/* Common head of every record (40 bytes, first cache line). */
+/* Common head of every record (40 bytes, first cache line). `state` and
+ * `seq` are adjacent and 8-byte aligned: a lock-free record (a frame) is
+ * released by one 64-bit CAS on the pair (table.c, shl__rec_release_pair),
+ * so the release has no odd-seqlock window and happens exactly once. */
 struct shl__rec {
     _Atomic uint32_t state;     /* shl__rec_state; written last (release) */
     _Atomic uint32_t seq;       /* seqlock; odd while a writer is inside */
@@ -223,8 +226,12 @@ struct shl__intent {
                                        roll-forward can record it */
 };
 
-/* One record of the event ring (events.c explains the protocol). Written
- * by the producer that claimed its position, read by the snapshotter. */
+/* One record of the event ring (events.c explains the protocol). `claim`:
+ * CAS by the producer that claimed the position (naming itself) and by the
+ * drainer (marking an unnamed claim skipped after 1 s). The fields: plain
+ * stores by that producer, published by its release store of `commit`;
+ * the drainer reads them after an acquire load of `commit` == pos + 1, and
+ * they are not rewritten before ev_tail passes pos. */
 #define SHL__EV_TEXT 320
 struct shl__evrec {
     _Atomic uint64_t claim;  /* ((pos + 1) << 25) | skip << 24 |
@@ -298,10 +305,12 @@ struct shl__hdr {
     uint32_t used[SHL__NTABLES]; /* ALLOCATED records of the mutex tables
                                     (PART, OP, RES); FRAME is not counted */
 
-    /* event ring (events.c); geometry written once by the creator */
+    /* event ring (events.c, ARCHITECTURE §7.3). Geometry: written once by
+     * the creator before `version`; read by everyone, plain loads. */
     uint64_t ev_off SHL__ALIGNED; /* first record */
-    uint32_t ev_cap;              /* records, a power of two */
+    uint32_t ev_cap;              /* records, a power of two; 0 = no ring */
     uint32_t ev_stride;           /* sizeof(struct shl__evrec) */
+    /* counters: fetch_add (relaxed) by any process, read by the tools */
     _Atomic uint64_t ev_fallback; /* events their producer wrote itself */
     _Atomic uint64_t ev_skipped;  /* claimed by a dead producer, skipped */
     _Atomic uint64_t ev_dropped;  /* given up after write errors */
@@ -309,20 +318,29 @@ struct shl__hdr {
     _Atomic uint64_t ev_unordered; /* lines a producer wrote itself before
                                       its earlier ring records reached the
                                       files (a drainer stuck > 1 s) */
-    _Atomic uint64_t ev_inflight; /* drainer: records in [tail, this)
-                                     may be partly in the files; stored
-                                     (release) after the journal below */
-    /* drain journal (drainer only, under SHL__LOCK_DRAIN): valid for the
-     * positions [ev_jtail, ev_inflight) while ev_inflight > ev_tail */
+    /* Written only by the drainer (holder of byte SHL__LOCK_DRAIN); read
+     * by the next drainer and by producers waiting for order. */
+    _Atomic uint64_t ev_inflight; /* records in [ev_tail, this) may be
+                                     partly in the files. Stored (release)
+                                     after the journal below is complete,
+                                     before the batch's first write */
+    /* drain journal: valid for the positions [ev_jtail, ev_inflight) while
+     * ev_inflight > ev_tail; rewritten only for a fresh batch (ev_inflight
+     * <= ev_tail): ev_jn = 0, entries, ev_jtail, ev_jn (release) */
     uint64_t ev_jtail;            /* ev_tail when the journal was written */
     _Atomic uint32_t ev_jn;       /* entries in use; 0 while rewriting */
     uint32_t ev_jpad;
     struct shl__ev_jent ev_journal[SHL__EV_JOURNAL];
-    _Atomic uint64_t ev_head SHL__ALIGNED; /* next position (producers CAS) */
-    _Atomic uint64_t ev_tail SHL__ALIGNED; /* next to drain (snapshotter) */
-    _Atomic uint32_t ev_wake;     /* futex: producers bump it every quarter
-                                     ring so the snapshotter drains before
-                                     the ring fills, not a period later */
+    /* next position to claim: producers CAS p -> p + 1 while p - ev_tail <
+     * ev_cap (acq_rel); the drainer and the tools read it (acquire) */
+    _Atomic uint64_t ev_head SHL__ALIGNED;
+    /* next position to drain: stored (release) by the drainer once a batch
+     * is in the files; producers read it (acquire) for room and order */
+    _Atomic uint64_t ev_tail SHL__ALIGNED;
+    _Atomic uint32_t ev_wake;     /* futex: producers bump it (release) and
+                                     FUTEX_WAKE every quarter ring, flushes
+                                     every 10 ms; the holder's thread sleeps
+                                     on it */
     _Atomic uint64_t snap_holder; /* who took the snapshotter role: 1 +
                                      (slot generation << 32 | slot); 0 none.
                                      A hint for tools, written after taking
