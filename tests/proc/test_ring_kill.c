@@ -525,12 +525,72 @@ test_ring_abandoned_failed_reclaimed(void **state)
     shl_test_cleanup(base);
 }
 
+/* Item 2: a remover killed between a frame's GONE word and the record's
+ * release (and, in the old release, inside its seqlock): whoever proves a
+ * death finishes it. First the state such a death leaves, then a real
+ * SIGKILL at that instruction (crash point frame.gone). */
+static void
+test_ring_half_removed_frame_finished(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "halfrm");
+    struct shared *sh = shl_test_shared_alloc(sizeof(*sh));
+    for (int round = 0; round < 2; round++) {
+        atomic_store(&sh->ready, 0);
+        pid_t a = fork();
+        assert_true(a >= 0);
+        if (a == 0) {
+            shl_ledger *l = NULL;
+            CHILD_CHECK(shl_ledger_open(&l, base, "a", NULL));
+            shl_op *op = NULL;
+            CHILD_CHECK(shl_op_create(l, NULL, NULL, &op));
+            shl_call_opts co;
+            shl_call_opts_init(&co);
+            co.fail_on_crash = false;
+            shl_call *c = NULL;
+            CHILD_CHECK(shl_call_start(op, &co, &c));
+            if (round == 0) {
+                CHILD_CHECK(shl__test_frame_half_removed(
+                    shl_ledger_reader(l), shl_call_id(c)));
+                atomic_store(&sh->ready, 1);
+                for (;;)
+                    pause();
+            }
+            shl__crash_arm("frame.gone", SHL__CRASH_SIGKILL);
+            (void)shl_call_end(c, NULL);
+            _exit(5); /* not reached */
+        }
+        if (round == 0) {
+            assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 10000));
+            kill(a, SIGKILL);
+        }
+        assert_child_signaled(a, SIGKILL);
+        shl_ledger *l = NULL;
+        assert_shl_ok(shl_ledger_open(&l, base, "later", NULL));
+        assert_true(shl_ledger_reap(l) >= 0);
+        shl_reader *rd = shl_ledger_reader(l);
+        uint32_t gone = shl__test_frames_gone_allocated(rd);
+        uint32_t odd = shl__test_odd_seqs(rd);
+        if (gone || odd)
+            print_message("round %d: frames ALLOCATED+GONE %u, odd "
+                          "seqlocks %u\n", round, gone, odd);
+        assert_int_equal(gone, 0);
+        assert_int_equal(odd, 0);
+        shl_assert_clean(rd, __FILE__, __LINE__);
+        shl_ledger_close(l);
+    }
+    munmap(sh, sizeof(*sh));
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_orphaned_cleanup_finished),
         cmocka_unit_test(test_ring_abandoned_failed_reclaimed),
+        cmocka_unit_test(test_ring_half_removed_frame_finished),
         cmocka_unit_test(test_ring_kill_loop_exactly_once),
     };
     return cmocka_run_group_tests_name("ring_kill", tests, NULL, NULL);

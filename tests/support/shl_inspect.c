@@ -4,6 +4,7 @@
 #include "shm/index.h"
 #include "objects.h"
 #include <errno.h>
+#include <string.h>
 
 uint32_t
 shl__test_coordinator_slot(shl_reader *r, const char *opid)
@@ -86,4 +87,22 @@ shl__test_clear_members(shl_reader *r, const char *opid)
     for (size_t w = 0; w < SHL__ARRAY_LEN(o->members); w++)
         atomic_store(&o->members[w], 0);
     return 0;
+}
+
+int
+shl__test_frame_half_removed(shl_reader *r, const char *call_id)
+{
+    struct shl__seg *s = r->seg;
+    uint32_t hw = atomic_load(&s->hdr->hwm[SHL__T_FRAME]);
+    for (uint32_t i = 0; i < hw && i < s->hdr->cap[SHL__T_FRAME]; i++) {
+        struct shl__frame *f = shl__frame_at(s, i);
+        if (atomic_load(&f->h.state) != SHL__R_ALLOCATED ||
+            strncmp(f->call_id, call_id, sizeof(f->call_id)) != 0)
+            continue;
+        uint64_t g = atomic_load(&f->h.gen);
+        atomic_store(&f->fword, SHL__FWORD(g, SHL__F_GONE));
+        atomic_fetch_add(&f->h.seq, 1);
+        return 0;
+    }
+    return -ENOENT;
 }
