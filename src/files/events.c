@@ -803,6 +803,22 @@ torn_tail(int fd, struct stat *st)
     return pread(fd, &last, 1, st->st_size - 1) == 1 && last != '\n';
 }
 
+/* Before a fresh batch's write to file f of op_id: end a torn last line
+ * (after the journal: the newline lands past the size recorded, and a
+ * redo's hash of an empty line matches nothing of ours). */
+static int
+end_torn_tail(shl_ledger *l, struct shl__kept *k, const char *op_id,
+              enum shl__file f)
+{
+    int slot = kept_slot(l, k, op_id, f);
+    if (slot < 0)
+        return slot;
+    struct stat st;
+    if (fstat(k->f[slot].fd, &st) != 0 || !torn_tail(k->f[slot].fd, &st))
+        return 0;
+    return kept_append(l, k, op_id, f, "\n", 1);
+}
+
 /* Before a fresh batch's writes: record every target file's size, then
  * publish the journal and ev_inflight = end (release), in that order, so a
  * successor that sees ev_inflight > ev_tail finds a complete journal. */
@@ -814,17 +830,18 @@ journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
     atomic_thread_fence(memory_order_release);
     for (size_t i = 0; i < bt->n; i++) {
         struct outbuf *o = &bt->v[i];
-        int slot = kept_slot(l, &bt->files, o->op_id, o->file);
-        if (slot < 0)
-            return slot;
+        char path[PATH_MAX];
+        int rc = shl__op_file_path(l->base_path, o->op_id, o->file, path,
+                                   sizeof(path));
+        if (rc < 0)
+            return rc;
+        /* a stat, not an open: a batch over many operations names more
+         * files than the drain keeps open */
         struct stat st;
-        if (fstat(bt->files.f[slot].fd, &st) != 0)
-            return -errno;
-        if (torn_tail(bt->files.f[slot].fd, &st)) {
-            int rc = shl__write_all(bt->files.f[slot].fd, "\n", 1);
-            if (rc)
-                return rc;
-            st.st_size++;
+        if (stat(path, &st) != 0) {
+            if (errno != ENOENT)
+                return -errno;
+            st.st_size = 0;
         }
         h->ev_journal[i].key = jkey(o->op_id, o->file);
         h->ev_journal[i].pre_size = (uint64_t)st.st_size;
@@ -962,6 +979,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                     if (from != UINT64_MAX)
                         rc = dedupe(path, from, &o->b);
                 }
+                if (rc == 0 && o->b.len && !redo)
+                    rc = end_torn_tail(l, &btp->files, o->op_id, o->file);
                 if (rc == 0 && o->b.len)
                     rc = kept_append(l, &btp->files, o->op_id, o->file,
                                      o->b.p, o->b.len);
