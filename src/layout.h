@@ -257,8 +257,10 @@ struct shl__evrec {
  * ev_tail, i.e. after the writer died or its write failed. */
 #define SHL__EV_JOURNAL 64
 struct shl__ev_jent {
-    uint64_t key;      /* XXH3_64 of the operation id, mixed with the file */
-    uint64_t pre_size; /* st_size of the file before the batch wrote */
+    /* relaxed atomics: published by the release store of ev_jn */
+    _Atomic uint64_t key;      /* XXH3_64 of the operation id, mixed with
+                                  the file */
+    _Atomic uint64_t pre_size; /* st_size of the file before the batch */
 };
 
 struct shl__hdr {
@@ -327,7 +329,7 @@ struct shl__hdr {
     /* drain journal: valid for the positions [ev_jtail, ev_inflight) while
      * ev_inflight > ev_tail; rewritten only for a fresh batch (ev_inflight
      * <= ev_tail): ev_jn = 0, entries, ev_jtail, ev_jn (release) */
-    uint64_t ev_jtail;            /* ev_tail when the journal was written */
+    _Atomic uint64_t ev_jtail;    /* ev_tail when the journal was written */
     _Atomic uint32_t ev_jn;       /* entries in use; 0 while rewriting */
     uint32_t ev_jpad;
     struct shl__ev_jent ev_journal[SHL__EV_JOURNAL];

@@ -775,11 +775,14 @@ static uint64_t
 journal_from(const struct shl__hdr *h, uint64_t tail, uint64_t key)
 {
     uint32_t jn = atomic_load_explicit(&h->ev_jn, memory_order_acquire);
-    if (jn > SHL__EV_JOURNAL || h->ev_jtail > tail)
+    if (jn > SHL__EV_JOURNAL ||
+        atomic_load_explicit(&h->ev_jtail, memory_order_relaxed) > tail)
         return 0;
     for (uint32_t i = 0; i < jn; i++)
-        if (h->ev_journal[i].key == key)
-            return h->ev_journal[i].pre_size;
+        if (atomic_load_explicit(&h->ev_journal[i].key,
+                                 memory_order_relaxed) == key)
+            return atomic_load_explicit(&h->ev_journal[i].pre_size,
+                                        memory_order_relaxed);
     return UINT64_MAX;
 }
 
@@ -843,10 +846,12 @@ journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
                 return -errno;
             st.st_size = 0;
         }
-        h->ev_journal[i].key = jkey(o->op_id, o->file);
-        h->ev_journal[i].pre_size = (uint64_t)st.st_size;
+        atomic_store_explicit(&h->ev_journal[i].key, jkey(o->op_id, o->file),
+                              memory_order_relaxed);
+        atomic_store_explicit(&h->ev_journal[i].pre_size,
+                              (uint64_t)st.st_size, memory_order_relaxed);
     }
-    h->ev_jtail = tail;
+    atomic_store_explicit(&h->ev_jtail, tail, memory_order_relaxed);
     atomic_store_explicit(&h->ev_jn, (uint32_t)bt->n, memory_order_release);
     SHL_CRASH_POINT("drain.journal");
     atomic_store_explicit(&h->ev_inflight, end, memory_order_release);
