@@ -475,6 +475,50 @@ test_ring_orphaned_cleanup_finished(void **state)
     shl_test_cleanup(base);
 }
 
+/* Item 3, the same state without the race: an operation in `cleanup`
+ * whose last member left (closed normally: no death to reap). */
+static void
+test_ring_left_cleanup_finished(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "leftclean");
+    struct shared *sh = shl_test_shared_alloc(sizeof(*sh));
+    pid_t a = fork();
+    assert_true(a >= 0);
+    if (a == 0) {
+        shl_ledger *l = NULL;
+        CHILD_CHECK(shl_ledger_open(&l, base, "a", NULL));
+        shl_op *op = NULL;
+        CHILD_CHECK(shl_op_create(l, NULL, NULL, &op));
+        snprintf(sh->opid, sizeof(sh->opid), "%s", shl_op_id(op));
+        /* detection moved it to cleanup; its members left */
+        CHILD_CHECK(shl__test_set_cleanup(shl_ledger_reader(l), sh->opid));
+        CHILD_CHECK(shl__test_clear_members(shl_ledger_reader(l), sh->opid));
+        shl_ledger_close(l);
+        _exit(0);
+    }
+    assert_child_exited(a, 0);
+    shl_ledger *l = NULL;
+    assert_shl_ok(shl_ledger_open(&l, base, "later", NULL));
+    shl_reader *rd = shl_ledger_reader(l);
+    char folder[1024];
+    snprintf(folder, sizeof(folder), "%s/backup/%s/operation.json", base,
+             sh->opid);
+    struct stat stt;
+    bool done = SHL_WAIT_FOR(
+        !shl__test_op_exists(rd, sh->opid) && stat(folder, &stt) == 0, 5000);
+    if (!done)
+        print_message("operation %s: state %d, archived %s\n", sh->opid,
+                      shl__test_op_state(rd, sh->opid),
+                      stat(folder, &stt) == 0 ? "yes" : "no");
+    assert_true(done);
+    shl_assert_clean(rd, __FILE__, __LINE__);
+    shl_ledger_close(l);
+    munmap(sh, sizeof(*sh));
+    shl_test_cleanup(base);
+}
+
 /* Item 4: a failed operation whose last member left before it failed (its
  * leave could not reclaim it) and whose failer is gone: the next open or
  * reap reclaims it. */
@@ -589,6 +633,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_orphaned_cleanup_finished),
+        cmocka_unit_test(test_ring_left_cleanup_finished),
         cmocka_unit_test(test_ring_abandoned_failed_reclaimed),
         cmocka_unit_test(test_ring_half_removed_frame_finished),
         cmocka_unit_test(test_ring_kill_loop_exactly_once),

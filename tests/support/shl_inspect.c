@@ -106,3 +106,16 @@ shl__test_frame_half_removed(shl_reader *r, const char *call_id)
     }
     return -ENOENT;
 }
+
+int
+shl__test_set_cleanup(shl_reader *r, const char *opid)
+{
+    uint32_t idx;
+    uint64_t gen;
+    if (shl__index_lookup(r->seg, opid, &idx, &gen) != 0)
+        return -ENOENT;
+    struct shl__op *o = shl__op_at(r->seg, idx);
+    atomic_store(&o->coordinator, 0);
+    atomic_store(&o->op_state, SHL_OP_CLEANUP);
+    return 0;
+}

@@ -30,6 +30,9 @@ bool shl__test_op_exists(shl_reader *r, const char *opid);
 /* Clear every member bit of operation opid (to simulate the last member
  * leaving before the operation became failed). 0 or -ENOENT. */
 int shl__test_clear_members(shl_reader *r, const char *opid);
+/* Move operation opid to `cleanup` directly (as detection does), with no
+ * coordinator. 0 or -ENOENT. */
+int shl__test_set_cleanup(shl_reader *r, const char *opid);
 /* Leave the frame of call_id as a remover killed inside main's release
  * did: word GONE, record ALLOCATED, seqlock odd. 0 or -ENOENT. */
 int shl__test_frame_half_removed(shl_reader *r, const char *call_id);
