@@ -317,9 +317,9 @@ struct shl__hdr {
     _Atomic uint64_t ev_skipped;  /* claimed by a dead producer, skipped */
     _Atomic uint64_t ev_dropped;  /* given up after write errors */
     _Atomic uint64_t ev_file_errors; /* failed file writes (any writer) */
-    _Atomic uint64_t ev_unordered; /* lines a producer wrote itself before
-                                      its earlier ring records reached the
-                                      files (a drainer stuck > 1 s) */
+    _Atomic uint64_t ev_unordered;   /* lines a producer wrote itself before
+                                        its earlier ring records reached the
+                                        files (a drainer stuck > 1 s) */
     /* Written only by the drainer (holder of byte SHL__LOCK_DRAIN); read
      * by the next drainer and by producers waiting for order. */
     _Atomic uint64_t ev_inflight; /* records in [ev_tail, this) may be
@@ -329,8 +329,8 @@ struct shl__hdr {
     /* drain journal: valid for the positions [ev_jtail, ev_inflight) while
      * ev_inflight > ev_tail; rewritten only for a fresh batch (ev_inflight
      * <= ev_tail): ev_jn = 0, entries, ev_jtail, ev_jn (release) */
-    _Atomic uint64_t ev_jtail;    /* ev_tail when the journal was written */
-    _Atomic uint32_t ev_jn;       /* entries in use; 0 while rewriting */
+    _Atomic uint64_t ev_jtail; /* ev_tail when the journal was written */
+    _Atomic uint32_t ev_jn;    /* entries in use; 0 while rewriting */
     uint32_t ev_jpad;
     struct shl__ev_jent ev_journal[SHL__EV_JOURNAL];
     /* next position to claim: producers CAS p -> p + 1 while p - ev_tail <

@@ -35,15 +35,15 @@
 #include "files/events.h"
 
 #include <errno.h>
-#include <stddef.h>
-#include <limits.h>
-#include <sys/syscall.h>
-#include <linux/futex.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -59,7 +59,7 @@
 
 #define UNNAMED_TIMEOUT_NS (1000ll * 1000000)
 #define GIVE_UP_NS (30000ll * 1000000)
-#define CHUNK 4096            /* records per batch, at most */
+#define CHUNK 4096 /* records per batch, at most */
 
 #define CLAIM_SKIP (1ull << 24)
 
@@ -370,9 +370,8 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
              * written now would overtake them. Drain up to them (or let
              * the live drainer pass them), then try the ring again: it
              * has room once the tail moved. */
-            if (!ordered &&
-                tail < atomic_load_explicit(&l->ev_last,
-                                            memory_order_relaxed)) {
+            if (!ordered && tail < atomic_load_explicit(&l->ev_last,
+                                                        memory_order_relaxed)) {
                 ordered = true;
                 order_before_direct(l);
                 pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
@@ -750,7 +749,8 @@ dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
             j = (j + 1) & (cap - 1);
         if (!set[j]) {
             size_t skip = 0;
-            if (frag_len && len > frag_len && !memcmp(b->p + i, frag, frag_len)) {
+            if (frag_len && len > frag_len &&
+                !memcmp(b->p + i, frag, frag_len)) {
                 skip = frag_len; /* complete the torn line */
                 frag_len = 0;
             }
@@ -779,8 +779,8 @@ journal_from(const struct shl__hdr *h, uint64_t tail, uint64_t key)
         atomic_load_explicit(&h->ev_jtail, memory_order_relaxed) > tail)
         return 0;
     for (uint32_t i = 0; i < jn; i++)
-        if (atomic_load_explicit(&h->ev_journal[i].key,
-                                 memory_order_relaxed) == key)
+        if (atomic_load_explicit(&h->ev_journal[i].key, memory_order_relaxed) ==
+            key)
             return atomic_load_explicit(&h->ev_journal[i].pre_size,
                                         memory_order_relaxed);
     return UINT64_MAX;
@@ -795,8 +795,8 @@ static bool
 torn_tail(int fd, struct stat *st)
 {
     char last = '\n';
-    if (st->st_size <= 0 ||
-        pread(fd, &last, 1, st->st_size - 1) != 1 || last == '\n')
+    if (st->st_size <= 0 || pread(fd, &last, 1, st->st_size - 1) != 1 ||
+        last == '\n')
         return false;
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
@@ -848,8 +848,8 @@ journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
         }
         atomic_store_explicit(&h->ev_journal[i].key, jkey(o->op_id, o->file),
                               memory_order_relaxed);
-        atomic_store_explicit(&h->ev_journal[i].pre_size,
-                              (uint64_t)st.st_size, memory_order_relaxed);
+        atomic_store_explicit(&h->ev_journal[i].pre_size, (uint64_t)st.st_size,
+                              memory_order_relaxed);
     }
     atomic_store_explicit(&h->ev_jtail, tail, memory_order_relaxed);
     atomic_store_explicit(&h->ev_jn, (uint32_t)bt->n, memory_order_release);
@@ -894,8 +894,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                                              memory_order_acquire);
         if (tail >= head)
             break;
-        uint64_t inflight = atomic_load_explicit(&h->ev_inflight,
-                                                 memory_order_acquire);
+        uint64_t inflight =
+            atomic_load_explicit(&h->ev_inflight, memory_order_acquire);
         /* a predecessor died in [tail, inflight), or its write failed:
          * redo that stretch only (the journal covers no more), deduped */
         bool redo = inflight > tail;
@@ -907,8 +907,7 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
         batch_reset(btp);
         uint64_t end = tail;
         int rc = 0;
-        while (end < head && end - tail < chunk &&
-               (!redo || end < inflight)) {
+        while (end < head && end - tail < chunk && (!redo || end < inflight)) {
             /* a fresh batch writes at most SHL__EV_JOURNAL files (an
              * event has at most two) */
             if (!redo && btp->n + 2 > SHL__EV_JOURNAL)

@@ -175,8 +175,7 @@ shl__rec_release_pair(struct shl__rec *r, uint64_t pair)
     uint32_t seq = (uint32_t)(pair >> 32);
     uint64_t next = ((uint64_t)((seq | 1u) + 1u) << 32) | SHL__R_FREE;
     return atomic_compare_exchange_strong_explicit(
-        pair_word(r), &pair, next, memory_order_acq_rel,
-        memory_order_acquire);
+        pair_word(r), &pair, next, memory_order_acq_rel, memory_order_acquire);
 }
 
 void

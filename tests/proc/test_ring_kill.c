@@ -121,8 +121,7 @@ cset_get(struct cset *s, const char *key, size_t len)
         for (size_t i = 0; i < s->cap; i++) {
             if (!s->v[i].key)
                 continue;
-            size_t j = XXH3_64bits(s->v[i].key, strlen(s->v[i].key)) &
-                       (nc - 1);
+            size_t j = XXH3_64bits(s->v[i].key, strlen(s->v[i].key)) & (nc - 1);
             while (nv[j].key)
                 j = (j + 1) & (nc - 1);
             nv[j] = s->v[i];
@@ -248,8 +247,7 @@ test_ring_kill_loop_exactly_once(void **state)
 
     /* the archived files */
     char path[1024];
-    snprintf(path, sizeof(path), "%s/backup/%s/operation.log", base,
-             sh->opid);
+    snprintf(path, sizeof(path), "%s/backup/%s/operation.log", base, sh->opid);
     char *text = shl_test_slurp(path, NULL);
     assert_non_null(text);
     struct cset calls = {0};
@@ -335,13 +333,13 @@ test_ring_kill_loop_exactly_once(void **state)
             }
             if (!strcmp(name, "CALL_STARTED")) {
                 if (po[i].call[0] && order_bad++ < 5)
-                    print_message("pid %lld starts %s with %s open\n", pid,
-                                  cid, po[i].call);
+                    print_message("pid %lld starts %s with %s open\n", pid, cid,
+                                  po[i].call);
                 snprintf(po[i].call, sizeof(po[i].call), "%s", cid);
             } else {
                 if (strcmp(po[i].call, cid) && order_bad++ < 5)
-                    print_message("pid %lld ends %s with %s open\n", pid,
-                                  cid, po[i].call);
+                    print_message("pid %lld ends %s with %s open\n", pid, cid,
+                                  po[i].call);
                 po[i].call[0] = 0;
             }
         }
@@ -366,9 +364,8 @@ test_ring_kill_loop_exactly_once(void **state)
                   "run %d of %d; after reap: frames ALLOCATED+GONE %u, odd "
                   "seqlocks %u, check violations %u\n",
                   kill_seconds(), kills, holder_kills, calls.n, ended_lines,
-                  (unsigned long long)ends_ok, trail_events, dup_start,
-                  dup_end, end_no_start, seq_dups, order_bad, bad_lines, torn,
-                  torn_log,
+                  (unsigned long long)ends_ok, trail_events, dup_start, dup_end,
+                  end_no_start, seq_dups, order_bad, bad_lines, torn, torn_log,
                   checks_failed, checks, gone_alloc, odd, rep.violations);
     if (rep.violations)
         print_message("%s\n", rep.text);
@@ -540,8 +537,7 @@ test_ring_abandoned_failed_reclaimed(void **state)
         shl_call *c = NULL;
         CHILD_CHECK(shl_call_start(op, NULL, &c));
         (void)shl_call_fail(c, "boom");
-        if (shl__test_op_state(shl_ledger_reader(l), sh->opid) !=
-            SHL_OP_FAILED)
+        if (shl__test_op_state(shl_ledger_reader(l), sh->opid) != SHL_OP_FAILED)
             _exit(3);
         /* the leave that raced the failure: no member left */
         CHILD_CHECK(shl__test_clear_members(shl_ledger_reader(l), sh->opid));
@@ -595,8 +591,8 @@ test_ring_half_removed_frame_finished(void **state)
             shl_call *c = NULL;
             CHILD_CHECK(shl_call_start(op, &co, &c));
             if (round == 0) {
-                CHILD_CHECK(shl__test_frame_half_removed(
-                    shl_ledger_reader(l), shl_call_id(c)));
+                CHILD_CHECK(shl__test_frame_half_removed(shl_ledger_reader(l),
+                                                         shl_call_id(c)));
                 atomic_store(&sh->ready, 1);
                 for (;;)
                     pause();
@@ -618,7 +614,8 @@ test_ring_half_removed_frame_finished(void **state)
         uint32_t odd = shl__test_odd_seqs(rd);
         if (gone || odd)
             print_message("round %d: frames ALLOCATED+GONE %u, odd "
-                          "seqlocks %u\n", round, gone, odd);
+                          "seqlocks %u\n",
+                          round, gone, odd);
         assert_int_equal(gone, 0);
         assert_int_equal(odd, 0);
         shl_assert_clean(rd, __FILE__, __LINE__);
