@@ -125,6 +125,17 @@ kept_close(struct shl__kept *k)
  * O_APPEND|O_CREAT on first use; the least recently used one is closed
  * when all are taken). A failed write closes its descriptor: the retry
  * opens the path afresh (a removed and recreated basePath, say). */
+/* The kept descriptor of file f of op_id, or -1 (nothing opened). */
+static int
+kept_find(const struct shl__kept *k, const char *op_id, enum shl__file f)
+{
+    for (int i = 0; i < KEPT_FILES; i++)
+        if (k->f[i].fd >= 0 && k->f[i].file == f &&
+            !strcmp(k->f[i].op_id, op_id))
+            return k->f[i].fd;
+    return -1;
+}
+
 static int
 kept_slot(shl_ledger *l, struct shl__kept *k, const char *op_id,
           enum shl__file f)
@@ -794,9 +805,12 @@ journal_from(const struct shl__hdr *h, uint64_t tail, uint64_t key)
 static bool
 torn_tail(int fd, struct stat *st)
 {
+    /* the kernel's write loop works in page-aligned pieces of the file
+     * and checks for a fatal signal between them: a cut ends at a multiple
+     * of the page size, so no other size needs the read */
     char last = '\n';
-    if (st->st_size <= 0 || pread(fd, &last, 1, st->st_size - 1) != 1 ||
-        last == '\n')
+    if (st->st_size <= 0 || st->st_size % 4096 != 0 ||
+        pread(fd, &last, 1, st->st_size - 1) != 1 || last == '\n')
         return false;
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
@@ -838,10 +852,14 @@ journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
                                    sizeof(path));
         if (rc < 0)
             return rc;
-        /* a stat, not an open: a batch over many operations names more
-         * files than the drain keeps open */
+        /* the kept descriptor if there is one, else a stat, not an open:
+         * a batch over many operations names more files than the drain
+         * keeps open */
         struct stat st;
-        if (stat(path, &st) != 0) {
+        int kfd = kept_find(&bt->files, o->op_id, o->file);
+        if (kfd >= 0 && fstat(kfd, &st) == 0) {
+            /* st filled */
+        } else if (stat(path, &st) != 0) {
             if (errno != ENOENT)
                 return -errno;
             st.st_size = 0;
