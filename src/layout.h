@@ -255,7 +255,7 @@ struct shl__evrec {
  * the drainer (holder of byte SHL__LOCK_DRAIN) before it publishes
  * ev_inflight; read only by a later drainer that finds ev_inflight >
  * ev_tail, i.e. after the writer died or its write failed. */
-#define SHL__EV_JOURNAL 64
+#define SHL__EV_JOURNAL 1024
 struct shl__ev_jent {
     /* relaxed atomics: published by the release store of ev_jn */
     _Atomic uint64_t key;      /* XXH3_64 of the operation id, mixed with

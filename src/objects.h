@@ -133,6 +133,9 @@ struct shl_ledger {
      * snapshotter's tail passed it (or drains up to it), so a producer's
      * lines stay in order whichever path each one took */
     _Atomic uint64_t ev_last;
+    /* crash/reaper.c: when the reaper last swept for operations left
+     * without members (mono ns; 0 = sweep at the next reap) */
+    _Atomic int64_t sweep_ns;
 
     /* monitor (process/monitor.c); mon_wake_efd is also written by
      * session/heartbeat.c to make it recompute its timeout */

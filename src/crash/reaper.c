@@ -135,10 +135,19 @@ no_members(struct shl__op *r)
  * scan; the lock is taken only for a candidate (and re-checked under it).
  * Before, this ran only when a death was reaped right now, so an
  * operation whose members all left (rather than died) stayed for ever. */
+#define SWEEP_PERIOD_NS (1000ll * 1000000)
 static void
-sweep_abandoned(shl_ledger *l)
+sweep_abandoned(shl_ledger *l, bool force)
 {
     struct shl__seg *s = &l->seg;
+    /* a scan of every operation record costs a cache miss each: at most
+     * once a second per ledger from the monitor's passes, always after a
+     * death and from shl_ledger_reap (gc) */
+    int64_t now = shl__mono_ns();
+    int64_t last = atomic_load_explicit(&l->sweep_ns, memory_order_relaxed);
+    if (!force && last && now - last < SWEEP_PERIOD_NS)
+        return;
+    atomic_store_explicit(&l->sweep_ns, now, memory_order_relaxed);
     uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
     bool cleanup = false;
     for (uint32_t o = 0; o < ohw; o++) {
@@ -202,7 +211,7 @@ shl__reap(shl_ledger *l)
         /* nobody died since the last look, but an operation may still
          * have been left without members: its last members left during
          * the cleanup, or before it turned failed (issue 12) */
-        sweep_abandoned(l);
+        sweep_abandoned(l, false);
         return 0;
     }
     /* 1. the crash protocol for every operation the dead took part in */
@@ -310,7 +319,7 @@ shl__reap(shl_ledger *l)
     /* a remover among the dead may have died between a frame's GONE word
      * and its release */
     (void)shl__frame_finish_all(s);
-    sweep_abandoned(l);
+    sweep_abandoned(l, true);
     if (reaped)
         shl__epoch_bump(s);
     return reaped;
@@ -322,5 +331,6 @@ shl_ledger_reap(shl_ledger *l)
     shl__clear_err();
     if (!l)
         return SHL_SET_ERR(-EINVAL, "NULL ledger");
+    atomic_store(&l->sweep_ns, 0); /* sweep now, whatever the period */
     return shl__reap(l);
 }
