@@ -72,7 +72,7 @@
 #define SHL__MAGIC 0x3152474c44454c53ull /* "SLEDLGR1" little-endian */
 #define SHL__VERSION_WORD(major, minor) (((uint32_t)(major) << 16) | (minor))
 #define SHL__VERSION_MAJOR(w) ((w) >> 16)
-#define SHL__FORMAT_MINOR 1
+#define SHL__FORMAT_MINOR 2
 
 #define SHL__LOCK_INIT 0
 #define SHL__LOCK_SNAPSHOTTER 1
@@ -106,7 +106,10 @@ enum shl__rec_state {
 /* Participants tracked in an operation's member bitmap. */
 #define SHL__MAX_PARTICIPANTS 4096
 
-/* Common head of every record (40 bytes, first cache line). */
+/* Common head of every record (40 bytes, first cache line). `state` and
+ * `seq` are adjacent and 8-byte aligned: a lock-free record (a frame) is
+ * released by one 64-bit CAS on the pair (table.c, shl__rec_release_pair),
+ * so the release has no odd-seqlock window and happens exactly once. */
 struct shl__rec {
     _Atomic uint32_t state;     /* shl__rec_state; written last (release) */
     _Atomic uint32_t seq;       /* seqlock; odd while a writer is inside */
@@ -240,8 +243,12 @@ struct shl__intent {
                                        roll-forward can record it */
 };
 
-/* One record of the event ring (events.c explains the protocol). Written
- * by the producer that claimed its position, read by the snapshotter. */
+/* One record of the event ring (events.c explains the protocol). `claim`:
+ * CAS by the producer that claimed the position (naming itself) and by the
+ * drainer (marking an unnamed claim skipped after 1 s). The fields: plain
+ * stores by that producer, published by its release store of `commit`;
+ * the drainer reads them after an acquire load of `commit` == pos + 1, and
+ * they are not rewritten before ev_tail passes pos. */
 #define SHL__EV_TEXT 320
 struct shl__evrec {
     _Atomic uint64_t claim;  /* ((pos + 1) << 25) | skip << 24 |
@@ -259,6 +266,19 @@ struct shl__evrec {
     char op_id[SHL_OPERATION_ID_MAX + 1];
     char text[SHL__EV_TEXT];  /* a then b, not NUL-terminated */
 } SHL__ALIGNED;
+
+/* The drain journal: for the batch in flight, per (operation, file) it
+ * writes, the file's size before the batch's write (events.c). Written by
+ * the drainer (holder of byte SHL__LOCK_DRAIN) before it publishes
+ * ev_inflight; read only by a later drainer that finds ev_inflight >
+ * ev_tail, i.e. after the writer died or its write failed. */
+#define SHL__EV_JOURNAL 1024
+struct shl__ev_jent {
+    /* relaxed atomics: published by the release store of ev_jn */
+    _Atomic uint64_t key;      /* XXH3_64 of the operation id, mixed with
+                                  the file */
+    _Atomic uint64_t pre_size; /* st_size of the file before the batch */
+};
 
 struct shl__hdr {
     /* line 0: identity, written by the creator before `version` */
@@ -304,21 +324,42 @@ struct shl__hdr {
     uint32_t used[SHL__NTABLES]; /* ALLOCATED records of the mutex tables
                                     (PART, OP, RES); FRAME is not counted */
 
-    /* event ring (events.c); geometry written once by the creator */
+    /* event ring (events.c, ARCHITECTURE §7.3). Geometry: written once by
+     * the creator before `version`; read by everyone, plain loads. */
     uint64_t ev_off SHL__ALIGNED; /* first record */
-    uint32_t ev_cap;              /* records, a power of two */
+    uint32_t ev_cap;              /* records, a power of two; 0 = no ring */
     uint32_t ev_stride;           /* sizeof(struct shl__evrec) */
+    /* counters: fetch_add (relaxed) by any process, read by the tools */
     _Atomic uint64_t ev_fallback; /* events their producer wrote itself */
     _Atomic uint64_t ev_skipped;  /* claimed by a dead producer, skipped */
     _Atomic uint64_t ev_dropped;  /* given up after write errors */
     _Atomic uint64_t ev_file_errors; /* failed file writes (any writer) */
-    _Atomic uint64_t ev_inflight; /* snapshotter: records in [tail, this)
-                                     may be partly in the files */
-    _Atomic uint64_t ev_head SHL__ALIGNED; /* next position (producers CAS) */
-    _Atomic uint64_t ev_tail SHL__ALIGNED; /* next to drain (snapshotter) */
-    _Atomic uint32_t ev_wake;     /* futex: producers bump it every quarter
-                                     ring so the snapshotter drains before
-                                     the ring fills, not a period later */
+    _Atomic uint64_t ev_unordered;   /* lines a producer wrote itself before
+                                        its earlier ring records reached the
+                                        files (a drainer stuck > 1 s) */
+    /* Written only by the drainer (holder of byte SHL__LOCK_DRAIN); read
+     * by the next drainer and by producers waiting for order. */
+    _Atomic uint64_t ev_inflight; /* records in [ev_tail, this) may be
+                                     partly in the files. Stored (release)
+                                     after the journal below is complete,
+                                     before the batch's first write */
+    /* drain journal: valid for the positions [ev_jtail, ev_inflight) while
+     * ev_inflight > ev_tail; rewritten only for a fresh batch (ev_inflight
+     * <= ev_tail): ev_jn = 0, entries, ev_jtail, ev_jn (release) */
+    _Atomic uint64_t ev_jtail; /* ev_tail when the journal was written */
+    _Atomic uint32_t ev_jn;    /* entries in use; 0 while rewriting */
+    uint32_t ev_jpad;
+    struct shl__ev_jent ev_journal[SHL__EV_JOURNAL];
+    /* next position to claim: producers CAS p -> p + 1 while p - ev_tail <
+     * ev_cap (acq_rel); the drainer and the tools read it (acquire) */
+    _Atomic uint64_t ev_head SHL__ALIGNED;
+    /* next position to drain: stored (release) by the drainer once a batch
+     * is in the files; producers read it (acquire) for room and order */
+    _Atomic uint64_t ev_tail SHL__ALIGNED;
+    _Atomic uint32_t ev_wake;     /* futex: producers bump it (release) and
+                                     FUTEX_WAKE every quarter ring, flushes
+                                     every 10 ms; the holder's thread sleeps
+                                     on it */
     _Atomic uint64_t snap_holder; /* who took the snapshotter role: 1 +
                                      (slot generation << 32 | slot); 0 none.
                                      A hint for tools, written after taking

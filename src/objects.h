@@ -135,6 +135,14 @@ struct shl_ledger {
     pthread_mutex_t fb_mu;
     struct shl__kept *fb_files;
     _Atomic bool fb_any;          /* fb_files holds an open descriptor */
+    /* events.c: ring position + 1 of the last record this ledger's
+     * producers claimed; a line written directly waits until the
+     * snapshotter's tail passed it (or drains up to it), so a producer's
+     * lines stay in order whichever path each one took */
+    _Atomic uint64_t ev_last;
+    /* crash/reaper.c: when the reaper last swept for operations left
+     * without members (mono ns; 0 = sweep at the next reap) */
+    _Atomic int64_t sweep_ns;
 
     /* monitor (process/monitor.c); mon_wake_efd is also written by
      * session/heartbeat.c to make it recompute its timeout */

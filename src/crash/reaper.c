@@ -120,6 +120,52 @@ finish_orphaned_cleanups(shl_ledger *l)
     }
 }
 
+static bool
+no_members(struct shl__op *r)
+{
+    for (size_t w = 0; w < SHL__ARRAY_LEN(r->members); w++)
+        if (atomic_load(&r->members[w]))
+            return false;
+    return true;
+}
+
+/* Whoever reaps (every monitor pass, every open, gc) finishes what the
+ * departed left: an operation in `cleanup` with no member is failed,
+ * archived and freed; a `failed` one with no member is freed. Lock-free
+ * scan; the lock is taken only for a candidate (and re-checked under it).
+ * Before, this ran only when a death was reaped right now, so an
+ * operation whose members all left (rather than died) stayed for ever. */
+#define SWEEP_PERIOD_NS (1000ll * 1000000)
+static void
+sweep_abandoned(shl_ledger *l, bool force)
+{
+    struct shl__seg *s = &l->seg;
+    /* a scan of every operation record costs a cache miss each: at most
+     * once a second per ledger from the monitor's passes, always after a
+     * death and from shl_ledger_reap (gc) */
+    int64_t now = shl__mono_ns();
+    int64_t last = atomic_load_explicit(&l->sweep_ns, memory_order_relaxed);
+    if (!force && last && now - last < SWEEP_PERIOD_NS)
+        return;
+    atomic_store_explicit(&l->sweep_ns, now, memory_order_relaxed);
+    uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
+    bool cleanup = false;
+    for (uint32_t o = 0; o < ohw; o++) {
+        struct shl__op *r = shl__op_at(s, o);
+        if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
+            continue;
+        uint32_t st = atomic_load(&r->op_state);
+        if ((st != SHL_OP_CLEANUP && st != SHL_OP_FAILED) || !no_members(r))
+            continue;
+        if (st == SHL_OP_CLEANUP)
+            cleanup = true;
+        else
+            (void)shl__op_reclaim_if_abandoned(l, o);
+    }
+    if (cleanup)
+        finish_orphaned_cleanups(l);
+}
+
 int
 shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx)
 {
@@ -161,8 +207,13 @@ shl__reap(shl_ledger *l)
         dead[nd] = i;
         dgen[nd++] = atomic_load(&p->h.gen);
     }
-    if (nd == 0)
+    if (nd == 0) {
+        /* nobody died since the last look, but an operation may still
+         * have been left without members: its last members left during
+         * the cleanup, or before it turned failed (issue 12) */
+        sweep_abandoned(l, false);
         return 0;
+    }
     /* 1. the crash protocol for every operation the dead took part in */
     uint32_t ohw = shl__table_hwm(s, SHL__T_OP);
     uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
@@ -265,10 +316,12 @@ shl__reap(shl_ledger *l)
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
-    if (reaped) {
-        finish_orphaned_cleanups(l);
+    /* a remover among the dead may have died between a frame's GONE word
+     * and its release */
+    (void)shl__frame_finish_all(s);
+    sweep_abandoned(l, true);
+    if (reaped)
         shl__epoch_bump(s);
-    }
     return reaped;
 }
 
@@ -278,5 +331,6 @@ shl_ledger_reap(shl_ledger *l)
     shl__clear_err();
     if (!l)
         return SHL_SET_ERR(-EINVAL, "NULL ledger");
+    atomic_store(&l->sweep_ns, 0); /* sweep now, whatever the period */
     return shl__reap(l);
 }

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -55,12 +56,12 @@
 #include "internal.h"
 #include "files/json.h"
 #include "shm/segment.h"
+#include "files/journal.h"
 #include "files/render.h"
 
 #define UNNAMED_TIMEOUT_NS (1000ll * 1000000)
 #define GIVE_UP_NS (30000ll * 1000000)
-#define CHUNK 4096            /* records per batch, at most */
-#define DEDUPE_WINDOW 65536   /* bytes looked back beyond the batch */
+#define CHUNK 4096 /* records per batch, at most */
 
 #define CLAIM_SKIP (1ull << 24)
 
@@ -126,9 +127,20 @@ kept_close(struct shl__kept *k)
  * O_APPEND|O_CREAT on first use; the least recently used one is closed
  * when all are taken). A failed write closes its descriptor: the retry
  * opens the path afresh (a removed and recreated basePath, say). */
+/* The kept descriptor of file f of op_id, or -1 (nothing opened). */
 static int
-kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
-            enum shl__file f, const char *data, size_t len)
+kept_find(const struct shl__kept *k, const char *op_id, enum shl__file f)
+{
+    for (int i = 0; i < KEPT_FILES; i++)
+        if (k->f[i].fd >= 0 && k->f[i].file == f &&
+            !strcmp(k->f[i].op_id, op_id))
+            return k->f[i].fd;
+    return -1;
+}
+
+static int
+kept_slot(shl_ledger *l, struct shl__kept *k, const char *op_id,
+          enum shl__file f)
 {
     int slot = -1, lru = 0;
     for (int i = 0; i < KEPT_FILES; i++) {
@@ -156,6 +168,16 @@ kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
         k->f[slot].fd = fd;
     }
     k->f[slot].used = ++k->clock;
+    return slot;
+}
+
+static int
+kept_append(shl_ledger *l, struct shl__kept *k, const char *op_id,
+            enum shl__file f, const char *data, size_t len)
+{
+    int slot = kept_slot(l, k, op_id, f);
+    if (slot < 0)
+        return slot;
     int rc = shl__write_all(k->f[slot].fd, data, len);
     if (rc != 0) {
         close(k->f[slot].fd);
@@ -200,9 +222,42 @@ prefetch_for_write(const void *p)
 #endif
 }
 
+/* Before a line of ours is written directly: our earlier ring records
+ * must be in the files first, or the line would overtake them (the ring's
+ * tail moves only once a batch is in the files). Drain them ourselves
+ * when nobody is draining (a dead snapshotter's successor, typically);
+ * while another drainer holds the drain byte it is writing them now:
+ * yield until the tail passes ours, for at most ORDER_WAIT_NS (a drainer
+ * stuck that long loses the order, counted in ev_unordered, never a
+ * line). */
+#define ORDER_WAIT_NS (1000ll * 1000000)
+static void
+order_before_direct(shl_ledger *l)
+{
+    struct shl__hdr *h = l->seg.hdr;
+    if (!h || h->ev_cap == 0)
+        return;
+    uint64_t mine = atomic_load_explicit(&l->ev_last, memory_order_relaxed);
+    if (atomic_load_explicit(&h->ev_tail, memory_order_acquire) >= mine)
+        return;
+    int64_t until = shl__mono_ns() + ORDER_WAIT_NS;
+    for (;;) {
+        if (!shl__events_help(l))
+            sched_yield();
+        if (atomic_load_explicit(&h->ev_tail, memory_order_acquire) >= mine)
+            return;
+        if (shl__mono_ns() > until) {
+            atomic_fetch_add_explicit(&h->ev_unordered, 1,
+                                      memory_order_relaxed);
+            return;
+        }
+    }
+}
+
 static int
 fallback(shl_ledger *l, const struct shl__event *ev)
 {
+    order_before_direct(l);
     if (l->seg.hdr)
         atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
                                   memory_order_relaxed);
@@ -222,6 +277,7 @@ kept_append_cb(void *ctx, shl_ledger *l, const char *op_id, enum shl__file f,
 static int
 fallback_full(shl_ledger *l, const struct shl__event *ev)
 {
+    order_before_direct(l);
     atomic_fetch_add_explicit(&l->seg.hdr->ev_fallback, 1,
                               memory_order_relaxed);
     pthread_mutex_lock(&l->fb_mu);
@@ -295,7 +351,7 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
 
     uint64_t pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
     uint64_t tail;
-    bool yielded = false, helped = false, waited = false;
+    bool yielded = false, helped = false, waited = false, ordered = false;
     for (;;) {
         tail = atomic_load_explicit(&h->ev_tail, memory_order_acquire);
         if (pos - tail >= cap) {
@@ -319,6 +375,17 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                     continue;
                 }
             }
+            /* Our own earlier records are still in the ring: a line
+             * written now would overtake them. Drain up to them (or let
+             * the live drainer pass them), then try the ring again: it
+             * has room once the tail moved. */
+            if (!ordered && tail < atomic_load_explicit(&l->ev_last,
+                                                        memory_order_relaxed)) {
+                ordered = true;
+                order_before_direct(l);
+                pos = atomic_load_explicit(&h->ev_head, memory_order_relaxed);
+                continue;
+            }
             /* Still full: drain one batch ourselves if nobody is draining
              * (a try-lock: no waiting on anyone). Writing a batch costs
              * about what writing ~40 of our own lines would, and it makes
@@ -338,6 +405,7 @@ shl__event_post(shl_ledger *l, const struct shl__event *ev)
                                                   memory_order_relaxed))
             break;
     }
+    atomic_store_explicit(&l->ev_last, pos + 1, memory_order_relaxed);
     SHL_CRASH_POINT("event.claimed");
     /* the ring is back under half full: the stretch of writing lines
      * ourselves is over (not at the first free record: a ring that hovers
@@ -595,46 +663,59 @@ shl__drain_state_fini(struct shl__drain_state *st)
     st->batch = NULL;
 }
 
-/* Keep only the lines of b not found in the last bytes of path. */
+/* Before a fresh batch's write to file f of op_id: end a torn last line
+ * (after the journal: the newline lands past the size recorded, and a
+ * redo's hash of an empty line matches nothing of ours). */
 static int
-dedupe(const char *path, struct shl__sbuf *b)
+end_torn_tail(shl_ledger *l, struct shl__kept *k, const char *op_id,
+              enum shl__file f)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -errno;
+    int slot = kept_slot(l, k, op_id, f);
+    if (slot < 0)
+        return slot;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int rc = -errno;
-        close(fd);
-        return rc;
-    }
-    size_t want = b->len + DEDUPE_WINDOW;
-    size_t size = (size_t)st.st_size;
-    size_t n = size < want ? size : want;
-    char *win = malloc(n + 1);
-    if (!win) {
-        close(fd);
-        return -ENOMEM;
-    }
-    ssize_t got = n ? pread(fd, win, n, (off_t)(size - n)) : 0;
-    close(fd);
-    if (got < 0) {
-        free(win);
-        return -errno;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < b->len;) {
-        char *nl = memchr(b->p + i, '\n', b->len - i);
-        size_t len = nl ? (size_t)(nl - (b->p + i)) + 1 : b->len - i;
-        if (!memmem(win, (size_t)got, b->p + i, len)) {
-            memmove(b->p + o, b->p + i, len);
-            o += len;
+    if (fstat(k->f[slot].fd, &st) != 0 || !shl__journal_torn_tail(k->f[slot].fd, &st))
+        return 0;
+    return kept_append(l, k, op_id, f, "\n", 1);
+}
+
+/* Before a fresh batch's writes: record every target file's size, then
+ * publish the journal and ev_inflight = end (release), in that order, so a
+ * successor that sees ev_inflight > ev_tail finds a complete journal. */
+static int
+journal_write(shl_ledger *l, struct batch *bt, uint64_t tail, uint64_t end)
+{
+    struct shl__hdr *h = l->seg.hdr;
+    atomic_store_explicit(&h->ev_jn, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i < bt->n; i++) {
+        struct outbuf *o = &bt->v[i];
+        char path[PATH_MAX];
+        int rc = shl__op_file_path(l->base_path, o->op_id, o->file, path,
+                                   sizeof(path));
+        if (rc < 0)
+            return rc;
+        /* the kept descriptor if there is one, else a stat, not an open:
+         * a batch over many operations names more files than the drain
+         * keeps open */
+        struct stat st;
+        int kfd = kept_find(&bt->files, o->op_id, o->file);
+        if (kfd >= 0 && fstat(kfd, &st) == 0) {
+            /* st filled */
+        } else if (stat(path, &st) != 0) {
+            if (errno != ENOENT)
+                return -errno;
+            st.st_size = 0;
         }
-        i += len;
+        atomic_store_explicit(&h->ev_journal[i].key, shl__journal_key(o->op_id, o->file),
+                              memory_order_relaxed);
+        atomic_store_explicit(&h->ev_journal[i].pre_size, (uint64_t)st.st_size,
+                              memory_order_relaxed);
     }
-    b->len = o;
-    b->p[o] = 0;
-    free(win);
+    atomic_store_explicit(&h->ev_jtail, tail, memory_order_relaxed);
+    atomic_store_explicit(&h->ev_jn, (uint32_t)bt->n, memory_order_release);
+    SHL_CRASH_POINT("drain.journal");
+    atomic_store_explicit(&h->ev_inflight, end, memory_order_release);
     return 0;
 }
 
@@ -674,7 +755,10 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                                              memory_order_acquire);
         if (tail >= head)
             break;
-        uint64_t inflight = atomic_load(&h->ev_inflight);
+        uint64_t inflight =
+            atomic_load_explicit(&h->ev_inflight, memory_order_acquire);
+        /* a predecessor died in [tail, inflight), or its write failed:
+         * redo that stretch only (the journal covers no more), deduped */
         bool redo = inflight > tail;
         if (!st->batch && !(st->batch = batch_new())) {
             result = -ENOMEM;
@@ -684,7 +768,11 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
         batch_reset(btp);
         uint64_t end = tail;
         int rc = 0;
-        while (end < head && end - tail < chunk) {
+        while (end < head && end - tail < chunk && (!redo || end < inflight)) {
+            /* a fresh batch writes at most SHL__EV_JOURNAL files (an
+             * event has at most two) */
+            if (!redo && btp->n + 2 > SHL__EV_JOURNAL)
+                break;
             enum verdict v = examine(l, st, end, rec);
             if (v == V_WAIT) {
                 *blocked = true;
@@ -737,9 +825,9 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                 break;
             end++;
         }
+        if (rc == 0 && end > tail && !redo)
+            rc = journal_write(l, btp, tail, end);
         if (rc == 0 && end > tail) {
-            if (inflight < end)
-                atomic_store(&h->ev_inflight, end);
             SHL_CRASH_POINT("drain.inflight");
             for (size_t i = 0; i < btp->n && rc == 0; i++) {
                 struct outbuf *o = &btp->v[i];
@@ -750,8 +838,14 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
                     rc = prc;
                     break;
                 }
-                if (redo)
-                    rc = dedupe(path, &o->b);
+                if (redo) {
+                    uint64_t from =
+                        shl__journal_from(h, tail, shl__journal_key(o->op_id, o->file));
+                    if (from != UINT64_MAX)
+                        rc = shl__journal_dedupe(path, from, &o->b);
+                }
+                if (rc == 0 && o->b.len && !redo)
+                    rc = end_torn_tail(l, &btp->files, o->op_id, o->file);
                 if (rc == 0 && o->b.len)
                     rc = kept_append(l, &btp->files, o->op_id, o->file,
                                      o->b.p, o->b.len);
@@ -761,9 +855,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
             }
         }
         if (rc != 0) {
-            /* keep the records; the next pass redoes the batch (dedupe) */
-            if (end > tail && atomic_load(&h->ev_inflight) < end)
-                atomic_store(&h->ev_inflight, end);
+            /* keep the records; the next pass redoes the batch (dedupe
+             * against the journal), if anything was written */
             int64_t now = shl__mono_ns();
             if (st->fail_pos != tail + 1) {
                 st->fail_pos = tail + 1;
@@ -786,11 +879,8 @@ shl__events_drain(shl_ledger *l, struct shl__drain_state *st, bool *blocked,
             break;
         }
         st->fail_pos = 0;
-        if (end > tail) {
-            if (atomic_load(&h->ev_inflight) < end)
-                atomic_store(&h->ev_inflight, end);
+        if (end > tail)
             atomic_store_explicit(&h->ev_tail, end, memory_order_release);
-        }
         if (*blocked || end == tail || ++batches == max_batches)
             break;
     }

@@ -658,7 +658,7 @@ shl__op_file_open_append(shl_ledger *l, const char *base, const char *op_id,
     int rc = shl__op_file_path(base, op_id, f, path, sizeof(path));
     if (rc < 0)
         return rc;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
     if (fd >= 0)
         return fd;
     if (errno != ENOENT)
@@ -669,12 +669,12 @@ shl__op_file_open_append(shl_ledger *l, const char *base, const char *op_id,
         return rc;
     /* archived: the line goes into the archive, never beside it */
     if (is_dir(folder)) {
-        fd = open(apath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        fd = open(apath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         return fd >= 0 ? fd : -errno;
     }
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST)
-        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
     else if (fd >= 0) {
         /* created it: the archive may have run between the look and the
          * create. Then this (empty) file is a stray: remove it (unless
@@ -682,7 +682,7 @@ shl__op_file_open_append(shl_ledger *l, const char *base, const char *op_id,
         if (is_dir(folder)) {
             close(fd);
             (void)unlink(path);
-            fd = open(apath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+            fd = open(apath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
             return fd >= 0 ? fd : -errno;
         }
         /* a new trail file: the original reported every trail snapshot */

@@ -126,6 +126,7 @@ int shl__op_file_path(const char *base, const char *op_id, enum shl__file f,
  *     meanwhile, that new file is removed again and the archive's is used.
  *     A new trail file is reported through l's on_backup_created (l may be
  *     NULL).
+ * Opened read-write: the drainer reads a file's tail (journal.c).
  * Returns the descriptor or -errno. */
 int shl__op_file_open_append(shl_ledger *l, const char *base,
                              const char *op_id, enum shl__file f);

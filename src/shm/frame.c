@@ -13,8 +13,13 @@
  * Every step is one CAS on the 64-bit word, so a frame stays readable after
  * a death at any instruction, and the generation in the word makes a step
  * aimed at an older incarnation of the record fail instead of landing on a
- * new one. Going GONE is what gives the record back (shl__rec_release):
- * whoever wins that CAS releases, exactly once.
+ * new one. Going GONE is what gives the record back: whoever wins that CAS
+ * releases it (shl__frame_finish: one CAS on the record's (state, seq)
+ * pair, so exactly once and with no odd seqlock window). A winner killed
+ * between the two leaves an ALLOCATED record with a GONE word: whoever
+ * sees one finishes it (shl__frame_finish_all, run by the reaper when it
+ * proves a death, and shl__frame_release_op); the pair CAS decides
+ * between a late winner and a helper.
  */
 #include "shm/frame.h"
 
@@ -40,12 +45,28 @@ shl__frame_transition(struct shl__frame *f, uint64_t gen, uint32_t from,
 }
 
 bool
+shl__frame_finish(struct shl__frame *f, uint64_t gen)
+{
+    /* the pair first: if the record is recycled after this load, its
+     * sequence moves and the CAS below fails */
+    uint64_t pair = shl__rec_pair(&f->h);
+    if ((uint32_t)pair != SHL__R_ALLOCATED ||
+        atomic_load_explicit(&f->h.gen, memory_order_acquire) != gen ||
+        atomic_load_explicit(&f->fword, memory_order_acquire) !=
+            SHL__FWORD(gen, SHL__F_GONE))
+        return false;
+    return shl__rec_release_pair(&f->h, pair);
+}
+
+bool
 shl__frame_retire(struct shl__seg *s, struct shl__frame *f, uint64_t gen,
                   uint32_t from)
 {
+    SHL__UNUSED(s);
     if (!shl__frame_transition(f, gen, from, SHL__F_GONE))
         return false;
-    shl__rec_release(s, SHL__T_FRAME, &f->h);
+    SHL_CRASH_POINT("frame.gone");
+    (void)shl__frame_finish(f, gen);
     return true;
 }
 
@@ -67,11 +88,13 @@ shl__frame_mark_crashed(struct shl__frame *f, uint64_t gen)
 bool
 shl__frame_remove(struct shl__seg *s, struct shl__frame *f, uint64_t g)
 {
+    SHL__UNUSED(s);
     uint64_t w = atomic_load_explicit(&f->fword, memory_order_acquire);
     while (SHL__FWORD_GEN_OK(w, g) && SHL__FWORD_STATE(w) != SHL__F_GONE) {
         if (atomic_compare_exchange_weak(&f->fword, &w,
                                          SHL__FWORD(g, SHL__F_GONE))) {
-            shl__rec_release(s, SHL__T_FRAME, &f->h);
+            SHL_CRASH_POINT("frame.gone");
+            (void)shl__frame_finish(f, g);
             return true;
         }
     }
@@ -95,6 +118,25 @@ shl__frame_release_op(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen)
         if (!shl__seq_read_ok(&f->h, seq) || !mine)
             continue;
         if (shl__frame_remove(s, f, g))
+            n++;
+        else
+            (void)shl__frame_finish(f, g); /* a releaser died after GONE */
+    }
+    return n;
+}
+
+uint32_t
+shl__frame_finish_all(struct shl__seg *s)
+{
+    uint32_t n = 0, hw = shl__table_hwm(s, SHL__T_FRAME);
+    for (uint32_t i = 0; i < hw; i++) {
+        struct shl__frame *f = shl__frame_at(s, i);
+        if (atomic_load_explicit(&f->h.state, memory_order_relaxed) !=
+                SHL__R_ALLOCATED ||
+            SHL__FWORD_STATE(atomic_load_explicit(
+                &f->fword, memory_order_relaxed)) != SHL__F_GONE)
+            continue;
+        if (shl__frame_finish(f, atomic_load(&f->h.gen)))
             n++;
     }
     return n;

@@ -28,5 +28,11 @@ bool shl__frame_remove(struct shl__seg *s, struct shl__frame *f, uint64_t g);
  * call removed. */
 uint32_t shl__frame_release_op(struct shl__seg *s, uint32_t op_idx,
                                uint64_t op_gen);
+/* Give back the record of a frame whose word is (gen, GONE) and that is
+ * still ALLOCATED (its remover died between the two, or is just about to
+ * do it): one CAS on the (state, seq) pair. True if this call freed it. */
+bool shl__frame_finish(struct shl__frame *f, uint64_t gen);
+/* shl__frame_finish on every such frame (the reaper, after a death). */
+uint32_t shl__frame_finish_all(struct shl__seg *s);
 
 #endif /* SHL_SHM_FRAME_H */

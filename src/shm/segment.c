@@ -204,6 +204,8 @@ shl__format_signature(void)
         sizeof(struct shl__evrec),
         offsetof(struct shl__hdr, ev_head),
         offsetof(struct shl__hdr, snap_holder),
+        offsetof(struct shl__hdr, ev_journal),
+        sizeof(struct shl__ev_jent),
         offsetof(struct shl__evrec, text),
         sizeof(pthread_mutex_t),
         sizeof(pid_t),

@@ -11,6 +11,7 @@
 #include "shm/table.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -44,6 +45,12 @@ claimed(struct shl__seg *s, int table, struct shl__rec *r, uint32_t i,
         uint32_t owner, uint64_t owner_gen, uint64_t *gen)
 {
     struct shl__hdr *h = s->hdr;
+    /* a writer that died inside the seqlock of an earlier incarnation left
+     * it odd: make it even again (the record is ours now), or every
+     * reader would take it for a write in progress from now on */
+    uint32_t q = atomic_load_explicit(&r->seq, memory_order_relaxed);
+    if (q & 1u)
+        atomic_store_explicit(&r->seq, q + 1, memory_order_relaxed);
     shl__seq_write_begin(r);
     uint64_t g = atomic_load_explicit(&r->gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&r->gen, g, memory_order_relaxed);
@@ -139,6 +146,36 @@ shl__rec_unclaim(struct shl__rec *r)
 {
     shl__seq_write_end(r);
     atomic_store_explicit(&r->state, SHL__R_FREE, memory_order_release);
+}
+
+/* state (low half) and seq (high half) are adjacent 32-bit words at the
+ * start of every record (8-byte aligned): one 64-bit atomic covers both. */
+_Static_assert(offsetof(struct shl__rec, seq) ==
+                   offsetof(struct shl__rec, state) + 4,
+               "state and seq adjacent");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian");
+
+static inline _Atomic uint64_t *
+pair_word(struct shl__rec *r)
+{
+    return (_Atomic uint64_t *)(void *)&r->state;
+}
+
+uint64_t
+shl__rec_pair(struct shl__rec *r)
+{
+    return atomic_load_explicit(pair_word(r), memory_order_acquire);
+}
+
+bool
+shl__rec_release_pair(struct shl__rec *r, uint64_t pair)
+{
+    if ((uint32_t)pair != SHL__R_ALLOCATED)
+        return false;
+    uint32_t seq = (uint32_t)(pair >> 32);
+    uint64_t next = ((uint64_t)((seq | 1u) + 1u) << 32) | SHL__R_FREE;
+    return atomic_compare_exchange_strong_explicit(
+        pair_word(r), &pair, next, memory_order_acq_rel, memory_order_acquire);
 }
 
 void

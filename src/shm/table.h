@@ -42,6 +42,16 @@ void shl__rec_unclaim(struct shl__rec *r);
 
 /* Free a record: RECLAIMED with reuse deadline. */
 void shl__rec_release(struct shl__seg *s, int table, struct shl__rec *r);
+/* Release a lock-free record (a frame) exactly once, by anyone: one CAS on
+ * the (state, seq) pair from `pair` (loaded by the caller before it
+ * checked that the record is still the incarnation it means to free) to
+ * (FREE, seq advanced to the next even value). No odd window: a releaser
+ * killed at any instruction leaves the record either allocated (and
+ * finishable by the next observer) or free, never a seqlock left odd.
+ * Returns true if this call released it. */
+bool shl__rec_release_pair(struct shl__rec *r, uint64_t pair);
+/* The (state, seq) pair of r, for shl__rec_release_pair. */
+uint64_t shl__rec_pair(struct shl__rec *r);
 
 
 /* Seqlock writer brackets for later in-place changes. */
