@@ -10,6 +10,7 @@
 #include "files/log.h"
 #include "internal.h"
 #include "session/opstate.h"
+#include "session/temp.h"
 #include "shm/lock.h"
 #include "shm/records.h"
 #include "shm/table.h"
@@ -180,4 +181,11 @@ shl_op_unregister_temp_resource(shl_op *op, const char *path)
         shl__optrail(l, lop->id, "TEMP_RESOURCE_REMOVED count=%d path=%s",
                      removed, norm);
     return removed;
+}
+
+/* Fuzz entry seam (tests/fuzz/fuzz_ids.c): normalise_path itself. */
+int
+shl__temp_normalise_path(const char *in, size_t len, char *out, size_t cap)
+{
+    return normalise_path(in, len, out, cap);
 }

@@ -35,6 +35,8 @@ PACKAGES=(
     libasan8            # gcc 12 sanitizer runtimes (ASan, UBSan, TSan
     libubsan1           #   stages; gcc pulls them in, listed so a stage
     libtsan2            #   never depends on that)
+    clang               # clang 14: the libFuzzer targets (tools/dev/fuzz.sh,
+    libclang-rt-14-dev  #   fuzz stage); libFuzzer and clang's sanitizer runtimes
 )
 
 missing_packages() {
