@@ -24,8 +24,7 @@ normalise_path(const char *in, size_t len, char *out, size_t cap)
     if (memchr(in, 0, len))
         return SHL_SET_ERR(-EINVAL, "temp resource path contains NUL");
     if (in[0] != '/')
-        return SHL_SET_ERR(-EINVAL,
-                           "temp resource path must be absolute: %.*s",
+        return SHL_SET_ERR(-EINVAL, "temp resource path must be absolute: %.*s",
                            (int)(len > 200 ? 200 : len), in);
     size_t o = 0;
     size_t i = 0;

@@ -11,7 +11,6 @@
 /* Normalise the absolute path in[0..len) lexically into out (cap bytes):
  * repeated '/' and "." components removed, ".." resolved. Returns 0,
  * -EINVAL (empty, relative, embedded NUL) or -ENAMETOOLONG. */
-int shl__temp_normalise_path(const char *in, size_t len, char *out,
-                             size_t cap);
+int shl__temp_normalise_path(const char *in, size_t len, char *out, size_t cap);
 
 #endif /* SHL_SESSION_TEMP_H */

@@ -46,8 +46,7 @@ check_normalised(const char *p, size_t cap)
     FUZZ_CHECK(!strstr(p, "//"), "empty component: %s", p);
     FUZZ_CHECK(!strstr(p, "/./") && !(n >= 2 && strcmp(p + n - 2, "/.") == 0),
                "'.' component: %s", p);
-    FUZZ_CHECK(!strstr(p, "/../") &&
-                   !(n >= 3 && strcmp(p + n - 3, "/..") == 0),
+    FUZZ_CHECK(!strstr(p, "/../") && !(n >= 3 && strcmp(p + n - 3, "/..") == 0),
                "'..' component: %s", p);
 }
 

@@ -93,8 +93,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct shl__sbuf sb;
         shl__sbuf_init(&sb);
         int rc = shl__event_render(&ev, (enum shl__file)f, &sb);
-        FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM,
-                   "render -> %d", rc);
+        FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM, "render -> %d",
+                   rc);
         FUZZ_CHECK(targeted || rc != 0, "rendered to a file not targeted");
         if (rc == 0) {
             FUZZ_CHECK(sb.len > 0 && sb.p[sb.len - 1] == '\n',
@@ -109,8 +109,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 json_t *j = json_loadb(sb.p, sb.len, 0, &err);
                 FUZZ_CHECK(j && json_is_object(j),
                            "trail line is not a JSON object (%s): %.*s",
-                           err.text, (int)(sb.len > 300 ? 300 : sb.len),
-                           sb.p);
+                           err.text, (int)(sb.len > 300 ? 300 : sb.len), sb.p);
                 json_decref(j);
             }
         }

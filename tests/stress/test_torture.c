@@ -42,11 +42,11 @@
 #include "shl_test.h"
 #include "shl_text.h"
 
-#define T_SLOTS 4        /* operations running at once */
+#define T_SLOTS 4 /* operations running at once */
 #define T_MAX_WORKERS 16
-#define T_MAX_INC 512    /* process incarnations per batch */
-#define T_MAX_REC 1024   /* records per incarnation */
-#define T_MAX_OPS 1024   /* operations per batch */
+#define T_MAX_INC 512  /* process incarnations per batch */
+#define T_MAX_REC 1024 /* records per incarnation */
+#define T_MAX_OPS 1024 /* operations per batch */
 #define T_CALL_MAX 48
 
 /* ---- the shared record ---- */
@@ -69,10 +69,10 @@ enum rstate { RS_NONE, RS_BEGUN, RS_DONE };
 struct rec {
     _Atomic uint8_t state;
     uint8_t kind;
-    uint16_t op;       /* index in shared.ops */
+    uint16_t op; /* index in shared.ops */
     int32_t rc;
-    uint32_t arg;      /* temp: file number */
-    int64_t t_us;      /* wall clock when the call returned */
+    uint32_t arg; /* temp: file number */
+    int64_t t_us; /* wall clock when the call returned */
     char call[T_CALL_MAX];
 };
 
@@ -421,8 +421,7 @@ ctl_create(shl_ledger *l, uint32_t k, shl_op **out)
     return 0;
 }
 
-static void __attribute__((noreturn))
-ctl_main(uint32_t inc_idx, uint64_t seed)
+static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
 {
     struct inc *in = &SH->inc[inc_idx];
     uint64_t rs = seed;
@@ -457,8 +456,7 @@ ctl_main(uint32_t inc_idx, uint64_t seed)
                 uint32_t cur = atomic_load(&SH->cur[k]);
                 if (st == SHL_OP_RUNNING && shl_op_is_initiator(ops[k])) {
                     if (cur)
-                        atomic_store(&SH->ops[cur - 1].complete_us,
-                                     wall_us());
+                        atomic_store(&SH->ops[cur - 1].complete_us, wall_us());
                     if (shl_op_complete(ops[k]) == 0)
                         ops[k] = NULL;
                 }
@@ -633,17 +631,16 @@ scan_log(const char *path, const char *op_id, const char *tag,
                     tm->cnt[ii][nn]++;
                 if (order && tm->cnt[ii][nn] == 1) {
                     if ((int32_t)nn < tm->last[ii])
-                        violation("order",
-                                  "%s: %s i=%u n=%u after n=%d in %s", op_id,
-                                  tag, ii, nn, tm->last[ii], path);
+                        violation("order", "%s: %s i=%u n=%u after n=%d in %s",
+                                  op_id, tag, ii, nn, tm->last[ii], path);
                     else
                         tm->last[ii] = (int32_t)nn;
                 }
             }
         }
-        static const char *const evs[] = {"CALL_STARTED callId=",
-                                          "CALL_ENDED callId=",
-                                          "CALL_FAILED callId="};
+        static const char *const evs[] = {
+            "CALL_STARTED callId=", "CALL_ENDED callId=",
+            "CALL_FAILED callId="};
         for (int j = 0; cc && j < 3; j++) {
             char *c = strstr(p, evs[j]);
             if (!c || strstr(p, " TL "))
@@ -803,10 +800,10 @@ check_tokens(const char *op_id, const char *what, struct tokmap *tm,
         for (uint32_t n = 0; n < T_MAX_REC; n++) {
             int ca = tm->cnt[ii][n], cl = lv->cnt[ii][n], c = ca + cl;
             struct rec *r = &in->rec[n];
-            bool mine = r->op == opi &&
-                        (debug ? r->kind == RK_DEBUG
-                               : (r->kind == RK_LOG ||
-                                  r->kind == RK_SPAWN_LOG));
+            bool mine =
+                r->op == opi &&
+                (debug ? r->kind == RK_DEBUG
+                       : (r->kind == RK_LOG || r->kind == RK_SPAWN_LOG));
             int st = mine ? atomic_load(&r->state) : RS_NONE;
             if (c > 1)
                 violation("dup_line",
@@ -815,8 +812,8 @@ check_tokens(const char *op_id, const char *what, struct tokmap *tm,
                           op_id, what, tag, ii, n, c, ca);
             else if (c == 1 && st == RS_NONE)
                 violation("phantom_line",
-                          "%s %s: %s i=%u n=%u was never logged to it",
-                          op_id, what, tag, ii, n);
+                          "%s %s: %s i=%u n=%u was never logged to it", op_id,
+                          what, tag, ii, n);
             else if (c == 0 && st == RS_DONE && r->rc == 0)
                 violation("missing_line",
                           "%s %s: %s i=%u n=%u (the call returned 0) missing",
@@ -892,8 +889,8 @@ check_archive(shl_reader *rd, uint32_t opi)
                     struct stat st;
                     if (!unreg && lstat(tp, &st) == 0)
                         violation("temp_left",
-                                  "%s: registered temp file %s not deleted",
-                                  id, tp);
+                                  "%s: registered temp file %s not deleted", id,
+                                  tp);
                 }
             }
         }
@@ -1006,8 +1003,10 @@ reap_kids(void)
                 KILLS++;
                 KILLS_POINT++;
             } else if (!c->killed) {
-                violation("child_killed", "pid %d (inc %u) died by SIGKILL "
-                          "nobody sent", (int)c->pid, c->inc);
+                violation("child_killed",
+                          "pid %d (inc %u) died by SIGKILL "
+                          "nobody sent",
+                          (int)c->pid, c->inc);
             }
         } else if (WIFSIGNALED(st)) {
             violation("child_crash", "%s pid %d (inc %u) died by signal %d",
@@ -1143,8 +1142,10 @@ check_segment(shl_reader *r, int batch)
         char *save = NULL;
         for (char *ln = strtok_r(rep.text, "\n", &save); ln;
              ln = strtok_r(NULL, "\n", &save))
-            violation(strstr(ln, "seq") ? "check_odd_seq" : "check", "batch "
-                      "%d: %s", batch, ln);
+            violation(strstr(ln, "seq") ? "check_odd_seq" : "check",
+                      "batch "
+                      "%d: %s",
+                      batch, ln);
         if (rep.violations && !rep.text[0])
             violation("check", "batch %d: %u violations", batch,
                       rep.violations);
@@ -1284,8 +1285,8 @@ test_torture(void **state)
     printf("torture: kills=%llu ops_failed=%llu ops_finished=%llu "
            "lines_checked=%llu violations=%llu\n",
            (unsigned long long)KILLS, (unsigned long long)OPS_FAILED,
-           (unsigned long long)OPS_FINISHED,
-           (unsigned long long)LINES_CHECKED, (unsigned long long)V_TOTAL);
+           (unsigned long long)OPS_FINISHED, (unsigned long long)LINES_CHECKED,
+           (unsigned long long)V_TOTAL);
     printf("torture: kills: async=%llu (snapshotter holder=%llu, "
            "initiator=%llu) crash-point=%llu; batches=%d seed=%llu\n",
            (unsigned long long)KILLS_ASYNC, (unsigned long long)KILLS_HOLDER,
