@@ -20,7 +20,9 @@
  *
  * Environment: SHL_TORTURE_SECONDS (total, default 20), SHL_TORTURE_SEED
  * (default: time), SHL_TORTURE_BATCH_MS (default 8000), SHL_TORTURE_WORKERS
- * (default 4), SHL_TORTURE_KEEP=1 keeps the base directory.
+ * (default 4), SHL_TORTURE_KEEP=1 keeps the base directory of a batch
+ * with violations, SHL_TORTURE_RING_POINT=<name>|none: the one event-ring
+ * crash point incarnations arm for life (default: a random one of them).
  * Prints one line: torture: kills=N ops_failed=N ops_finished=N
  * lines_checked=N violations=N, then the count per violation kind.
  */
@@ -37,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files/json.h"
 #include "internal.h"
 #include "shl_proc.h"
 #include "shl_test.h"
@@ -76,9 +79,11 @@ struct rec {
     char call[T_CALL_MAX];
 };
 
+enum { ARM_NONE, ARM_POINT, ARM_WRITE };
 struct inc {
     _Atomic uint32_t nrec;
-    _Atomic int armed; /* a crash point is armed */
+    _Atomic int armed; /* ARM_POINT: a crash point is armed; ARM_WRITE:
+                          dying in a file write (the write seam) */
     int32_t pid;
     struct rec rec[T_MAX_REC];
 };
@@ -90,6 +95,7 @@ struct opent {
 
 struct shared {
     _Atomic int stop_workers, stop_ctl;
+    _Atomic uint64_t write_failures; /* ENOSPC injected by the write seam */
     _Atomic uint32_t nops;
     _Atomic uint32_t cur[T_SLOTS]; /* op index + 1, 0 none */
     _Atomic uint32_t ninc;
@@ -157,6 +163,40 @@ rec_done(struct inc *in, uint32_t n, int rc)
     in->rec[n].rc = rc;
     in->rec[n].t_us = shl_test_wall_us();
     atomic_store(&in->rec[n].state, RS_DONE);
+}
+
+/* ---- the write seam: die inside a file write, or fail one ---- */
+
+/* A worker may replace shl__sys_write (every file write of the library:
+ * the snapshotter's batches, producers' own lines, archives) with this:
+ * after a countdown of writes it SIGKILLs itself just before or just after
+ * a write (a snapshotter holder killed in the middle of a batch, between
+ * its files: the exactly-once case), or fails the write with ENOSPC and
+ * goes on (a transient write failure: the batch must be redone, no line
+ * lost or doubled). */
+static _Atomic int64_t wk_countdown = -1;
+static int wk_mode; /* 0 die before, 1 die after, 2 fail with ENOSPC */
+static struct inc *wk_inc;
+static uint64_t wk_rs;
+static ssize_t (*wk_real)(int, const void *, size_t);
+
+static ssize_t
+t_write(int fd, const void *buf, size_t len)
+{
+    if (atomic_fetch_sub(&wk_countdown, 1) != 1)
+        return wk_real(fd, buf, len);
+    if (wk_mode == 2) {
+        atomic_fetch_add(&SH->write_failures, 1);
+        atomic_store(&wk_countdown, 1 + (int64_t)RND(&wk_rs, 200));
+        errno = ENOSPC;
+        return -1;
+    }
+    atomic_store(&wk_inc->armed, ARM_WRITE);
+    if (wk_mode == 0)
+        kill(getpid(), SIGKILL);
+    ssize_t r = wk_real(fd, buf, len);
+    kill(getpid(), SIGKILL);
+    return r;
 }
 
 /* ---- workers ---- */
@@ -228,6 +268,27 @@ worker_main(uint32_t inc_idx, uint64_t seed)
     shl_ledger_opts o = t_opts(true);
     shl_ledger *l;
     CHILD_CHECK(shl_ledger_open(&l, BASE, pid_id, &o));
+    if (RND(&rs, 3) == 0) {
+        wk_inc = in;
+        wk_rs = rnd(&rs);
+        wk_mode = (int)RND(&rs, 3);
+        wk_real = atomic_load(&shl__sys_write);
+        atomic_store(&wk_countdown, 1 + (int64_t)RND(&rs, 60));
+        atomic_store(&shl__sys_write, t_write);
+    }
+    /* Some incarnations keep one of the event ring's points armed for their
+     * whole life (they are not in shl__crash_points[]): the process dies
+     * posting an event (claimed / named / filled, not committed) or, as
+     * the snapshotter holder, in the middle of a batch (inflight stored,
+     * or after writing one file of it). */
+    static const char *const ring_points[] = {"event.claimed", "event.named",
+                                              "event.filled", "drain.inflight",
+                                              "drain.wrote"};
+    bool ring_armed = RND(&rs, 4) == 0;
+    if (ring_armed) {
+        atomic_store(&in->armed, ARM_POINT);
+        shl__crash_arm(ring_points[RND(&rs, 5)], SHL__CRASH_SIGKILL);
+    }
     struct wsess ss[T_SLOTS];
     memset(ss, 0, sizeof(ss));
     uint32_t tempno = 0;
@@ -265,10 +326,15 @@ worker_main(uint32_t inc_idx, uint64_t seed)
         const char *pcid = pc ? shl_call_id(pc) : "-";
         char msg[200];
         if (a < 28) {
-            uint32_t n = rec_begin(in, RK_LOG, opi, pcid);
-            snprintf(msg, sizeof(msg), "TL i=%u n=%u call=%s", inc_idx, n,
-                     pcid);
-            rec_done(in, n, shl_op_log(s->op, SHL_LOG_INFO, msg));
+            /* sometimes a burst, so the snapshotter has batches to write
+             * when it is killed */
+            uint32_t burst = RND(&rs, 8) == 0 ? 24 : 1;
+            for (uint32_t b = 0; b < burst; b++) {
+                uint32_t n = rec_begin(in, RK_LOG, opi, pcid);
+                snprintf(msg, sizeof(msg), "TL i=%u n=%u call=%s", inc_idx, n,
+                         pcid);
+                rec_done(in, n, shl_op_log(s->op, SHL_LOG_INFO, msg));
+            }
         } else if (a < 36) {
             uint32_t n = rec_begin(in, RK_DEBUG, opi, pcid);
             snprintf(msg, sizeof(msg), "TD i=%u n=%u call=%s", inc_idx, n,
@@ -335,7 +401,7 @@ worker_main(uint32_t inc_idx, uint64_t seed)
             }
             rec_done(in, n, rc);
         } else if (a < 84) {
-            bool armed = RND(&rs, 3) == 0;
+            bool armed = !ring_armed && RND(&rs, 3) == 0;
             if (armed) {
                 /* die inside a locked mutation, at a random named point */
                 size_t np = 0;
@@ -345,7 +411,7 @@ worker_main(uint32_t inc_idx, uint64_t seed)
                 do
                     pt = shl__crash_points[RND(&rs, np)];
                 while (strncmp(pt, "init.", 5) == 0);
-                atomic_store(&in->armed, 1);
+                atomic_store(&in->armed, ARM_POINT);
                 shl__crash_arm(pt, SHL__CRASH_SIGKILL);
             }
             if (RND(&rs, 3) == 0 && s->ntemps) {
@@ -382,7 +448,7 @@ worker_main(uint32_t inc_idx, uint64_t seed)
             }
             if (armed) {
                 atomic_store(&shl__crash_armed, NULL);
-                atomic_store(&in->armed, 0);
+                atomic_store(&in->armed, ARM_NONE);
             }
         } else if (a < 85) {
             uint32_t n = rec_begin(in, RK_ABORT, opi, NULL);
@@ -445,7 +511,7 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
                 static const char *const pts[] = {
                     "lock.acquired", "alloc.claimed", "alloc.published",
                     "free.unindexed", "free.released"};
-                atomic_store(&in->armed, 1);
+                atomic_store(&in->armed, ARM_POINT);
                 shl__crash_arm(pts[RND(&rs, 5)], SHL__CRASH_SIGKILL);
             }
             if (ops[k]) {
@@ -471,7 +537,7 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
         next:
             if (armed) {
                 atomic_store(&shl__crash_armed, NULL);
-                atomic_store(&in->armed, 0);
+                atomic_store(&in->armed, ARM_NONE);
             }
         }
         shl_test_pause_ms(10);
@@ -659,7 +725,9 @@ scan_log(const char *path, const char *op_id, const char *tag,
     if (dups && k > 1) {
         qsort(lines, k, sizeof(char *), cmp_str);
         for (size_t i = 1; i < k; i++)
-            if (strcmp(lines[i], lines[i - 1]) == 0)
+            /* worker lines are counted by their token (check_tokens) */
+            if (strcmp(lines[i], lines[i - 1]) == 0 &&
+                !strstr(lines[i], " TL i=") && !strstr(lines[i], " TD i="))
                 violation("dup_line", "%s: line twice: %.300s", op_id,
                           lines[i]);
     }
@@ -829,6 +897,45 @@ check_tokens(const char *op_id, const char *what, struct tokmap *tm,
     }
 }
 
+/* SHL_TORTURE_INJECT=dup|drop: self-test of the checker. In the first
+ * archived operation.log of each batch that has a worker line, double that
+ * line (dup) or delete it (drop) before the check, which must then report
+ * dup_line / missing_line. */
+static bool INJECTED;
+
+static void
+inject(const char *path)
+{
+    const char *mode = getenv("SHL_TORTURE_INJECT");
+    if (INJECTED || !mode || !*mode)
+        return;
+    size_t len;
+    char *text = shl_test_slurp(path, &len);
+    if (!text)
+        return;
+    char *l = strstr(text, " TL i=");
+    if (l) {
+        while (l > text && l[-1] != '\n')
+            l--;
+        char *e = strchr(l, '\n');
+        FILE *f = e ? fopen(path, "w") : NULL;
+        if (f) {
+            if (!strcmp(mode, "dup")) {
+                fwrite(text, 1, len, f);
+                fwrite(l, 1, (size_t)(e + 1 - l), f);
+            } else {
+                fwrite(text, 1, (size_t)(l - text), f);
+                fwrite(e + 1, 1, len - (size_t)(e + 1 - text), f);
+            }
+            fclose(f);
+            INJECTED = true;
+            fprintf(stderr, "torture: self-test: %s a line of %s\n", mode,
+                    path);
+        }
+    }
+    free(text);
+}
+
 static bool
 is_dir(const char *p)
 {
@@ -911,6 +1018,7 @@ check_archive(shl_reader *rd, uint32_t opi)
     memset(tm->last, 0xff, sizeof(tm->last));
     struct ccmap cc = {0}, cl = {0};
     snprintf(p, sizeof(p), "%s/operation.log", dir);
+    inject(p);
     scan_log(p, id, "TL", tm, &cc, true, true);
     /* lines posted after the archive land in a live file: count them too */
     snprintf(live, sizeof(live), "%s/%s.operation.log", BASE, id);
@@ -950,7 +1058,8 @@ struct child {
     bool ctl, killed;
 };
 static struct child KIDS[T_MAX_WORKERS + 1];
-static uint64_t KILLS, KILLS_ASYNC, KILLS_HOLDER, KILLS_POINT, KILLS_CTL;
+static uint64_t KILLS, KILLS_ASYNC, KILLS_HOLDER, KILLS_POINT, KILLS_CTL,
+    KILLS_WRITE, WRITE_FAILURES;
 static uint64_t SEED;
 
 static pid_t
@@ -999,7 +1108,11 @@ reap_kids(void)
         if (r != c->pid)
             continue;
         if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
-            if (!c->killed && atomic_load(&SH->inc[c->inc].armed)) {
+            int armed = atomic_load(&SH->inc[c->inc].armed);
+            if (!c->killed && armed == ARM_WRITE) {
+                KILLS++;
+                KILLS_WRITE++;
+            } else if (!c->killed && armed == ARM_POINT) {
                 KILLS++;
                 KILLS_POINT++;
             } else if (!c->killed) {
@@ -1231,8 +1344,10 @@ run_batch(int batch, int batch_ms, int workers, uint64_t *rs)
     atomic_store(&SH->stop_ctl, 1);
     wait_kids(true, 60000);
     run_helper_reap();
+    WRITE_FAILURES += atomic_load(&SH->write_failures);
     check_segment(r, batch);
     uint32_t nops = atomic_load(&SH->nops);
+    INJECTED = false;
     for (uint32_t i = 0; i < nops; i++)
         check_archive(r, i);
     shl_reader_close(r);
@@ -1288,9 +1403,11 @@ test_torture(void **state)
            (unsigned long long)OPS_FINISHED, (unsigned long long)LINES_CHECKED,
            (unsigned long long)V_TOTAL);
     printf("torture: kills: async=%llu (snapshotter holder=%llu, "
-           "initiator=%llu) crash-point=%llu; batches=%d seed=%llu\n",
+           "initiator=%llu) crash-point=%llu in-write=%llu; "
+           "write-failures=%llu batches=%d seed=%llu\n",
            (unsigned long long)KILLS_ASYNC, (unsigned long long)KILLS_HOLDER,
            (unsigned long long)KILLS_CTL, (unsigned long long)KILLS_POINT,
+           (unsigned long long)KILLS_WRITE, (unsigned long long)WRITE_FAILURES,
            batch, (unsigned long long)SEED);
     for (int i = 0; i < V_KINDS && VK[i].kind; i++)
         printf("torture: violations[%s]=%llu\n", VK[i].kind,

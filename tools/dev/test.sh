@@ -13,8 +13,8 @@
 #   tsan    build/ci-tsan: ThreadSanitizer, ctest -L unit (ASLR off via
 #           setarch); TSAN=0 skips it
 #   stress  the torture tier (label stress) on build/ci-debug (no extra
-#           build): SHL_TORTURE_SECONDS (default 150: about 1,000-3,000
-#           SIGKILLs), SHL_TORTURE_SEED (printed); STRESS=0 skips it.
+#           build): SHL_TORTURE_SECONDS (default 180: 1,000-2,000 SIGKILLs
+#           on a loaded 2-core machine), SHL_TORTURE_SEED (printed); STRESS=0 skips it.
 #           Longer runs: tools/dev/torture.sh
 #   fuzz    tools/dev/fuzz.sh: clang libFuzzer targets (build/fuzz), each
 #           for FUZZ_SECONDS (default here 20); then ctest -L fuzz replays
@@ -177,7 +177,7 @@ fi
 
 # ---------------------------------------------------------------------------
 if [[ "${STRESS:-1}" == 1 ]]; then
-    export SHL_TORTURE_SECONDS=${SHL_TORTURE_SECONDS:-150}
+    export SHL_TORTURE_SECONDS=${SHL_TORTURE_SECONDS:-180}
     banner stress "torture tier (label stress) on build/ci-debug, ${SHL_TORTURE_SECONDS} s"
     # the Debug tree of the debug stage: build only what is missing
     cmake --build build/ci-debug -j "$JOBS" --target test_stress_torture
