@@ -565,13 +565,23 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
             shl_op *op;
             if (rows[i].state != SHL_OP_RUNNING ||
                 strcmp(rows[i].initiator_id, "ctl") != 0 ||
-                shl_op_join(l, rows[i].operation_id, NULL, &op) != 0)
+                shl_op_join(l, rows[i].operation_id, NULL, &op) != 0) {
+                if (rows[i].state == SHL_OP_RUNNING &&
+                    !strcmp(rows[i].initiator_id, "ctl"))
+                    fprintf(stderr, "torture: ctl: rejoin %s at the end: %s\n",
+                            rows[i].operation_id, shl_errmsg());
                 continue;
+            }
             for (uint32_t j = 0; j < atomic_load(&SH->nops); j++)
                 if (strcmp(SH->ops[j].id, rows[i].operation_id) == 0)
                     atomic_store(&SH->ops[j].complete_us, wall_us());
-            if (shl_op_complete(op) != 0)
+            int crc = shl_op_complete(op);
+            if (crc != 0) {
+                fprintf(stderr,
+                        "torture: ctl: complete %s at the end -> %s: %s\n",
+                        rows[i].operation_id, shl_strerror(crc), shl_errmsg());
                 (void)shl_op_leave(op, true);
+            }
         }
         free(rows);
     }
@@ -1342,6 +1352,10 @@ run_batch(int batch, int batch_ms, int workers, uint64_t *rs)
     atomic_store(&SH->stop_workers, 1);
     wait_kids(false, 60000);
     atomic_store(&SH->stop_ctl, 1);
+    wait_kids(true, 60000);
+    /* the initiator reconnecting once more (its last incarnation may have
+     * been killed): completes every running operation it created */
+    KIDS[T_MAX_WORKERS] = (struct child){spawn(true, &inc), inc, true, false};
     wait_kids(true, 60000);
     run_helper_reap();
     WRITE_FAILURES += atomic_load(&SH->write_failures);
