@@ -14,8 +14,8 @@
 #           setarch); TSAN=0 skips it
 #   stress  the torture tier (label stress) on build/ci-debug (no extra
 #           build): SHL_TORTURE_SECONDS (default 180: 1,000-2,000 SIGKILLs
-#           on a loaded 2-core machine), SHL_TORTURE_SEED (printed); STRESS=0 skips it.
-#           Longer runs: tools/dev/torture.sh
+#           on a loaded 2-core machine), SHL_TORTURE_SEED (printed);
+#           STRESS=0 skips it. Longer runs: tools/dev/torture.sh
 #   fuzz    tools/dev/fuzz.sh: clang libFuzzer targets (build/fuzz), each
 #           for FUZZ_SECONDS (default here 20); then ctest -L fuzz replays
 #           the committed seeds and regression inputs; FUZZ=0 skips it
