@@ -822,8 +822,12 @@ check_calls(const char *op_id, const char *file, struct ccmap *cc,
         if (c->started > 1 || c->ended > 1 || c->failed > 1 ||
             c->ended + c->failed > 1)
             violation("dup_call_event",
-                      "%s %s: %s started=%d ended=%d failed=%d", op_id, file,
-                      c->id, c->started, c->ended, c->failed);
+                      "%s %s: %s started=%d ended=%d failed=%d (of which in "
+                      "the live file: %d %d %d)",
+                      op_id, file, c->id, c->started, c->ended, c->failed,
+                      cc_get(lv, c->id, strlen(c->id))->started,
+                      cc_get(lv, c->id, strlen(c->id))->ended,
+                      cc_get(lv, c->id, strlen(c->id))->failed);
         if (c->started == 0 && c->ended + c->failed > 0)
             violation("call_end_without_start", "%s %s: %s", op_id, file,
                       c->id);
