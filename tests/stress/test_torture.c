@@ -19,10 +19,13 @@
  * trail seq unique and increasing, call events once per call).
  *
  * Environment: SHL_TORTURE_SECONDS (total, default 20), SHL_TORTURE_SEED
- * (default: time), SHL_TORTURE_BATCH_MS (default 8000), SHL_TORTURE_WORKERS
+ * (default: time), SHL_TORTURE_BATCH_MS (default 10000),
+ * SHL_TORTURE_RECLAIM_MS (default 5000: how long after the last process
+ * ended and a reap every operation must be reclaimed), SHL_TORTURE_WORKERS
  * (default 4), SHL_TORTURE_KEEP=1 keeps the base directory of a batch
  * with violations, SHL_TORTURE_RING_POINT=<name>|none: the one event-ring
- * crash point incarnations arm for life (default: a random one of them).
+ * crash point incarnations arm for life (default: a random one of them),
+ * SHL_TORTURE_WRITE_SEAM=0: no kills inside file writes, no ENOSPC.
  * Prints one line: torture: kills=N ops_failed=N ops_finished=N
  * lines_checked=N violations=N, then the count per violation kind.
  */
@@ -268,7 +271,8 @@ worker_main(uint32_t inc_idx, uint64_t seed)
     shl_ledger_opts o = t_opts(true);
     shl_ledger *l;
     CHILD_CHECK(shl_ledger_open(&l, BASE, pid_id, &o));
-    if (RND(&rs, 3) == 0) {
+    const char *ws = getenv("SHL_TORTURE_WRITE_SEAM");
+    if (RND(&rs, 3) == 0 && !(ws && ws[0] == '0')) {
         wk_inc = in;
         wk_rs = rnd(&rs);
         wk_mode = (int)RND(&rs, 3);
@@ -1221,7 +1225,9 @@ static void
 check_segment(shl_reader *r, int batch)
 {
     /* wait (bounded) for every operation to be finished and reclaimed */
-    if (!SHL_WAIT_FOR(quiet(r), 10000)) {
+    /* the bound: every operation finished and reclaimed, every record
+     * freed, within SHL_TORTURE_RECLAIM_MS (default 5 s) of the reap */
+    if (!SHL_WAIT_FOR(quiet(r), env_int("SHL_TORTURE_RECLAIM_MS", 5000))) {
         shl_op_summary *ops = NULL;
         size_t n = 0;
         if (shl_reader_list(r, &ops, &n) == 0) {
@@ -1385,7 +1391,7 @@ test_torture(void **state)
 {
     (void)state;
     int seconds = env_int("SHL_TORTURE_SECONDS", 20);
-    int batch_ms = env_int("SHL_TORTURE_BATCH_MS", 8000);
+    int batch_ms = env_int("SHL_TORTURE_BATCH_MS", 10000);
     int workers = env_int("SHL_TORTURE_WORKERS", 4);
     if (workers < 1)
         workers = 1;

@@ -15,9 +15,10 @@
 # and the count per violation kind. Exit status non-zero on any violation.
 #
 # Environment: SHL_TORTURE_SECONDS (default 1800), SHL_TORTURE_SEED,
-# SHL_TORTURE_BATCH_MS (8000), SHL_TORTURE_WORKERS (4), SHL_TORTURE_KEEP=1
-# (keep the base directory of a batch that found violations), BUILD (default
-# build/ci-debug), JOBS (2).
+# SHL_TORTURE_BATCH_MS (10000), SHL_TORTURE_RECLAIM_MS (5000),
+# SHL_TORTURE_WORKERS (4), SHL_TORTURE_KEEP=1 (keep the base directory of a
+# batch that found violations), SHL_TORTURE_RING_POINT, SHL_TORTURE_WRITE_SEAM
+# (see tests/stress/test_torture.c), BUILD (default build/ci-debug), JOBS (2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
