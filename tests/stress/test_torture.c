@@ -85,6 +85,7 @@ struct rec {
 enum { ARM_NONE, ARM_POINT, ARM_WRITE };
 struct inc {
     _Atomic uint32_t nrec;
+    _Atomic int fate;  /* 1 killed (any way), 2 exited (driver sets) */
     _Atomic int armed; /* ARM_POINT: a crash point is armed; ARM_WRITE:
                           dying in a file write (the write seam) */
     int32_t pid;
@@ -974,7 +975,39 @@ check_archive(shl_reader *rd, uint32_t opi)
         return;
     }
     if (!is_dir(dir)) {
-        violation("not_archived", "%s: no backup folder", id);
+        /* who failed it (OPERATION_FAILED in the live trail), and did that
+         * process die before it could write the archive? */
+        snprintf(live, sizeof(live), "%s/%s_trail.jsonl", BASE, id);
+        char *t = shl_test_slurp(live, NULL);
+        /* the line that moved it to failed (or OPERATION_FAILED) */
+        char *f = t ? strstr(t, "\"state\":\"failed\"") : NULL;
+        if (!f && t)
+            f = strstr(t, "\"event\":\"OPERATION_FAILED\"");
+        while (f && f > t && f[-1] != '\n')
+            f--;
+        char *pp = f ? strstr(f, "\"pid\":") : NULL;
+        int pid = pp ? atoi(pp + 6) : 0;
+        int fate = 0;
+        for (uint32_t i = 0; pid && i < atomic_load(&SH->ninc); i++)
+            if (SH->inc[i].pid == pid)
+                fate = atomic_load(&SH->inc[i].fate);
+        free(t);
+        if (!f)
+            violation("not_archived",
+                      "%s: no backup folder, no "
+                      "state=failed in the live trail",
+                      id);
+        else if (fate == 1)
+            violation("not_archived_archiver_killed",
+                      "%s: no backup folder; pid %d failed it and was "
+                      "killed",
+                      id, pid);
+        else
+            violation("not_archived",
+                      "%s: no backup folder; pid %d failed "
+                      "it and %s",
+                      id, pid,
+                      fate == 2 ? "exited normally" : "is not one of ours");
         return;
     }
     snprintf(p, sizeof(p), "%s/operation.json", dir);
@@ -1125,6 +1158,8 @@ reap_kids(void)
         pid_t r = waitpid(c->pid, &st, WNOHANG);
         if (r != c->pid)
             continue;
+        atomic_store(&SH->inc[c->inc].fate,
+                     WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 1 : 2);
         if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
             int armed = atomic_load(&SH->inc[c->inc].armed);
             if (!c->killed && armed == ARM_WRITE) {
