@@ -147,3 +147,24 @@ function(shl_test_environment outvar)
     endif()
     set(${outvar} "${env}" PARENT_SCOPE)
 endfunction()
+
+# ---------------------------------------------------------------------------
+# shl_fuzz_flags(): SHL_FUZZ=ON instruments every target defined after the
+# call for libFuzzer (coverage) with ASan and UBSan; the fuzz executables
+# add -fsanitize=fuzzer at link (cmake/ShlFuzz.cmake). clang only.
+function(shl_fuzz_flags)
+    if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+        message(FATAL_ERROR
+            "SHL_FUZZ=ON needs clang (libFuzzer): configure with "
+            "-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "
+            "(Debian: clang-14 and libclang-rt-14-dev)")
+    endif()
+    if(NOT SHL_SANITIZER STREQUAL "none")
+        message(FATAL_ERROR "SHL_FUZZ=ON brings its own sanitizers: "
+            "leave SHL_SANITIZER at none")
+    endif()
+    add_compile_options(-fsanitize=fuzzer-no-link,address,undefined
+        -fno-omit-frame-pointer -fno-sanitize-recover=all -g)
+    add_link_options(-fsanitize=address,undefined)
+    message(STATUS "Fuzzing: libFuzzer + ASan + UBSan")
+endfunction()

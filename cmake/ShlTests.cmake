@@ -5,7 +5,10 @@
 #                            "<x>.h"
 #   tests/<tier>/test_*.c    one executable + ctest each; tiers and labels:
 #                            unit (TIMEOUT 120), proc (300), conformance
-#                            (300: the original's test suite, ported)
+#                            (300: the original's test suite, ported),
+#                            stress (1800: the torture tier, run by the
+#                            "stress" stage of tools/dev/test.sh and by
+#                            tools/dev/torture.sh)
 #   tests/<tier>/helper_*.c  helper programs a test may spawn, built into
 #                            $SHL_TEST_BINDIR/<tier>/helper_<name>
 #   tests/cli/run.sh         ctest "cli": bash run.sh <shmledger> [<shmledger-top>]
@@ -35,7 +38,7 @@ if(_shl_support_sources)
 endif()
 
 # Tiers.
-foreach(_tier_timeout IN ITEMS "unit:120" "proc:300" "conformance:300")
+foreach(_tier_timeout IN ITEMS "unit:120" "proc:300" "conformance:300" "stress:1800")
     string(REPLACE ":" ";" _tt "${_tier_timeout}")
     list(GET _tt 0 _tier)
     list(GET _tt 1 _timeout)

@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "session/opstate.h"
 #include "session/sync.h"
+#include "session/temp.h"
 #include "shm/lock.h"
 #include "shm/records.h"
 #include "shm/table.h"
@@ -25,8 +26,7 @@ normalise_path(const char *in, size_t len, char *out, size_t cap)
     if (memchr(in, 0, len))
         return SHL_SET_ERR(-EINVAL, "temp resource path contains NUL");
     if (in[0] != '/')
-        return SHL_SET_ERR(-EINVAL,
-                           "temp resource path must be absolute: %.*s",
+        return SHL_SET_ERR(-EINVAL, "temp resource path must be absolute: %.*s",
                            (int)(len > 200 ? 200 : len), in);
     size_t o = 0;
     size_t i = 0;
@@ -212,4 +212,11 @@ shl_op_unregister_temp_resource(shl_op *op, const char *path)
                      removed, norm);
     shl__op_sync(op);
     return removed;
+}
+
+/* Fuzz entry seam (tests/fuzz/fuzz_ids.c): normalise_path itself. */
+int
+shl__temp_normalise_path(const char *in, size_t len, char *out, size_t cap)
+{
+    return normalise_path(in, len, out, cap);
 }

@@ -38,8 +38,10 @@ PACKAGES=(
     libtsan2            #   never depends on that)
     # bindings stage (tools/dev/bindings-test.sh); node-gyp also needs
     # python3, make and g++
-    python3             # the Python package and its tests
+    #                     python3 (listed above) runs the Python package
     python3-pip         # offline `pip install` check (brings setuptools, wheel)
+    clang               # clang 14: the libFuzzer targets (tools/dev/fuzz.sh,
+    libclang-rt-14-dev  #   fuzz stage); libFuzzer and clang's sanitizer runtimes
 )
 
 # Node.js and npm for the bindings stage. Only when either is missing:

@@ -21,6 +21,13 @@
 #           package against the shared library installed in a temporary
 #           prefix (build/ci-bindings; npm registry for node-addon-api and
 #           node-gyp); BINDINGS=0 skips it
+#   stress  the torture tier (label stress) on build/ci-debug (no extra
+#           build): SHL_TORTURE_SECONDS (default 180: 1,000-2,000 SIGKILLs
+#           on a loaded 2-core machine), SHL_TORTURE_SEED (printed);
+#           STRESS=0 skips it. Longer runs: tools/dev/torture.sh
+#   fuzz    tools/dev/fuzz.sh: clang libFuzzer targets (build/fuzz), each
+#           for FUZZ_SECONDS (default here 20); then ctest -L fuzz replays
+#           the committed seeds and regression inputs; FUZZ=0 skips it
 # Opt-in stages (environment):
 #   VALGRIND=1  build/ci-valgrind: every test under valgrind memcheck,
 #               ctest -L 'unit|cli'
@@ -198,6 +205,32 @@ if [[ "${FORMAT:-0}" == 1 ]]; then
     banner format "clang-format --dry-run -Werror"
     cmake --build build/ci-debug --target format-check
     SUMMARY+=("format: ok")
+fi
+
+# ---------------------------------------------------------------------------
+if [[ "${STRESS:-1}" == 1 ]]; then
+    export SHL_TORTURE_SECONDS=${SHL_TORTURE_SECONDS:-180}
+    banner stress "torture tier (label stress) on build/ci-debug, ${SHL_TORTURE_SECONDS} s"
+    # the Debug tree of the debug stage: build only what is missing
+    cmake --build build/ci-debug -j "$JOBS" --target test_stress_torture
+    rc=0
+    run_ctest stress build/ci-debug stress -V || rc=$?
+    SUMMARY+=("stress: $(grep -E 'torture: kills=' "$LOGDIR/stress.ctest.log" | tail -n 1 |
+        sed -E 's/^[0-9]+: //' || true)")
+    ((rc == 0)) || exit "$rc"
+fi
+
+# ---------------------------------------------------------------------------
+if [[ "${FUZZ:-1}" == 1 ]]; then
+    banner fuzz "libFuzzer targets (clang), ${FUZZ_SECONDS:-20} s each; ctest -L fuzz"
+    rc=0
+    FUZZ_SECONDS=${FUZZ_SECONDS:-20} JOBS=$JOBS bash "$ROOT/tools/dev/fuzz.sh" 2>&1 |
+        tee "$LOGDIR/fuzz.log" || rc=$?
+    while read -r line; do
+        SUMMARY+=("$line")
+    done < <(grep -E '^fuzz: ' "$LOGDIR/fuzz.log" | sort -u)
+    run_ctest fuzz build/fuzz fuzz || rc=$?
+    ((rc == 0)) || exit "$rc"
 fi
 
 CURRENT=done
