@@ -211,6 +211,8 @@ shl__utf8_seq(const unsigned char *s, size_t n)
     if (n == 0)
         return 0;
     unsigned char c = s[0];
+    if (c == 0)
+        return 0; /* NUL is not text: replaced like an invalid byte */
     if (c < 0x80)
         return 1;
     size_t len;
@@ -247,7 +249,7 @@ shl__utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        if (p[i] < 0x80) {
+        if (p[i] && p[i] < 0x80) {
             i++;
             continue;
         }
@@ -265,7 +267,8 @@ shl__utf8_fix(const char *s, size_t n, char *out)
     const unsigned char *p = (const unsigned char *)s;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = p[i] < 0x80 ? 1 : shl__utf8_seq(p + i, n - i);
+        size_t k =
+            p[i] && p[i] < 0x80 ? 1 : shl__utf8_seq(p + i, n - i);
         if (k == 0) {
             out[o++] = (char)0xef;
             out[o++] = (char)0xbf;

@@ -46,8 +46,9 @@ void shl__copy_field(char *dst, const char *src, size_t cap);
  *
  * JSON-safe UTF-8: the length of the longest valid UTF-8 sequence starting
  * at s (1..4), or 0 when s[0] does not start one (a stray continuation
- * byte, an overlong form, a surrogate, a code point above U+10FFFF, or a
- * sequence cut by the end). */
+ * byte, an overlong form, a surrogate, a code point above U+10FFFF, a
+ * sequence cut by the end, or NUL: JSON readers such as jansson refuse
+ * \u0000, so it is replaced like an invalid byte). */
 size_t shl__utf8_seq(const unsigned char *s, size_t n);
 /* true when all n bytes are valid UTF-8. */
 bool shl__utf8_valid(const char *s, size_t n);

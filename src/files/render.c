@@ -240,9 +240,15 @@ parse_event_fields(json_t *obj, const char *s, size_t n)
          * the other events is one) */
         bool num = klen == 3 && !memcmp(s + k0, "pid", 3) && v1 > v0 &&
                    v1 - v0 < 12;
-        for (size_t j = v0; num && j < v1; j++)
-            num = isdigit((unsigned char)s[j]) || (j == v0 && s[j] == '-');
-        json_t *v = num ? json_integer(strtoll(s + v0, NULL, 10))
+        bool neg = num && s[v0] == '-';
+        long long pid = 0;
+        /* parsed within [v0, v1): s is not NUL-terminated (no strtoll) */
+        for (size_t j = v0 + neg; num && j < v1; j++) {
+            num = isdigit((unsigned char)s[j]);
+            pid = pid * 10 + (s[j] - '0');
+        }
+        num = num && v1 > v0 + neg;
+        json_t *v = num ? json_integer(neg ? -pid : pid)
                         : jstrn(s + v0, v1 - v0);
         if (v)
             json_object_set_new(obj, key, v);
@@ -309,7 +315,7 @@ put_json(char *p, const char *s, size_t n)
     size_t run = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
+        if (c >= 0x80 || c == 0) {
             size_t k = shl__utf8_seq((const unsigned char *)s + i, n - i);
             if (k) {
                 i += k;
@@ -524,9 +530,10 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
         json_object_set_new(fields, "message", jstrn(ev->a, ev->a_len));
         break;
     }
-    json_object_set_new(o, "event",
-                        name_len || !name ? jstrn(ev->a, name_len)
-                                          : json_string(name));
+    /* a library event's name is the first word of its text (ev->a is not
+     * NUL-terminated: never read it as a C string) */
+    json_object_set_new(o, "event", name == ev->a ? jstrn(ev->a, name_len)
+                                                   : json_string(name));
     json_object_set_new(o, "level",
                         json_string(shl_log_level_name(ev->level)));
     json_object_set_new(o, "pid", json_integer(ev->pid));

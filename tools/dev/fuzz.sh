@@ -42,7 +42,9 @@ fi
 cmake -S "$ROOT" -B "$BUILD" \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=Debug -DSHL_FUZZ=ON -DSHL_WERROR=ON \
-    -DSHL_BUILD_TESTS=OFF -DSHL_BUILD_BENCH=OFF -DSHL_BUILD_TOOLS=OFF >/dev/null
+    -DSHL_BUILD_TESTS=OFF -DSHL_BUILD_BENCH=OFF -DSHL_BUILD_TOOLS=OFF \
+    -DSHL_BUILD_SHARED=OFF >/dev/null # the targets link the objects; an
+    # instrumented shared library would need the sanitizer runtimes at link
 cmake --build "$BUILD" -j "$JOBS"
 
 TARGETS=("$@")
