@@ -242,6 +242,20 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
 /* Phase 3 by the coordinator. Returns true when the operation was moved to
  * failed. */
 bool
+shl__coordinator_alive(shl_ledger *l, uint64_t cw)
+{
+    struct shl__seg *s = &l->seg;
+    uint32_t cs = coord_slot(cw);
+    if (cs == SHL__NO_SLOT || cs >= s->hdr->cap[SHL__T_PART])
+        return false;
+    struct shl__part *p = shl__part_at(s, cs);
+    uint64_t pg = atomic_load(&p->h.gen);
+    return (pg & ((1ull << 50) - 1)) == coord_gen(cw) &&
+           shl__slot_alive(l, cs, pg) &&
+           !shl__slot_stale(l, cs, shl__mono_ns()) && !atomic_load(&p->fenced);
+}
+
+bool
 shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
 {
     struct shl__seg *s = &l->seg;
@@ -251,17 +265,7 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
     uint64_t mine = coord_make(l->slot, l->slot_gen);
     uint64_t cw = atomic_load(&r->coordinator);
     if (cw != mine) {
-        uint32_t cs = coord_slot(cw);
-        bool dead_or_stale = true;
-        if (cs != SHL__NO_SLOT && cs < s->hdr->cap[SHL__T_PART]) {
-            struct shl__part *p = shl__part_at(s, cs);
-            uint64_t pg = atomic_load(&p->h.gen);
-            dead_or_stale = (pg & ((1ull << 50) - 1)) != coord_gen(cw) ||
-                            !shl__slot_alive(l, cs, pg) ||
-                            shl__slot_stale(l, cs, shl__mono_ns()) ||
-                            atomic_load(&p->fenced);
-        }
-        if (!dead_or_stale ||
+        if (shl__coordinator_alive(l, cw) ||
             !atomic_compare_exchange_strong(&r->coordinator, &cw, mine))
             return false;
     }

@@ -18,6 +18,11 @@ bool shl__slot_stale(shl_ledger *l, uint32_t slot, int64_t now_ns);
 /* Is slot a member of operation record r? */
 bool shl__op_is_member(struct shl__op *r, uint32_t slot);
 
+/* Is the coordinator word cw (0: none) a live, fresh, unfenced
+ * participant? A dead or stale one is replaced, and its unfinished work
+ * (the removal, the archive) is someone else's to finish. */
+bool shl__coordinator_alive(shl_ledger *l, uint64_t cw);
+
 /* Detection: mark the frames of participant (slot, slot_gen) in operation
  * (op_idx, op_gen) crashed and move the operation on (cleanup with us as
  * coordinator when a failOnCrash frame crashed; else the crash is

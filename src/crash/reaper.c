@@ -9,8 +9,11 @@
 #include "crash/reaper.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crash/protocol.h"
 #include "crash/resources.h"
@@ -43,13 +46,34 @@ collect_more(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
     free(more);
 }
 
+/* Is backup/{id}/operation.json on disk (the failed operation archived)? */
+static bool
+archived_on_disk(shl_ledger *l, const char *id)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/backup/%s/operation.json",
+                     l->base_path, id);
+    return n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0;
+}
+
 /* Free a failed operation whose members are all gone, with its remaining
  * resource records (paths appended to *paths for deletion after unlock) and
- * frames. Structure lock held. */
+ * frames. Structure lock held.
+ *
+ * Never free an operation nobody will archive: whoever failed it captured
+ * the archive under the lock and writes it after the lock is dropped, and
+ * may have been killed in between (a coordinator killed mid-archive). A
+ * live coordinator holds its capture and writes it whatever happens to the
+ * record, so its operation is freed at once; when the coordinator is dead
+ * (or there is none) and no archive is on disk, this caller captures the
+ * archive here (under the lock, as the coordinator does) and writes it
+ * after unlocking (*arch, one per call: a second such operation waits for
+ * the next sweep). */
 static void
-free_if_abandoned_locked(struct shl__seg *s, uint32_t op_idx,
-                         shl__path **paths, size_t *npaths)
+free_if_abandoned_locked(shl_ledger *l, uint32_t op_idx, shl__path **paths,
+                         size_t *npaths, shl_snapshot **arch)
 {
+    struct shl__seg *s = &l->seg;
     struct shl__op *r = shl__op_at(s, op_idx);
     if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
         return;
@@ -60,6 +84,16 @@ free_if_abandoned_locked(struct shl__seg *s, uint32_t op_idx,
         if (atomic_load(&r->members[w]))
             return;
     uint64_t gen = atomic_load(&r->h.gen);
+    char id[SHL_OPERATION_ID_MAX + 1];
+    shl__copy_field(id, r->id, sizeof(id));
+    if (!shl__coordinator_alive(l, atomic_load(&r->coordinator)) &&
+        !archived_on_disk(l, id)) {
+        if (!arch || *arch)
+            return; /* one archive per call: a later sweep frees it */
+        *arch = shl__archive_capture(l, op_idx, gen);
+        if (!*arch)
+            return; /* capture failed: keep it, a later sweep retries */
+    }
     collect_more(s, op_idx, gen, 0, 0, true, paths, npaths);
     shl__frame_release_op(s, op_idx, gen);
     shl__op_free_locked(s, op_idx, gen);
@@ -175,11 +209,14 @@ shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx)
         return rc;
     shl__path *paths = NULL;
     size_t npaths = 0;
-    free_if_abandoned_locked(s, op_idx, &paths, &npaths);
+    shl_snapshot *arch = NULL;
+    free_if_abandoned_locked(l, op_idx, &paths, &npaths, &arch);
     shl__unlock(s);
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
+    if (arch) /* its archiver died before writing it */
+        (void)shl__archive_write(l, arch);
     shl__epoch_bump(s);
     return 0;
 }
@@ -239,6 +276,7 @@ shl__reap(shl_ledger *l)
     if (rc)
         return rc;
     int reaped = 0;
+    shl_snapshot *arch = NULL;
     shl__path *paths = NULL;
     size_t npaths = 0;
     for (uint32_t k = 0; k < nd; k++) {
@@ -294,7 +332,7 @@ shl__reap(shl_ledger *l)
                 atomic_fetch_and(&r->members[slot / 64],
                                  ~(1ull << (slot % 64)));
                 atomic_fetch_add(&r->change_count, 1);
-                free_if_abandoned_locked(s, o, &paths, &npaths);
+                free_if_abandoned_locked(l, o, &paths, &npaths, &arch);
             }
         }
         /* the slot itself */
@@ -316,6 +354,8 @@ shl__reap(shl_ledger *l)
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
+    if (arch) /* its archiver died before writing it */
+        (void)shl__archive_write(l, arch);
     /* a remover among the dead may have died between a frame's GONE word
      * and its release */
     (void)shl__frame_finish_all(s);
