@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,15 @@
 
 #include "shl_text.h"
 
+/* Callbacks run on the snapshotter thread as well as the test's own (the
+ * header's Context for on_log_line and on_backup_created): atomic counts,
+ * the path under a lock. */
 struct cbs {
-    int backups;
+    _Atomic int backups;
     char last_backup[1024];
-    int errors;
+    _Atomic int errors;
 };
+static pthread_mutex_t cbs_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 on_backup(const char *path, void *user)
@@ -32,7 +37,9 @@ on_backup(const char *path, void *user)
     if (strstr(path, "_trail.jsonl"))
         return;
     c->backups++;
+    pthread_mutex_lock(&cbs_mu);
     snprintf(c->last_backup, sizeof(c->last_backup), "%s", path);
+    pthread_mutex_unlock(&cbs_mu);
 }
 
 static void
@@ -101,7 +108,11 @@ test_archive_complete(void **state)
     assert_int_equal(c.backups, 1);
     char folder[1024];
     snprintf(folder, sizeof(folder), "%s/backup/%s", base, id);
-    assert_string_equal(c.last_backup, folder);
+    char seen[sizeof(c.last_backup)];
+    pthread_mutex_lock(&cbs_mu);
+    memcpy(seen, c.last_backup, sizeof(seen));
+    pthread_mutex_unlock(&cbs_mu);
+    assert_string_equal(seen, folder);
     assert_int_equal(c.errors, 0);
 
     char path[1200];

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,13 @@
 #include "shl_test.h"
 #include "shl_text.h"
 
+/* on_log_line runs on the snapshotter thread as well as the test's own:
+ * an atomic count, the last line under a lock. */
 struct lines {
-    int errors;
+    _Atomic int errors;
     char last[1024];
 };
+static pthread_mutex_t lines_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 on_line(const char *line, void *user)
@@ -35,7 +39,9 @@ on_line(const char *line, void *user)
     struct lines *c = user;
     if (strstr(line, "[Ledger]")) {
         c->errors++;
+        pthread_mutex_lock(&lines_mu);
         snprintf(c->last, sizeof(c->last), "%s", line);
+        pthread_mutex_unlock(&lines_mu);
     }
 }
 
