@@ -73,6 +73,16 @@ foreach(_tier_timeout IN ITEMS "unit:120" "proc:300" "conformance:300" "stress:1
     endforeach()
 endforeach()
 
+# The ring's kill loop runs from the proc binary with --loop, in the stress
+# tier (opt-in): see tests/proc/test_ring_kill.c.
+if(TARGET test_proc_ring_kill)
+    add_test(NAME stress.ring_kill_loop
+        COMMAND ${SHL_TEST_WRAPPER} $<TARGET_FILE:test_proc_ring_kill> --loop)
+    shl_test_environment(_ring_env)
+    set_tests_properties(stress.ring_kill_loop PROPERTIES
+        LABELS stress TIMEOUT 600 ENVIRONMENT "${_ring_env}")
+endif()
+
 # README examples: built like a user's program against the public interface.
 file(GLOB _examples CONFIGURE_DEPENDS "${_shl_tests}/example/*.c")
 foreach(_src IN LISTS _examples)
