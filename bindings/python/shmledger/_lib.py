@@ -100,6 +100,7 @@ class LedgerOpts(ctypes.Structure):
         ("snapshot_period_ms", ctypes.c_int64),
         ("max_events", ctypes.c_uint32),
         ("ring_full_wait_us", ctypes.c_int64),
+        ("durable", ctypes.c_bool),
         ("sync_files", ctypes.c_bool),
     ]
 
@@ -129,6 +130,7 @@ class FailedInfo(ctypes.Structure):
         ("crashed_call_count", ctypes.c_uint32),
         ("crashed_call_ids",
          (ctypes.c_char * (CALL_ID_MAX + 1)) * CRASHED_IDS_MAX),
+        ("crashed_call_total", ctypes.c_uint32),
     ]
 
 
