@@ -784,13 +784,8 @@ shl__monitor_stop(shl_ledger *l)
     for (;;) {
         syscall(SYS_futex, (uint32_t *)&l->seg.hdr->epoch, FUTEX_WAKE,
                 INT32_MAX, NULL, NULL, 0);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts); /* timedjoin: absolute, REALTIME */
-        ts.tv_nsec += 2000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        /* timedjoin takes an absolute CLOCK_REALTIME time */
+        struct timespec ts = shl__deadline(CLOCK_REALTIME, 2);
         if (pthread_timedjoin_np(l->futex_thread, NULL, &ts) == 0)
             break;
     }

@@ -91,16 +91,7 @@ shl__session_deliver_failure(shl_op *op, const shl_failed_info *info)
 static int
 wait_until(shl_op *op, int64_t timeout_ms, bool (*cond)(shl_op *))
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    if (timeout_ms >= 0) {
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (timeout_ms % 1000) * 1000000;
-        if (dl.tv_nsec >= 1000000000) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000;
-        }
-    }
+    struct timespec dl = shl__deadline(CLOCK_MONOTONIC, timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&op->mu);
     while (!cond(op)) {
