@@ -11,6 +11,13 @@
 //                                         operation
 //   Concurrency/ThreadsOneLedger/n:N      N threads sharing one ledger, an
 //                                         operation each
+//   Concurrency/FloorProcs/n:N            N forked processes running the same
+//                                         non-shared loop (a clock read and a
+//                                         ~450-byte line rendered into a
+//                                         private 1 MiB buffer per pair): what
+//                                         the machine gives N processes that
+//                                         share nothing, that minute
+//   Concurrency/FloorThreads/n:N          the same loop in N threads
 //
 // Each benchmark iteration is one run: the workers set up (open a ledger,
 // create or join; not timed), wait at a gate, then each does kPairs call
@@ -21,7 +28,9 @@
 // opt-in back-pressure, separate operations only).
 #include "common.h"
 
+#include <cstring>
 #include <memory>
+#include <vector>
 
 namespace {
 
@@ -31,9 +40,10 @@ enum Mode { kSeparate = 0, kSame = 1 };
 
 // Runs `iters` parallel runs through `runner` and reports.
 void
-report(benchmark::State &state, int n, double total_s, int64_t runs)
+report(benchmark::State &state, int n, double total_s, int64_t runs,
+       int per_worker = kPairs)
 {
-    double pairs = (double)runs * n * kPairs;
+    double pairs = (double)runs * n * per_worker;
     state.counters["pairs_per_s"] = pairs / total_s;
     state.counters["pairs_per_s_per_worker"] = pairs / total_s / n;
     state.counters["workers"] = n;
@@ -128,6 +138,67 @@ ThreadsOneLedger(benchmark::State &state)
     shl_ledger_close(l);
 }
 
+// The floor's loop: per "pair" what a call pair costs a machine that shares
+// nothing: two clock reads and two rendered lines (~450 bytes in all) into a
+// private buffer, wrapping at 1 MiB. The result is folded into a sink so the
+// compiler keeps the work.
+uint64_t
+floor_loop(int pairs)
+{
+    static thread_local std::vector<char> buf(1 << 20);
+    size_t at = 0;
+    uint64_t sink = 0;
+    static const char tmpl[] =
+        "2026-12-06T20:00:00.000000+00:00 [INFO] CALL_STARTED callId="
+        "call_worker_0000000_abcd participant=worker\n{\"seq\":1,\"ts\":"
+        "\"2026-12-06T20:00:00.000000+00:00\",\"event\":\"CALL_STARTED\","
+        "\"level\":\"info\",\"pid\":1,\"callId\":\"call_worker_0000000_"
+        "abcd\",\"participantId\":\"worker\"}\n";
+    for (int k = 0; k < pairs; k++) {
+        for (int half = 0; half < 2; half++) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            if (at + sizeof(tmpl) > buf.size())
+                at = 0;
+            memcpy(&buf[at], tmpl, sizeof(tmpl) - 1);
+            // the varying parts: a time stamp and a counter
+            uint64_t v = (uint64_t)ts.tv_nsec ^ (uint64_t)k;
+            for (int d = 0; d < 7; d++) {
+                buf[at + 20 + d] = (char)('0' + v % 10);
+                v /= 10;
+            }
+            sink += (unsigned char)buf[at + 20] + at;
+            at += sizeof(tmpl) - 1;
+        }
+    }
+    return sink;
+}
+
+std::atomic<uint64_t> floor_sink{0};
+constexpr int kFloorPairs = 5 * kPairs; // its runs last about as long
+
+template <bool kProcs>
+void
+Floor(benchmark::State &state)
+{
+    const int n = (int)state.range(0);
+    double total = 0;
+    int64_t runs = 0;
+    for (auto _ : state) {
+        auto mk = [&](int) {
+            floor_sink += floor_loop(4096); // touch the buffer (not timed)
+            shlb::Worker w;
+            w.work = [] { floor_sink += floor_loop(kFloorPairs); };
+            return w;
+        };
+        double s = kProcs ? shlb::run_forked(n, mk) : shlb::run_threads(n, mk);
+        state.SetIterationTime(s);
+        total += s;
+        runs++;
+    }
+    report(state, n, total, runs, kFloorPairs);
+}
+
 void
 args(benchmark::internal::Benchmark *b)
 {
@@ -157,6 +228,23 @@ BENCHMARK(ThreadsOneLedger)
     ->Arg(1)
     ->Arg(2)
     ->Arg(4)
+    ->UseManualTime()
+    ->Iterations(5)
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_TEMPLATE(Floor, true)
+    ->Name("Concurrency/FloorProcs")
+    ->ArgName("n")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseManualTime()
+    ->Iterations(5)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(Floor, false)
+    ->Name("Concurrency/FloorThreads")
+    ->ArgName("n")
+    ->Arg(1)
+    ->Arg(2)
     ->UseManualTime()
     ->Iterations(5)
     ->Unit(benchmark::kMillisecond);
