@@ -28,6 +28,7 @@ shl__session_free(shl_op *op)
         shl__call_free(c);
         c = n;
     }
+    shl__call_free_spares(op);
     shl__session_fini_delivery(op);
     pthread_mutex_destroy(&op->mu);
     pthread_mutex_lock(&l->mu);
