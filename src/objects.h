@@ -65,7 +65,6 @@ struct shl_op {
      * allocation on the call path in steady state (op->mu) */
     struct shl_call *calls_spare;
     uint32_t calls_spare_n;
-    _Atomic size_t pending;       /* atomic: ending a call takes no lock */
     struct shl_spawned *spawned_head, *spawned_tail; /* spawn.c (op->mu) */
     _Atomic bool aborted;
     _Atomic bool abort_fired;

@@ -62,14 +62,14 @@ make_call_id(char *out, const char *participant, size_t pl, uint64_t n,
     memcpy(p, participant, pl);
     p += pl;
     *p++ = '_';
-    char digits[24];
-    int d = 0;
+    char digits[20]; /* 2^64 has 20 digits */
+    char *e = digits + sizeof(digits), *d = e;
     do {
-        digits[d++] = (char)('0' + n % 10);
+        *--d = (char)('0' + n % 10);
         n /= 10;
     } while (n);
-    while (d)
-        *p++ = digits[--d];
+    memcpy(p, d, (size_t)(e - d));
+    p += e - d;
     *p++ = '_';
     for (int i = 3; i >= 0; i--)
         *p++ = hex[(r16 >> (i * 4)) & 15];
@@ -138,7 +138,8 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
      * that links it, so the call path takes op->mu once per start and
      * allocates nothing in steady state. */
     size_t plen = strlen(l->id);
-    struct call_tls *t = &tls; /* one TLS look-up */
+    struct call_tls *t = &tls;
+    __asm__("" : "+r"(t)); /* one TLS look-up: keep t, do not recompute */
     uint64_t n = atomic_fetch_add_explicit(&lop->call_counter, 1,
                                            memory_order_relaxed) + 1;
     /* zero-padded, so the frame's fixed fields are copied whole */
@@ -218,7 +219,6 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     else
         op->calls_head = c;
     op->calls_tail = c;
-    atomic_fetch_add_explicit(&op->pending, 1, memory_order_relaxed);
     pthread_mutex_unlock(&op->mu);
     shl__log_call_started(l, lop->id, c->id);
     shl__op_sync(op);
@@ -283,7 +283,6 @@ finish(struct shl_call *c, int how, bool *already, int64_t *now_ns)
         return SHL_SET_ERR(SHL_ESTATE, "Call %s has already been completed",
                            c->id);
     }
-    atomic_fetch_sub_explicit(&c->op->pending, 1, memory_order_relaxed);
     *now_ns = shl__mono_ns();
     return remove_frame(c, *now_ns);
 }
@@ -291,7 +290,7 @@ finish(struct shl_call *c, int how, bool *already, int64_t *now_ns)
 int
 shl__call_end_ex(struct shl_call *c, bool *already)
 {
-    int64_t now;
+    int64_t now = 0;
     int rc = finish(c, 1, already, &now);
     if (*already) /* ended, failed or cancelled before */
         return rc;
@@ -346,7 +345,7 @@ fail_impl(struct shl_call *c, const char *error, const char *detail,
           bool may_fail_op)
 {
     bool already;
-    int64_t now;
+    int64_t now = 0;
     int rc = finish(c, 2, &already, &now);
     if (already)
         return rc;
