@@ -37,9 +37,10 @@ struct shl__snapshotter;
 
 struct shl_call {
     shl_op *op;
-    struct shl_call *prev, *next; /* session's call list */
+    struct shl_call *prev, *next; /* session's call list; next also links
+                                     the session's spare calls (op->mu) */
     char id[SHL_CALL_ID_MAX + 1];
-    char *description;            /* malloc'd or NULL */
+    char *description;            /* desc_buf or NULL */
     uint32_t frame_idx;
     uint64_t frame_gen;
     int64_t started_at_us;
@@ -50,6 +51,7 @@ struct shl_call {
     _Atomic bool cleanup_ran;     /* on_cleanup fired (fail or cleanup) */
     struct shl_spawned *spawned;  /* spawn.c: the spawned call built on this
                                      call, or NULL (op->mu) */
+    char desc_buf[SHL_DESCRIPTION_MAX + 1]; /* the description, inline */
 };
 
 struct shl_op {
@@ -57,9 +59,12 @@ struct shl_op {
     shl_op *next_session;         /* lop's session list (ledger->mu) */
     uint64_t session_id;
     shl_op_callbacks cb;
-    pthread_mutex_t mu;           /* calls, pending */
+    pthread_mutex_t mu;           /* calls, spare calls */
     struct shl_call *calls_head, *calls_tail;
-    size_t pending;
+    /* released calls kept for the next shl_call_start (call.c): no
+     * allocation on the call path in steady state (op->mu) */
+    struct shl_call *calls_spare;
+    uint32_t calls_spare_n;
     struct shl_spawned *spawned_head, *spawned_tail; /* spawn.c (op->mu) */
     _Atomic bool aborted;
     _Atomic bool abort_fired;

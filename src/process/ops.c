@@ -557,10 +557,8 @@ shl_op_complete(shl_op *op)
     for (shl_op *x = lop->sessions; x; x = x->next_session) {
         pthread_mutex_lock(&x->mu);
         for (struct shl_call *c = x->calls_head; c; c = c->next)
-            if (atomic_load(&c->done) == 0) {
+            if (atomic_load(&c->done) == 0)
                 shl__call_orphan(c);
-                x->pending--;
-            }
         pthread_mutex_unlock(&x->mu);
     }
     pthread_mutex_unlock(&l->mu);

@@ -23,52 +23,71 @@
 #include "shm/records.h"
 #include "shm/table.h"
 
-static _Thread_local uint64_t rng_state;
+/* Per-thread state of the call path, one TLS block (one TLS look-up per
+ * function in a shared library):
+ *   rng   xorshift64 state of the id's 4 hex digits (0 = not seeded yet);
+ *   hint  frame-claim hint + 1 (0 = not set yet): threads sharing a ledger
+ *         would otherwise collide on the same candidate records; the
+ *         record this thread freed last is the one it claims next. */
+struct call_tls {
+    uint64_t rng;
+    uint32_t hint;
+};
+static _Thread_local struct call_tls tls;
 
 static uint32_t
-rand16(void)
+rand16(struct call_tls *t)
 {
-    if (rng_state == 0)
-        rng_state = ((uint64_t)arc4random() << 32) | arc4random() | 1;
-    uint64_t x = rng_state; /* xorshift64 */
-    x ^= x << 13;
+    uint64_t x = t->rng;
+    if (x == 0)
+        x = ((uint64_t)arc4random() << 32) | arc4random() | 1;
+    x ^= x << 13; /* xorshift64 */
     x ^= x >> 7;
     x ^= x << 17;
-    rng_state = x;
+    t->rng = x;
     return (uint32_t)(x >> 32) & 0xffffu;
 }
 
 /* "call_<participant>_<n>_<4 hex>" without snprintf (it was most of the
  * call pair's instructions). The participant id is at most 63 bytes, so the
- * result always fits SHL_CALL_ID_MAX. */
-static void
-make_call_id(char *out, const char *participant, uint64_t n, uint32_t r16)
+ * result always fits SHL_CALL_ID_MAX. Returns its length. */
+static size_t
+make_call_id(char *out, const char *participant, size_t pl, uint64_t n,
+             uint32_t r16)
 {
     static const char hex[] = "0123456789abcdef";
     char *p = out;
     memcpy(p, "call_", 5);
     p += 5;
-    size_t pl = strlen(participant);
     memcpy(p, participant, pl);
     p += pl;
     *p++ = '_';
-    char digits[24];
-    int d = 0;
+    char digits[20]; /* 2^64 has 20 digits */
+    char *e = digits + sizeof(digits), *d = e;
     do {
-        digits[d++] = (char)('0' + n % 10);
+        *--d = (char)('0' + n % 10);
         n /= 10;
     } while (n);
-    while (d)
-        *p++ = digits[--d];
+    memcpy(p, d, (size_t)(e - d));
+    p += e - d;
     *p++ = '_';
     for (int i = 3; i >= 0; i--)
         *p++ = hex[(r16 >> (i * 4)) & 15];
     *p = 0;
+    return (size_t)(p - out);
 }
 
-/* Per-thread frame-claim hint: threads sharing a ledger would otherwise
- * collide on the same candidate records. 0 = not set yet. */
-static _Thread_local uint32_t thread_hint;
+/* Released calls a session keeps for its next starts (op->mu): more are
+ * freed. A session with more calls pending at once than this allocates
+ * for the excess. */
+#define SPARE_MAX 16
+
+_Static_assert(sizeof(((struct shl__frame *)0)->participant_id) ==
+                   sizeof(((shl_ledger *)0)->id),
+               "participant id fields");
+_Static_assert(sizeof(((struct shl__frame *)0)->call_id) ==
+                   SHL_CALL_ID_MAX + 1,
+               "call id field");
 
 void
 shl_call_opts_init(shl_call_opts *o)
@@ -114,73 +133,92 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
         return SHL_SET_ERR(SHL_ESTATE, "session %llu of %s is aborted",
                            (unsigned long long)op->session_id, lop->id);
 
-    struct shl_call *c = calloc(1, sizeof(*c));
-    if (!c)
-        return -ENOMEM;
-    if (o->description) { /* "" is a description, as for operations */
-        c->description = malloc(dlen + 1);
-        if (!c->description) {
-            free(c);
-            return -ENOMEM;
-        }
-        memcpy(c->description, o->description, dlen + 1);
-    }
-    uint64_t n = atomic_fetch_add(&lop->call_counter, 1) + 1;
-    make_call_id(c->id, l->id, n, rand16());
-    c->op = op;
-    c->fail_on_crash = o->fail_on_crash;
-    c->cb = o->callbacks;
-    c->started_at_us = shl__wall_us();
-    c->started_mono_ns = shl__mono_ns();
+    /* The id and the times first, on the stack: the call object is taken
+     * (a spare of the session, or a new one) in the same critical section
+     * that links it, so the call path takes op->mu once per start and
+     * allocates nothing in steady state. */
+    size_t plen = strlen(l->id);
+    struct call_tls *t = &tls;
+    __asm__("" : "+r"(t)); /* one TLS look-up: keep t, do not recompute */
+    uint64_t n = atomic_fetch_add_explicit(&lop->call_counter, 1,
+                                           memory_order_relaxed) + 1;
+    /* zero-padded, so the frame's fixed fields are copied whole */
+    char id[SHL_CALL_ID_MAX + 1] = {0};
+    size_t idlen = make_call_id(id, l->id, plen, n, rand16(t));
+    int64_t started_at_us = shl__wall_us();
+    int64_t started_mono_ns = shl__mono_ns();
 
     uint32_t idx;
     uint64_t gen;
-    uint32_t hint = thread_hint ? thread_hint - 1
-                                : atomic_fetch_add_explicit(
-                                      &l->frame_hint, 64,
-                                      memory_order_relaxed);
+    uint32_t hint = t->hint ? t->hint - 1
+                             : atomic_fetch_add_explicit(&l->frame_hint, 64,
+                                                         memory_order_relaxed);
     int rc = shl__rec_claim(s, SHL__T_FRAME, hint, l->slot, l->slot_gen, &idx,
                             &gen);
-    if (rc) {
-        free(c->description);
-        free(c);
+    if (rc)
         return rc;
-    }
     struct shl__frame *f = shl__frame_at(s, idx);
     shl__frame_activate(f, gen);
-    f->fail_on_crash = c->fail_on_crash;
+    f->fail_on_crash = o->fail_on_crash;
     /* readers pre-filter frames on this word without the seqlock (and
      * re-check on their copy): an atomic store, a plain mov on x86 */
     __atomic_store_n(&f->op_idx, lop->op_idx, __ATOMIC_RELAXED);
     f->op_gen = lop->op_gen;
     f->part_slot = l->slot;
     f->part_gen = l->slot_gen;
-    f->start_wall_us = c->started_at_us;
+    f->start_wall_us = started_at_us;
     f->session_id = op->session_id;
     f->pid = l->recorded_pid;
     f->has_description = o->description != NULL;
-    size_t idlen = strlen(c->id);
-    memcpy(f->call_id, c->id, idlen);
-    memset(f->call_id + idlen, 0, sizeof(f->call_id) - idlen);
-    size_t plen = strlen(l->id);
-    memcpy(f->participant_id, l->id, plen);
-    memset(f->participant_id + plen, 0, sizeof(f->participant_id) - plen);
+    memcpy(f->call_id, id, sizeof(f->call_id));
+    /* l->id is zero-padded too (the ledger is calloc'd) */
+    memcpy(f->participant_id, l->id, sizeof(f->participant_id));
     if (dlen)
-        memcpy(f->description, c->description, dlen);
+        memcpy(f->description, o->description, dlen);
     f->description[dlen] = 0;
     shl__rec_publish(&f->h);
-    c->frame_idx = idx;
-    c->frame_gen = gen;
-    shl__op_touch(r); /* change_count and lastHeartbeat */
+    shl__op_touch_at(r, started_mono_ns); /* change_count, lastHeartbeat */
 
     pthread_mutex_lock(&op->mu);
+    struct shl_call *c = op->calls_spare;
+    if (c) {
+        op->calls_spare = c->next;
+        op->calls_spare_n--;
+    } else {
+        c = malloc(sizeof(*c));
+        if (!c) {
+            pthread_mutex_unlock(&op->mu);
+            /* never seen by the session: take the frame back */
+            (void)shl__frame_retire(s, f, gen, SHL_FRAME_ACTIVE);
+            shl__op_touch(r);
+            return -ENOMEM;
+        }
+    }
+    c->op = op;
+    memcpy(c->id, id, idlen + 1);
+    if (o->description) { /* "" is a description, as for operations */
+        memcpy(c->desc_buf, o->description, dlen);
+        c->desc_buf[dlen] = 0;
+        c->description = c->desc_buf;
+    } else {
+        c->description = NULL;
+    }
+    c->frame_idx = idx;
+    c->frame_gen = gen;
+    c->started_at_us = started_at_us;
+    c->started_mono_ns = started_mono_ns;
+    c->fail_on_crash = o->fail_on_crash;
+    c->cb = o->callbacks;
+    atomic_store_explicit(&c->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->cleanup_ran, false, memory_order_relaxed);
+    c->spawned = NULL;
+    c->next = NULL;
     c->prev = op->calls_tail;
     if (op->calls_tail)
         op->calls_tail->next = c;
     else
         op->calls_head = c;
     op->calls_tail = c;
-    op->pending++;
     pthread_mutex_unlock(&op->mu);
     shl__log_call_started(l, lop->id, c->id);
     shl__op_sync(op);
@@ -200,16 +238,16 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
  *                released its frame), or its record is gone.
  * Only 0 logs the call's line. */
 static int
-remove_frame(struct shl_call *c)
+remove_frame(struct shl_call *c, int64_t now_ns)
 {
     shl_ledger *l = c->op->lop->l;
     struct shl__seg *s = &l->seg;
     struct shl__frame *f = shl__frame_at(s, c->frame_idx);
     if (shl__frame_retire(s, f, c->frame_gen, SHL_FRAME_ACTIVE)) {
-        thread_hint = c->frame_idx + 1; /* reuse our own hot record */
+        tls.hint = c->frame_idx + 1; /* reuse our own hot record */
         struct shl__op *r = shl__lop_record(c->op->lop);
         if (r)
-            shl__op_touch(r);
+            shl__op_touch_at(r, now_ns);
         return 0;
     }
     /* Our own monitor marked the frame cleanedUp (or cleaningUp, as the
@@ -234,8 +272,9 @@ remove_frame(struct shl_call *c)
                        c->id);
 }
 
+/* *now_ns: when the call ended (monotonic), for its duration. */
 static int
-finish(struct shl_call *c, int how, bool *already)
+finish(struct shl_call *c, int how, bool *already, int64_t *now_ns)
 {
     int expect = 0;
     *already = false;
@@ -244,22 +283,20 @@ finish(struct shl_call *c, int how, bool *already)
         return SHL_SET_ERR(SHL_ESTATE, "Call %s has already been completed",
                            c->id);
     }
-    shl_op *op = c->op;
-    pthread_mutex_lock(&op->mu);
-    op->pending--;
-    pthread_mutex_unlock(&op->mu);
-    return remove_frame(c);
+    *now_ns = shl__mono_ns();
+    return remove_frame(c, *now_ns);
 }
 
 int
 shl__call_end_ex(struct shl_call *c, bool *already)
 {
-    int rc = finish(c, 1, already);
+    int64_t now = 0;
+    int rc = finish(c, 1, already, &now);
     if (*already) /* ended, failed or cancelled before */
         return rc;
     if (rc == 0)
         shl__log_call_ended(c->op->lop->l, c->op->lop->id, c->id,
-                            (shl__mono_ns() - c->started_mono_ns) / 1000000);
+                            (now - c->started_mono_ns) / 1000000);
     return rc;
 }
 
@@ -308,13 +345,13 @@ fail_impl(struct shl_call *c, const char *error, const char *detail,
           bool may_fail_op)
 {
     bool already;
-    int rc = finish(c, 2, &already);
+    int64_t now = 0;
+    int rc = finish(c, 2, &already, &now);
     if (already)
         return rc;
     if (rc == 0) {
         shl__log_call_failed(c->op->lop->l, c->op->lop->id, c->id,
-                             (shl__mono_ns() - c->started_mono_ns) / 1000000,
-                             error);
+                             (now - c->started_mono_ns) / 1000000, error);
         if (detail && *detail)
             log_detail(c, detail);
     }
@@ -387,8 +424,20 @@ shl__call_orphan(struct shl_call *c)
 void
 shl__call_free(struct shl_call *c)
 {
-    free(c->description);
     free(c);
+}
+
+void
+shl__call_free_spares(shl_op *op)
+{
+    struct shl_call *c = op->calls_spare;
+    while (c) {
+        struct shl_call *n = c->next;
+        free(c);
+        c = n;
+    }
+    op->calls_spare = NULL;
+    op->calls_spare_n = 0;
 }
 
 int
@@ -409,8 +458,16 @@ shl_call_release(shl_call *c)
         c->next->prev = c->prev;
     else
         op->calls_tail = c->prev;
+    /* kept for the session's next start (its handle is invalid now) */
+    bool keep = op->calls_spare_n < SPARE_MAX;
+    if (keep) {
+        c->next = op->calls_spare;
+        op->calls_spare = c;
+        op->calls_spare_n++;
+    }
     pthread_mutex_unlock(&op->mu);
-    shl__call_free(c);
+    if (!keep)
+        shl__call_free(c);
     return 0;
 }
 

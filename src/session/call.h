@@ -26,5 +26,8 @@ int shl__call_end_ex(struct shl_call *c, bool *already);
 void shl__call_orphan(struct shl_call *c);
 /* Free a finished call object. */
 void shl__call_free(struct shl_call *c);
+/* Free the session's spare call objects (shl_call_release keeps up to a
+ * few for the next starts). The session is being freed: no lock. */
+void shl__call_free_spares(shl_op *op);
 
 #endif /* SHL_SESSION_CALL_H */

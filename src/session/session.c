@@ -28,6 +28,7 @@ shl__session_free(shl_op *op)
         shl__call_free(c);
         c = n;
     }
+    shl__call_free_spares(op);
     shl__session_fini_delivery(op);
     pthread_mutex_destroy(&op->mu);
     pthread_mutex_lock(&l->mu);
@@ -49,7 +50,10 @@ shl_op_pending_call_count(const shl_op *op)
     pthread_mutex_lock(&m->mu);
     /* regular and spawned calls; a spawned call stays pending until its
      * outcome is published, after its underlying call finished */
-    size_t n = m->pending + shl__spawn_unsettled_locked(m);
+    size_t n = shl__spawn_unsettled_locked(m);
+    /* counted here, not on the call path: ending a call takes no lock */
+    for (struct shl_call *c = m->calls_head; c; c = c->next)
+        n += atomic_load_explicit(&c->done, memory_order_relaxed) == 0;
     pthread_mutex_unlock(&m->mu);
     return n;
 }

@@ -88,7 +88,12 @@ shl__res_collect_locked(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
 void
 shl__op_touch(struct shl__op *r)
 {
+    shl__op_touch_at(r, shl__mono_ns());
+}
+
+void
+shl__op_touch_at(struct shl__op *r, int64_t now_ns)
+{
     atomic_fetch_add_explicit(&r->change_count, 1, memory_order_release);
-    atomic_store_explicit(&r->last_heartbeat_ns, shl__mono_ns(),
-                          memory_order_relaxed);
+    atomic_store_explicit(&r->last_heartbeat_ns, now_ns, memory_order_relaxed);
 }

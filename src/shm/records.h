@@ -36,6 +36,8 @@ shl__path *shl__res_collect_locked(struct shl__seg *s, uint32_t op_idx,
 /* Mark an operation changed: bump change_count (readers and the
  * snapshotter look at it) and move its lastHeartbeat. Lock-free. */
 void shl__op_touch(struct shl__op *r);
+/* The same with the monotonic time (ns) the caller already read. */
+void shl__op_touch_at(struct shl__op *r, int64_t now_ns);
 
 /* The live operation record (idx, gen), or NULL once it was freed or
  * reused. Lock-free. */

@@ -45,13 +45,16 @@ claimed(struct shl__seg *s, int table, struct shl__rec *r, uint32_t i,
         uint32_t owner, uint64_t owner_gen, uint64_t *gen)
 {
     struct shl__hdr *h = s->hdr;
-    /* a writer that died inside the seqlock of an earlier incarnation left
-     * it odd: make it even again (the record is ours now), or every
-     * reader would take it for a write in progress from now on */
+    /* Open the seqlock. The record is ours alone since the CAS (a STARTING
+     * record is touched by nobody else but the reaper of its dead owner),
+     * so a plain store does what the shared writers' fetch_add does. A
+     * writer that died inside the seqlock of an earlier incarnation left
+     * it odd: step over the even value (the record is ours now), or every
+     * reader would take it for a write in progress from now on. */
     uint32_t q = atomic_load_explicit(&r->seq, memory_order_relaxed);
-    if (q & 1u)
-        atomic_store_explicit(&r->seq, q + 1, memory_order_relaxed);
-    shl__seq_write_begin(r);
+    atomic_store_explicit(&r->seq, (q & 1u) ? q + 2 : q + 1,
+                          memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
     uint64_t g = atomic_load_explicit(&r->gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&r->gen, g, memory_order_relaxed);
     atomic_store_explicit(&r->owner, owner, memory_order_relaxed);
@@ -137,7 +140,10 @@ shl__rec_claim(struct shl__seg *s, int table, uint32_t hint, uint32_t owner,
 void
 shl__rec_publish(struct shl__rec *r)
 {
-    shl__seq_write_end(r);
+    /* still STARTING, ours alone (see claimed): close the seqlock with a
+     * store, not a locked add */
+    uint32_t q = atomic_load_explicit(&r->seq, memory_order_relaxed);
+    atomic_store_explicit(&r->seq, q + 1, memory_order_release);
     atomic_store_explicit(&r->state, SHL__R_ALLOCATED, memory_order_release);
 }
 

@@ -608,6 +608,68 @@ test_api_calls_release(void **state)
     fx_close(&f);
 }
 
+/* A released call's object is the session's next call (no allocation on
+ * the call path): nothing of the old call shows through the new one. */
+static void
+test_api_calls_release_reuses_cleanly(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, NULL);
+    struct rec r = {0};
+    shl_call_opts o;
+    shl_call_opts_init(&o);
+    o.fail_on_crash = false;
+    o.description = "the first";
+    o.callbacks.on_cleanup = on_cleanup;
+    o.callbacks.on_completion = on_completion;
+    o.callbacks.user = &r;
+    shl_call *a = NULL, *b = NULL;
+    assert_shl_ok(shl_call_start(f.op, &o, &a));
+    char first_id[SHL_CALL_ID_MAX + 1];
+    snprintf(first_id, sizeof(first_id), "%s", shl_call_id(a));
+    assert_shl_ok(shl_call_fail(a, "first fails"));
+    assert_int_equal(r.cleanup, 1);
+    assert_shl_ok(shl_call_release(a));
+
+    assert_shl_ok(shl_call_start(f.op, NULL, &b));
+    assert_ptr_equal(b, a); /* the spare, not a new allocation */
+    assert_string_not_equal(shl_call_id(b), first_id);
+    assert_null(shl_call_description(b));
+    assert_false(shl_call_is_completed(b));
+    assert_true(shl_call_fail_on_crash(b));
+    assert_int_equal(shl_op_pending_call_count(f.op), 1);
+    shl_snapshot *s = shl_test_snap(shl_ledger_reader(f.l), f.id);
+    const shl_call_frame *fr = find_frame(s, shl_call_id(b));
+    assert_non_null(fr);
+    assert_false(fr->has_description);
+    shl_snapshot_free(s);
+    /* its own callbacks (none): the first call's stay quiet */
+    int result = 7;
+    assert_shl_ok(shl_call_end(b, &result));
+    assert_int_equal(r.completion, 0);
+    assert_int_equal(r.cleanup, 1);
+    assert_true(shl_call_is_completed(b));
+    assert_int_equal(shl_call_end(b, NULL), SHL_ESTATE);
+    assert_shl_ok(shl_call_release(b));
+
+    /* more released calls than the session keeps: the rest are freed, and
+     * the kept ones go with the session (the leak checker's part) */
+    shl_call *many[40];
+    for (int i = 0; i < 40; i++)
+        assert_shl_ok(shl_call_start(f.op, &o, &many[i]));
+    for (int i = 0; i < 40; i++) {
+        assert_string_equal(shl_call_description(many[i]), "the first");
+        assert_shl_ok(shl_call_end(many[i], &result));
+        assert_shl_ok(shl_call_release(many[i]));
+    }
+    assert_int_equal(r.completion, 40);
+    assert_int_equal(shl_op_pending_call_count(f.op), 0);
+    assert_shl_ok(shl_op_leave(f.j, false));
+    assert_shl_ok(shl_op_complete(f.op));
+    fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -623,6 +685,7 @@ main(void)
         cmocka_unit_test(test_api_calls_fail_without_fail_on_crash),
         cmocka_unit_test(test_api_calls_start_on_completed_operation),
         cmocka_unit_test(test_api_calls_release),
+        cmocka_unit_test(test_api_calls_release_reuses_cleanly),
     };
     return cmocka_run_group_tests_name("api_calls", tests, NULL, NULL);
 }
