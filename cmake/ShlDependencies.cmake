@@ -5,7 +5,7 @@
 # warning. tools/dev/setup.sh installs them all.
 #
 # Sets SHL_LIB_DEPS: what libshmledger (and everything built against its
-# internals) links. Imported targets: PkgConfig::SHL_URCU, PkgConfig::SHL_URCU_CDS,
+# internals) links. Imported targets:
 # PkgConfig::SHL_XXHASH, PkgConfig::SHL_JANSSON, Threads::Threads; on demand
 # PkgConfig::SHL_CMOCKA (shl_find_cmocka / shl_require_cmocka),
 # PkgConfig::SHL_NCURSESW (shl_find_ncursesw / shl_require_ncursesw),
@@ -34,8 +34,6 @@ macro(shl_pkg prefix module debpkg)
     endif()
 endmacro()
 
-shl_pkg(SHL_URCU     liburcu     liburcu-dev)
-shl_pkg(SHL_URCU_CDS liburcu-cds liburcu-dev)
 shl_pkg(SHL_XXHASH   libxxhash   libxxhash-dev)
 shl_pkg(SHL_JANSSON  jansson     libjansson-dev)
 
@@ -51,8 +49,6 @@ if(NOT SHL_RT_LIBRARY)
 endif()
 
 set(SHL_LIB_DEPS
-    PkgConfig::SHL_URCU_CDS
-    PkgConfig::SHL_URCU
     PkgConfig::SHL_XXHASH
     PkgConfig::SHL_JANSSON
     Threads::Threads

@@ -12,7 +12,8 @@
  * Only definitions live here, no functions: each module's header declares
  * that module's functions (docs/ARCHITECTURE.md, "Layers").
  *
- * Locking inside a process: ledger->mu protects the lop list and each lop's
+ * Locking inside a process: ledger->mu protects the lop list, the lop table
+ * (base/lops.h: lookup by operation in constant time) and each lop's
  * session list; op->mu protects a session's call list. Order: ledger->mu
  * before op->mu. The segment's structure mutex is always taken last and
  * never held while a callback runs.
@@ -57,6 +58,7 @@ struct shl_call {
 struct shl_op {
     struct shl__lop *lop;
     shl_op *next_session;         /* lop's session list (ledger->mu) */
+    shl_op *prev_session;
     uint64_t session_id;
     shl_op_callbacks cb;
     pthread_mutex_t mu;           /* calls, spare calls */
@@ -93,7 +95,8 @@ struct shl_op {
 };
 
 struct shl__lop {
-    struct shl__lop *next;
+    struct shl__lop *next, *prev; /* ledger's lop list (ledger->mu) */
+    struct shl__lop *hnext;       /* lop table chain (base/lops.h) */
     shl_ledger *l;
     char id[SHL_OPERATION_ID_MAX + 1];
     uint32_t op_idx;
@@ -129,6 +132,8 @@ struct shl_ledger {
     uint64_t slot_gen;
     shl_ledger_opts opts;
     struct shl__lop *lops;
+    struct shl__lop **lop_buckets; /* lop table (base/lops.h; ledger->mu) */
+    uint32_t lop_nbuckets, lop_count;
     _Atomic uint32_t frame_hint;
     struct shl__snapshotter *snap; /* snapshotter.c; NULL when not started */
     struct shl__drainer *drainer; /* events.c: the in-process drain lock

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/lops.h"
 #include "crash/resources.h"
 #include "files/archive.h"
 #include "files/log.h"
@@ -89,10 +90,8 @@ shl__op_is_member(struct shl__op *r, uint32_t slot)
 static bool
 ledger_in_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen)
 {
-    bool in = false;
     pthread_mutex_lock(&l->mu);
-    for (struct shl__lop *p = l->lops; p && !in; p = p->next)
-        in = p->op_idx == op_idx && p->op_gen == op_gen;
+    bool in = shl__lops_find(l, op_idx, op_gen) != NULL;
     pthread_mutex_unlock(&l->mu);
     return in;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/lops.h"
 #include "shm/index.h"
 #include "files/events.h"
 #include "internal.h"
@@ -283,6 +284,7 @@ shl_ledger_close(shl_ledger *l)
     shl__snapshotter_stop(l);
     release_participant_slot(l);
     shl__events_fallback_free(l);
+    shl__lops_fini(l);
     shl__seg_close(&l->seg);
     pthread_mutex_destroy(&l->fb_mu);
     pthread_mutex_destroy(&l->mu);

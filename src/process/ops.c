@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/lops.h"
 #include "files/archive.h"
 #include "shm/index.h"
 #include "internal.h"
@@ -83,15 +84,6 @@ ring_members(shl_ledger *l, struct shl__op *r)
         shl__monitor_members_changed(l);
 }
 
-static struct shl__lop *
-lop_find(shl_ledger *l, uint32_t idx, uint64_t gen)
-{
-    for (struct shl__lop *p = l->lops; p; p = p->next)
-        if (p->op_idx == idx && p->op_gen == gen)
-            return p;
-    return NULL;
-}
-
 static shl_op *
 session_new(struct shl__lop *lop, const shl_op_callbacks *cb)
 {
@@ -107,8 +99,7 @@ session_new(struct shl__lop *lop, const shl_op_callbacks *cb)
     lop->alive++;
     shl__session_init_delivery(op);
     shl__session_init_heartbeat(op);
-    op->next_session = lop->sessions;
-    lop->sessions = op;
+    shl__lop_session_add(lop, op);
     return op;
 }
 
@@ -247,11 +238,13 @@ shl_op_create(shl_ledger *l, const char *description,
     lop->start_mono_ns = now_ns;
     atomic_store(&lop->staleness_ms, 10000);
     pthread_mutex_lock(&l->mu);
-    lop->next = l->lops;
-    l->lops = lop;
-    shl_op *op = session_new(lop, cb);
+    shl_op *op = NULL;
+    if (shl__lops_add(l, lop) == 0) {
+        op = session_new(lop, cb);
+        if (!op)
+            shl__lops_remove(l, lop);
+    }
     if (!op) {
-        l->lops = lop->next;
         pthread_mutex_unlock(&l->mu);
         /* give the operation back: nobody else knows its id yet */
         if (shl__lock(s, l->opts.timeout_ms) == 0) {
@@ -349,12 +342,12 @@ shl_op_join(shl_ledger *l, const char *operation_id,
                            shl_op_state_name((shl_op_state)st));
 
     pthread_mutex_lock(&l->mu);
-    struct shl__lop *lop = lop_find(l, idx, gen);
+    struct shl__lop *lop = shl__lops_find(l, idx, gen);
     bool fresh = lop == NULL;
     pthread_mutex_unlock(&l->mu);
     bool adopt = fresh && adopt_initiator(l, idx, gen);
     pthread_mutex_lock(&l->mu);
-    lop = lop_find(l, idx, gen);
+    lop = shl__lops_find(l, idx, gen);
     fresh = lop == NULL;
     if (fresh) {
         lop = calloc(1, sizeof(*lop));
@@ -371,16 +364,19 @@ shl_op_join(shl_ledger *l, const char *operation_id,
         lop->start_mono_ns = shl__mono_ns();
         atomic_store(&lop->staleness_ms, 10000);
     }
-    shl_op *op = session_new(lop, cb);
-    if (!op) {
-        if (fresh)
-            free(lop);
+    if (fresh && shl__lops_add(l, lop) != 0) {
+        free(lop);
         pthread_mutex_unlock(&l->mu);
         return -ENOMEM;
     }
-    if (fresh) {
-        lop->next = l->lops;
-        l->lops = lop;
+    shl_op *op = session_new(lop, cb);
+    if (!op) {
+        if (fresh) {
+            shl__lops_remove(l, lop);
+            free(lop);
+        }
+        pthread_mutex_unlock(&l->mu);
+        return -ENOMEM;
     }
     pthread_mutex_unlock(&l->mu);
     /* the record may have gone meanwhile; then the session is stale, which
@@ -413,19 +409,11 @@ static void
 lop_unlink_session(shl_ledger *l, shl_op *op, bool *last)
 {
     struct shl__lop *lop = op->lop;
-    for (shl_op **pp = &lop->sessions; *pp; pp = &(*pp)->next_session)
-        if (*pp == op) {
-            *pp = op->next_session;
-            break;
-        }
+    shl__lop_session_remove(lop, op);
     lop->join_count--;
     *last = lop->join_count == 0;
     if (*last)
-        for (struct shl__lop **pp = &l->lops; *pp; pp = &(*pp)->next)
-            if (*pp == lop) {
-                *pp = lop->next;
-                break;
-            }
+        shl__lops_remove(l, lop);
 }
 
 int

@@ -182,7 +182,7 @@ copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o)
     if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
         SHL__R_ALLOCATED)
         return false;
-    if (shl__rec_copy(o, src, sizeof(*o), COPY_TRIES) != 0)
+    if (shl__op_copy(o, src, COPY_TRIES) != 0)
         return false;
     return atomic_load(&o->h.state) == SHL__R_ALLOCATED;
 }

@@ -236,6 +236,34 @@ shl__rec_copy(void *dst, const void *src, size_t size, int tries)
     return -EAGAIN;
 }
 
+/* the copied part without crashed[]: whole words, up to its start */
+#define OP_HEAD_BYTES (offsetof(struct shl__op, crashed) & ~(size_t)7)
+#define OP_TAIL_OFF offsetof(struct shl__op, change_count)
+_Static_assert(OP_TAIL_OFF % 8 == 0 && OP_TAIL_OFF >= OP_HEAD_BYTES,
+               "operation record tail");
+
+int
+shl__op_copy(struct shl__op *dst, const struct shl__op *src, int tries)
+{
+    for (int t = 0; t < tries; t++) {
+        uint32_t seq;
+        if (!shl__seq_read_begin(&src->h, &seq)) {
+            SHL__CPU_RELAX();
+            continue;
+        }
+        racy_copy(dst, src, OP_HEAD_BYTES);
+        racy_copy((char *)dst + OP_TAIL_OFF, (const char *)src + OP_TAIL_OFF,
+                  sizeof(*dst) - OP_TAIL_OFF);
+        if (dst->crashed_count != 0)
+            racy_copy((char *)dst + OP_HEAD_BYTES,
+                      (const char *)src + OP_HEAD_BYTES,
+                      OP_TAIL_OFF - OP_HEAD_BYTES);
+        if (shl__seq_read_ok(&src->h, seq))
+            return 0;
+    }
+    return -EAGAIN;
+}
+
 bool
 shl__op_crashed_add(struct shl__op *r, const char *id)
 {

@@ -88,6 +88,11 @@ shl__seq_read_ok(const struct shl__rec *r, uint32_t seq)
  * relaxed byte-wise-safe loads (memcpy of racy memory is tolerated by the
  * seqlock discipline: a torn copy is always discarded). */
 int shl__rec_copy(void *dst, const void *src, size_t size, int tries);
+/* shl__rec_copy of an operation record without the crashed-id buffer
+ * (8 KiB of its 9.6) unless the record holds crashed ids: a snapshot of an
+ * operation that did not fail reads 1.4 KiB, not 9.6. dst->crashed is
+ * left as it was when dst->crashed_count is 0. */
+int shl__op_copy(struct shl__op *dst, const struct shl__op *src, int tries);
 
 /* Highest index + 1 ever claimed in the table (scan bound). */
 static inline uint32_t

@@ -21,7 +21,6 @@ PACKAGES=(
     git
     python3             # tools/dev/check-layers.py (the layers stage)
     # library dependencies
-    liburcu-dev         # liburcu, liburcu-cds
     libxxhash-dev       # XXH3_64
     libjansson-dev      # JSON snapshots / archive
     libncurses-dev      # ncursesw, for shmledger-top
