@@ -102,6 +102,41 @@ snapshotter_holder(shl_reader *r, shl_segment_info *out)
     out->snapshotter_pid = pi.pid;
 }
 
+/* Records published into the event rings and not yet in the files: a
+ * walk of every ring from its tail to its head (the records are not
+ * counted anywhere: a count would be one more word per post, and a
+ * producer dying between its two stores would leave it wrong for good).
+ * Racy by nature (the drainer moves on meanwhile); bounded by each ring's
+ * size, and a record that cannot be one ends its ring's walk. */
+static uint64_t
+events_pending(const struct shl__hdr *h)
+{
+    uint64_t n = 0;
+    uint64_t rb = h->ev_ring_bytes;
+    for (uint32_t i = 0; i < h->ev_nrings && i < SHL__EV_RINGS_MAX; i++) {
+        struct shl__evring *r =
+            (struct shl__evring *)((char *)h + h->ev_off +
+                                   (uint64_t)i * h->ev_ring_stride);
+        const char *data = (const char *)(r + 1);
+        uint64_t pos = atomic_load_explicit(&r->tail, memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (head < pos || head - pos > rb)
+            continue;
+        while (pos < head) {
+            uint64_t off = pos & (rb - 1);
+            struct shl__evhdr e;
+            memcpy(&e, data + off, sizeof(e));
+            if (e.size < 8 || e.size % 8 || off + e.size > rb ||
+                e.size > head - pos)
+                break;
+            n += e.kind != 0;
+            pos += e.size;
+        }
+    }
+    return n;
+}
+
+
 int
 shl_reader_info(shl_reader *r, shl_segment_info *out)
 {
@@ -134,8 +169,7 @@ shl_reader_info(shl_reader *r, shl_segment_info *out)
     out->crashes_detected = atomic_load(&h->crashes_detected);
     out->epoch = atomic_load(&h->epoch);
     out->cap_events = h->ev_cap;
-    uint64_t eh = atomic_load(&h->ev_head), et = atomic_load(&h->ev_tail);
-    out->events_pending = eh > et ? eh - et : 0;
+    out->events_pending = events_pending(h);
     out->events_fallback = atomic_load(&h->ev_fallback);
     out->events_skipped = atomic_load(&h->ev_skipped);
     out->events_dropped = atomic_load(&h->ev_dropped);
