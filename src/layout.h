@@ -293,7 +293,7 @@ struct shl__evhdr {
     int64_t value;   /* duration ms, ... (per kind) */
 };
 #define SHL__EV_REC_MAX 4096 /* a longer record is written directly */
-#define SHL__EV_RINGS_MAX 64
+#define SHL__EV_RINGS_MAX 32
 
 /* The drain journal: for the batch in flight, per (operation, file) it
  * writes, the file's size before the batch's write (drain.c). Written by

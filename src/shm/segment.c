@@ -386,10 +386,12 @@ next_pow2(uint32_t v)
     return p;
 }
 
-/* The event rings for max_events = ev_cap (a power of two): the memory of
- * ev_cap 512-byte records (what one shared ring of that many records
- * took), split into one ring per 256 records, 1 to SHL__EV_RINGS_MAX of
- * them, each at least 4 KiB. */
+/* The event rings for max_events = ev_cap (a power of two): one ring per
+ * 512 records, 1 to SHL__EV_RINGS_MAX of them, each of ev_cap * 128 bytes
+ * (at least 4 KiB): one producer alone can hold about max_events call
+ * events (~100-130 bytes each) as the one shared ring of 512-byte records
+ * did. The segment is sparse: a ring's pages are touched only once a
+ * producer uses it (16384: 32 rings of 2 MiB, 64 MiB of address space). */
 static void
 ev_rings_geometry(uint32_t ev_cap, uint32_t *nrings, uint32_t *ring_bytes)
 {
@@ -398,14 +400,14 @@ ev_rings_geometry(uint32_t ev_cap, uint32_t *nrings, uint32_t *ring_bytes)
         *ring_bytes = 0;
         return;
     }
-    uint32_t n = ev_cap / 256;
+    uint32_t n = ev_cap / 512;
     if (n < 1)
         n = 1;
     if (n > SHL__EV_RINGS_MAX)
         n = SHL__EV_RINGS_MAX;
-    uint64_t bytes = (uint64_t)ev_cap * 512 / n;
+    uint64_t bytes = (uint64_t)ev_cap * 128;
     uint32_t b = 4096;
-    while (b < bytes && b < (1u << 30))
+    while (b < bytes && b < (1u << 28))
         b <<= 1;
     *nrings = n;
     *ring_bytes = b;
