@@ -48,7 +48,11 @@
 #include "shm/segment.h"
 
 #define GIVE_UP_NS (30000ll * 1000000)
-#define CHUNK 4096 /* records per batch, at most */
+/* Records per batch, at most: a batch's buffers (~250 KiB) stay in the
+ * cache between rendering and writing; measured (Snapshotter/Drain):
+ * 4096 records 515 ns per call pair, 1024 395, 512 440, 256 770 (the
+ * fixed cost per batch: journal, fstat, phase words). */
+#define CHUNK 1024
 
 /* ---- files kept open ----
  *
