@@ -88,21 +88,34 @@ thread_exit(void *unused)
     pthread_mutex_unlock(&reg_mu);
 }
 
-/* In a forked child only the forking thread lives on, and none of its
- * rings are the child's: forget them. */
+/* fork: the registry's lock is held across it (a child never inherits it
+ * locked); in the child only the forking thread lives on, and none of its
+ * rings are the child's: forget them (the parent's ledgers stay listed,
+ * unused: their ids never match a ledger the child opens). */
+static void
+before_fork(void)
+{
+    pthread_mutex_lock(&reg_mu);
+}
+
+static void
+after_fork_parent(void)
+{
+    pthread_mutex_unlock(&reg_mu);
+}
+
 static void
 after_fork_child(void)
 {
     memset(tl, 0, sizeof(tl));
-    pthread_mutex_init(&reg_mu, NULL);
-    reg_head = NULL;
+    pthread_mutex_unlock(&reg_mu);
 }
 
 static void
 key_init(void)
 {
     (void)pthread_key_create(&tl_key, thread_exit);
-    (void)pthread_atfork(NULL, NULL, after_fork_child);
+    (void)pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 static uint64_t
@@ -178,6 +191,8 @@ my_ring(shl_ledger *l, bool take)
     uint64_t lid = atomic_load_explicit(&l->ev_lid, memory_order_relaxed);
     if (SHL__LIKELY(lid != 0 && tl[0].lid == lid))
         return &tl[0];
+    if (lid == UINT64_MAX)
+        return NULL; /* closing: lines from here on are written directly */
     for (int i = 1; i < TL_RINGS && lid; i++)
         if (tl[i].lid == lid) {
             /* to the front: one compare on the next post */
@@ -214,7 +229,7 @@ void
 shl__events_close(shl_ledger *l)
 {
     uint64_t lid = atomic_load(&l->ev_lid);
-    if (!lid)
+    if (lid == UINT64_MAX)
         return;
     pthread_mutex_lock(&reg_mu);
     for (struct live **pv = &reg_head; *pv; pv = &(*pv)->next)
@@ -224,6 +239,7 @@ shl__events_close(shl_ledger *l)
             free(v);
             break;
         }
+    atomic_store(&l->ev_lid, UINT64_MAX);
     pthread_mutex_unlock(&reg_mu);
     /* every ring a thread of ours took (any thread index) */
     struct shl__hdr *h = l->seg.hdr;

@@ -279,8 +279,8 @@ shl_ledger_close(shl_ledger *l)
     shl__pool_stop(l);
     shl__monitor_stop(l);
     shl__snapshotter_stop(l);
+    shl__events_close(l); /* names the rings by our slot: before it goes */
     release_participant_slot(l);
-    shl__events_close(l);
     shl__seg_close(&l->seg);
     pthread_mutex_destroy(&l->mu);
     free(l);
