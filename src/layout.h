@@ -23,7 +23,8 @@
  *   +---------------------------+  index_off
  *   | operation-id index        |  open addressing, XXH3_64 keys
  *   +---------------------------+  ev_off
- *   | event ring    [ev_cap]    |  shl__evrec, 512 B each (events.c)
+ *   | event rings [ev_nrings]   |  shl__evring header (3 lines) + the
+ *   |                           |  ring's records (events.c, drain.c)
  *   +---------------------------+  total_size
  *
  * Records refer to each other by (index, generation), never by pointer.
@@ -49,9 +50,10 @@
  * Byte-range (OFD) locks on the segment's descriptor:
  *   byte SHL__LOCK_INIT            held by the creator during initialisation
  *   byte SHL__LOCK_SNAPSHOTTER     held by the snapshotter process
- *   byte SHL__LOCK_DRAIN           held by whoever drains the event ring
- *                                  right now (the snapshotter, or a
- *                                  producer that found the ring full)
+ *   byte SHL__LOCK_DRAIN           held by whoever drains the event rings
+ *                                  or writes an event's lines directly
+ *                                  (the snapshotter, or a producer whose
+ *                                  ring is full)
  *   byte SHL__LOCK_JSON            held while one {opId}.operation.json is
  *                                  snapshotted and written (any process)
  *   byte SHL__LOCK_PART_BASE + i   held by the live owner of participant i
@@ -72,7 +74,7 @@
 #define SHL__MAGIC 0x3152474c44454c53ull /* "SLEDLGR1" little-endian */
 #define SHL__VERSION_WORD(major, minor) (((uint32_t)(major) << 16) | (minor))
 #define SHL__VERSION_MAJOR(w) ((w) >> 16)
-#define SHL__FORMAT_MINOR 2
+#define SHL__FORMAT_MINOR 3
 
 #define SHL__LOCK_INIT 0
 #define SHL__LOCK_SNAPSHOTTER 1
@@ -243,41 +245,74 @@ struct shl__intent {
                                        roll-forward can record it */
 };
 
-/* One record of the event ring (events.c explains the protocol). `claim`:
- * CAS by the producer that claimed the position (naming itself) and by the
- * drainer (marking an unnamed claim skipped after 1 s). The fields: plain
- * stores by that producer, published by its release store of `commit`;
- * the drainer reads them after an acquire load of `commit` == pos + 1, and
- * they are not rewritten before ev_tail passes pos. */
-#define SHL__EV_TEXT 320
-struct shl__evrec {
-    _Atomic uint64_t claim;  /* ((pos + 1) << 25) | skip << 24 |
-                                (producer gen & 0xfff) << 12 | slot; CAS */
-    _Atomic uint64_t commit; /* pos + 1 once complete; stored last, release */
-    uint16_t kind;           /* shl__ev_kind (log.h) */
-    uint16_t level;          /* shl_log_level */
-    uint16_t len_a;          /* bytes of text[] that are field a */
-    uint16_t len_b;          /* bytes after them that are field b */
-    uint32_t part_slot;      /* producer's participant slot */
-    int32_t pid;             /* producer's real pid */
-    int64_t wall_us;         /* when the event happened */
-    int64_t value;           /* duration ms, ... (per kind) */
-    uint64_t pad[2];
-    char op_id[SHL_OPERATION_ID_MAX + 1];
-    char text[SHL__EV_TEXT];  /* a then b, not NUL-terminated */
+/* The event rings (events.c: producers, drain.c: the consumer; ARCHITECTURE
+ * §7.3). `ev_nrings` single-producer rings, each a header of three cache
+ * lines followed by `ev_ring_bytes` (a power of two) of records. Positions
+ * are byte offsets that grow without bound; data offset = pos & (bytes-1).
+ *
+ *  line 0, the owner's: `head` (release store after a record is filled: a
+ *          dead producer's unfinished record is never published).
+ *  line 1: `owner`: 0 free, else SHL__EVOWNER(slot, slot generation,
+ *          thread index): CAS from 0 (or from a dead owner's word) to take
+ *          the ring, store 0 to give it back.
+ *  line 2, the drainer's (holder of OFD byte SHL__LOCK_DRAIN): `tail`
+ *          (records before it are in the files) and `inflight` (the batch
+ *          in flight ends there; see hdr->ev_jphase).
+ */
+#define SHL__EVOWNER(slot, gen, tix)                                           \
+    ((1ull << 63) | (((uint64_t)(gen)&0xffffffull) << 32) |                    \
+     (((uint64_t)(tix)&0xfffffull) << 12) | ((uint64_t)(slot)&0xfffu))
+#define SHL__EVOWNER_SLOT(w) ((uint32_t)((w)&0xfffu))
+#define SHL__EVOWNER_GEN(w) (((w) >> 32) & 0xffffffull)
+#define SHL__EVOWNER_PART(w) ((w) & ~(0xfffffull << 12)) /* slot + gen */
+struct shl__evring {
+    _Atomic uint64_t head;      /* owner: release store */
+    char pad0[56];
+    _Atomic uint64_t owner SHL__ALIGNED;
+    char pad1[56];
+    _Atomic uint64_t tail SHL__ALIGNED;     /* drainer: release store */
+    _Atomic uint64_t inflight;              /* drainer: see ev_jphase */
+    char pad2[48];
 } SHL__ALIGNED;
 
+/* A record in a ring: this head, then the operation id (idlen bytes), text
+ * a, text b, padded to 8 bytes. size 8-aligned, whole record; kind 0 is
+ * padding up to the end of the ring's data (the next record starts at
+ * offset 0). Written by the ring's owner before its release store of
+ * head; read by the drainer after an acquire load of head. */
+struct shl__evhdr {
+    uint32_t size;
+    uint8_t kind;    /* shl__ev_kind (render.h); 0 = padding */
+    uint8_t level;   /* shl_log_level */
+    uint8_t idlen;
+    uint8_t pad;
+    int32_t pid;     /* producer's real pid */
+    uint16_t len_a;
+    uint16_t len_b;
+    int64_t wall_us; /* when the event happened */
+    int64_t value;   /* duration ms, ... (per kind) */
+};
+#define SHL__EV_REC_MAX 4096 /* a longer record is written directly */
+#define SHL__EV_RINGS_MAX 32
+
 /* The drain journal: for the batch in flight, per (operation, file) it
- * writes, the file's size before the batch's write (events.c). Written by
- * the drainer (holder of byte SHL__LOCK_DRAIN) before it publishes
- * ev_inflight; read only by a later drainer that finds ev_inflight >
- * ev_tail, i.e. after the writer died or its write failed. */
+ * writes, the file's size before the batch's write (drain.c). Written by
+ * the drainer (holder of byte SHL__LOCK_DRAIN) while ev_jphase is IDLE;
+ * read by a later drainer that finds ev_jphase WRITING. */
 #define SHL__EV_JOURNAL 1024
 struct shl__ev_jent {
-    /* relaxed atomics: published by the release store of ev_jn */
+    /* relaxed atomics: published by the release store of ev_jphase */
     _Atomic uint64_t key;      /* XXH3_64 of the operation id, mixed with
                                   the file */
     _Atomic uint64_t pre_size; /* st_size of the file before the batch */
+};
+enum shl__jphase {
+    SHL__J_IDLE = 0,    /* no batch in flight (inflight words are stale) */
+    SHL__J_WRITING = 1, /* journal and inflight words complete; the batch
+                           [tail, inflight) of every ring may be partly in
+                           the files: a successor redoes it */
+    SHL__J_DONE = 2,    /* the batch is in the files; tails, counts and
+                           ev_seq may still need moving (idempotent) */
 };
 
 struct shl__hdr {
@@ -324,40 +359,34 @@ struct shl__hdr {
     uint32_t used[SHL__NTABLES]; /* ALLOCATED records of the mutex tables
                                     (PART, OP, RES); FRAME is not counted */
 
-    /* event ring (events.c, ARCHITECTURE §7.3). Geometry: written once by
-     * the creator before `version`; read by everyone, plain loads. */
-    uint64_t ev_off SHL__ALIGNED; /* first record */
-    uint32_t ev_cap;              /* records, a power of two; 0 = no ring */
-    uint32_t ev_stride;           /* sizeof(struct shl__evrec) */
+    /* event rings (events.c, drain.c, ARCHITECTURE §7.3). Geometry:
+     * written once by the creator before `version`; read by everyone,
+     * plain loads. */
+    uint64_t ev_off SHL__ALIGNED; /* first ring */
+    uint32_t ev_cap;              /* max_events as given (rounded up to a
+                                     power of two); 0 = no rings */
+    uint32_t ev_nrings;           /* rings, <= SHL__EV_RINGS_MAX */
+    uint32_t ev_ring_bytes;       /* data bytes per ring, a power of two */
+    uint32_t ev_ring_stride;      /* header + data, bytes */
     /* counters: fetch_add (relaxed) by any process, read by the tools */
     _Atomic uint64_t ev_fallback; /* events their producer wrote itself */
-    _Atomic uint64_t ev_skipped;  /* claimed by a dead producer, skipped */
+    _Atomic uint64_t ev_skipped;  /* records the drainer rejected as
+                                     garbage */
     _Atomic uint64_t ev_dropped;  /* given up after write errors */
     _Atomic uint64_t ev_file_errors; /* failed file writes (any writer) */
     _Atomic uint64_t ev_unordered;   /* lines a producer wrote itself before
                                         its earlier ring records reached the
                                         files (a drainer stuck > 1 s) */
-    /* Written only by the drainer (holder of byte SHL__LOCK_DRAIN); read
-     * by the next drainer and by producers waiting for order. */
-    _Atomic uint64_t ev_inflight; /* records in [ev_tail, this) may be
-                                     partly in the files. Stored (release)
-                                     after the journal below is complete,
-                                     before the batch's first write */
-    /* drain journal: valid for the positions [ev_jtail, ev_inflight) while
-     * ev_inflight > ev_tail; rewritten only for a fresh batch (ev_inflight
-     * <= ev_tail): ev_jn = 0, entries, ev_jtail, ev_jn (release) */
-    _Atomic uint64_t ev_jtail; /* ev_tail when the journal was written */
-    _Atomic uint32_t ev_jn;    /* entries in use; 0 while rewriting */
-    uint32_t ev_jpad;
+    /* Written only by the drainer (holder of byte SHL__LOCK_DRAIN). */
+    _Atomic uint32_t ev_jphase;   /* shl__jphase; release stores */
+    _Atomic uint32_t ev_jn;       /* journal entries in use */
+    _Atomic uint64_t ev_seq;      /* trail seq of the next event drained */
+    _Atomic uint64_t ev_jseq;     /* seq of the batch's first event */
+    _Atomic uint64_t ev_jseq_end; /* ev_seq once the batch is done */
     struct shl__ev_jent ev_journal[SHL__EV_JOURNAL];
-    /* next position to claim: producers CAS p -> p + 1 while p - ev_tail <
-     * ev_cap (acq_rel); the drainer and the tools read it (acquire) */
-    _Atomic uint64_t ev_head SHL__ALIGNED;
-    /* next position to drain: stored (release) by the drainer once a batch
-     * is in the files; producers read it (acquire) for room and order */
-    _Atomic uint64_t ev_tail SHL__ALIGNED;
-    _Atomic uint32_t ev_wake;     /* futex: producers bump it (release) and
-                                     FUTEX_WAKE every quarter ring, flushes
+    _Atomic uint32_t ev_wake SHL__ALIGNED; /* futex: producers bump it
+                                     (release) and FUTEX_WAKE every quarter
+                                     ring, flushes
                                      every 10 ms; the holder's thread sleeps
                                      on it */
     _Atomic uint64_t snap_holder; /* who took the snapshotter role: 1 +
@@ -373,6 +402,7 @@ _Static_assert(sizeof(struct shl__res) % SHL__CACHE_LINE == 0, "res");
 _Static_assert(sizeof(struct shl__op) % SHL__CACHE_LINE == 0, "op");
 _Static_assert(sizeof(struct shl__hdr) % SHL__CACHE_LINE == 0, "hdr");
 _Static_assert(sizeof(struct shl__rec) == 40, "record head");
-_Static_assert(sizeof(struct shl__evrec) == 512, "event record");
+_Static_assert(sizeof(struct shl__evring) == 3 * SHL__CACHE_LINE, "ring");
+_Static_assert(sizeof(struct shl__evhdr) == 32, "event record head");
 
 #endif /* SHL_LAYOUT_H */

@@ -140,16 +140,11 @@ struct shl_ledger {
                                      of the snapshotter, or NULL */
     struct shl__pool *pool;       /* spawn.c: worker pool, created on first
                                      use (ledger->mu), stopped at close */
-    /* events.c: the files this process's producers write themselves while
-     * the event ring is full, kept open for that stretch (fb_mu) */
-    pthread_mutex_t fb_mu;
-    struct shl__kept *fb_files;
-    _Atomic bool fb_any;          /* fb_files holds an open descriptor */
-    /* events.c: ring position + 1 of the last record this ledger's
-     * producers claimed; a line written directly waits until the
-     * snapshotter's tail passed it (or drains up to it), so a producer's
-     * lines stay in order whichever path each one took */
-    _Atomic uint64_t ev_last;
+    /* events.c: this ledger's id for the threads' ring cache (a process-
+     * wide counter; 0 until the first post) and the per-ledger index of
+     * the next thread that takes a ring */
+    _Atomic uint64_t ev_lid;
+    _Atomic uint32_t ev_tnext;
     /* crash/reaper.c: when the reaper last swept for operations left
      * without members (mono ns; 0 = sweep at the next reap) */
     _Atomic int64_t sweep_ns;

@@ -26,7 +26,7 @@ shl__journal_key(const char *op_id, enum shl__file f)
  * recorded `from`, the file's size before its write, in the journal; with
  * O_APPEND its write landed at or after it, whatever others appended
  * meanwhile). Lines are matched by a 64-bit hash of their whole text:
- * trail lines carry their ring position (`seq`), log lines a microsecond
+ * trail lines carry their segment-wide `seq`, log lines a microsecond
  * timestamp, so a line of another event never matches. */
 int
 shl__journal_dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
@@ -128,15 +128,14 @@ shl__journal_dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
 
 /* Where a redone batch's writes may have landed in file (op, f): the
  * journal's size for it, or UINT64_MAX when the journal does not name it
- * (the batch in flight wrote nothing there). A journal that does not
- * cover `tail` (cannot happen unless the segment is damaged) makes the
- * whole file the region. */
+ * (the batch in flight wrote nothing there). A journal count out of range
+ * (cannot happen unless the segment is damaged) makes the whole file the
+ * region. */
 uint64_t
-shl__journal_from(const struct shl__hdr *h, uint64_t tail, uint64_t key)
+shl__journal_from(const struct shl__hdr *h, uint64_t key)
 {
-    uint32_t jn = atomic_load_explicit(&h->ev_jn, memory_order_acquire);
-    if (jn > SHL__EV_JOURNAL ||
-        atomic_load_explicit(&h->ev_jtail, memory_order_relaxed) > tail)
+    uint32_t jn = atomic_load_explicit(&h->ev_jn, memory_order_relaxed);
+    if (jn > SHL__EV_JOURNAL)
         return 0;
     for (uint32_t i = 0; i < jn; i++)
         if (atomic_load_explicit(&h->ev_journal[i].key, memory_order_relaxed) ==

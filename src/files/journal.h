@@ -1,6 +1,6 @@
 /*
  * journal.h: the drain journal's reading side and the file checks of a
- * drain (journal.c). The drainer (events.c) records, before it writes a
+ * drain (journal.c). The drainer (drain.c) records, before it writes a
  * batch, every target file's size in hdr->ev_journal; a successor that
  * finds the batch unfinished dedupes against what was written since.
  * ARCHITECTURE §7.3 has the argument.
@@ -18,12 +18,11 @@
 /* Journal key of file f of operation op_id. */
 uint64_t shl__journal_key(const char *op_id, enum shl__file f);
 
-/* The size the journal recorded for key before the batch starting at or
- * before tail was written; UINT64_MAX when the journal does not name it
- * (that batch wrote nothing there); 0 when the journal does not cover
- * tail (the whole file is then the region). */
-uint64_t shl__journal_from(const struct shl__hdr *h, uint64_t tail,
-                           uint64_t key);
+/* The size the journal recorded for key before the batch in flight was
+ * written; UINT64_MAX when the journal does not name it (that batch wrote
+ * nothing there); 0 when the journal is damaged (the whole file is then
+ * the region). */
+uint64_t shl__journal_from(const struct shl__hdr *h, uint64_t key);
 
 /* Keep only the lines of b not found in path from byte `from` on; a torn
  * last line there that begins one of b's lines is completed instead. */

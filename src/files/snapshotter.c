@@ -339,9 +339,10 @@ shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms)
 {
     struct shl__snapshotter *sn = l->snap;
     struct shl__hdr *h = l->seg.hdr;
-    if (!sn || !h || h->ev_cap == 0)
+    if (!sn || !h || h->ev_nrings == 0)
         return 0;
-    uint64_t target = atomic_load_explicit(&h->ev_head, memory_order_acquire);
+    struct shl__ev_marks target;
+    shl__events_mark(l, &target);
     int64_t now = shl__mono_ns();
     int64_t deadline = now + timeout_ms * 1000000;
     int64_t next_wake = now; /* when to wake the holder (again) */
@@ -358,7 +359,7 @@ shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms)
                 release_role(l, sn);
         }
         pthread_mutex_unlock(&sn->dr.mu);
-        if (atomic_load_explicit(&h->ev_tail, memory_order_acquire) >= target)
+        if (shl__events_reached(l, &target))
             return 0;
         /* our own drain could not write the lines (disk full, read-only):
          * waiting will not help, say so now */
@@ -455,13 +456,11 @@ run(void *arg)
          * Otherwise sleep a period on the ring's wake word (a shared
          * futex): producers in any process bump it every quarter ring. */
         int64_t ms = blocked ? 1 : sn->period_ms;
-        uint64_t backlog = atomic_load(&h->ev_head) - atomic_load(&h->ev_tail);
         /* still a quarter ring behind: drain again now. Only the holder:
          * a process without the role spun here on a failing try-lock for
          * as long as the backlog lasted, taking CPU from the producers and
          * the holder exactly when they were short of it. */
-        if (held && !blocked && h->ev_cap &&
-            backlog >= (uint64_t)(h->ev_cap >> 2))
+        if (held && !blocked && shl__events_backlog(h))
             continue;
         if (!held) {
             /* Without the role, only the period matters (is the role free
@@ -526,7 +525,7 @@ shl__snapshotter_start(shl_ledger *l)
     }
     /* recovery on open: drain what a dead holder left, if the role is free */
     struct shl__hdr *h = l->seg.hdr;
-    if (h->ev_cap && atomic_load(&h->ev_tail) < atomic_load(&h->ev_head)) {
+    if (h->ev_nrings && !shl__events_idle(h)) {
         pthread_mutex_lock(&sn->dr.mu);
         bool blocked;
         if (try_take(l, sn)) {
@@ -570,7 +569,7 @@ shl__snapshotter_stop(shl_ledger *l)
             bool blocked;
             (void)shl__events_drain(l, &sn->dr.ds, &blocked, 0);
             if (!blocked || shl__mono_ns() > deadline ||
-                atomic_load(&h->ev_tail) >= atomic_load(&h->ev_head))
+                shl__events_idle(h))
                 break;
             struct timespec ts = {0, 1000000};
             nanosleep(&ts, NULL);

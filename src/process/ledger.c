@@ -192,7 +192,6 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
     l->mon_epfd = l->mon_wake_efd = l->mon_epoch_efd = -1;
     l->opts = o;
     pthread_mutex_init(&l->mu, NULL);
-    pthread_mutex_init(&l->fb_mu, NULL);
     if (shl__strlcpy_checked(l->base_path, sizeof(l->base_path),
                              base_path) != 0) {
         rc = SHL_SET_ERR(-ENAMETOOLONG, "base path too long");
@@ -254,7 +253,6 @@ shl_ledger_open(shl_ledger **out, const char *base_path,
 fail:
     if (l->seg.fd >= 0)
         shl__seg_close(&l->seg);
-    pthread_mutex_destroy(&l->fb_mu);
     pthread_mutex_destroy(&l->mu);
     free(l);
     return rc;
@@ -282,11 +280,10 @@ shl_ledger_close(shl_ledger *l)
     shl__pool_stop(l);
     shl__monitor_stop(l);
     shl__snapshotter_stop(l);
+    shl__events_close(l); /* names the rings by our slot: before it goes */
     release_participant_slot(l);
-    shl__events_fallback_free(l);
     shl__lops_fini(l);
     shl__seg_close(&l->seg);
-    pthread_mutex_destroy(&l->fb_mu);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }

@@ -102,6 +102,41 @@ snapshotter_holder(shl_reader *r, shl_segment_info *out)
     out->snapshotter_pid = pi.pid;
 }
 
+/* Records published into the event rings and not yet in the files: a
+ * walk of every ring from its tail to its head (the records are not
+ * counted anywhere: a count would be one more word per post, and a
+ * producer dying between its two stores would leave it wrong for good).
+ * Racy by nature (the drainer moves on meanwhile); bounded by each ring's
+ * size, and a record that cannot be one ends its ring's walk. */
+static uint64_t
+events_pending(const struct shl__hdr *h)
+{
+    uint64_t n = 0;
+    uint64_t rb = h->ev_ring_bytes;
+    for (uint32_t i = 0; i < h->ev_nrings && i < SHL__EV_RINGS_MAX; i++) {
+        struct shl__evring *r =
+            (struct shl__evring *)((char *)h + h->ev_off +
+                                   (uint64_t)i * h->ev_ring_stride);
+        const char *data = (const char *)(r + 1);
+        uint64_t pos = atomic_load_explicit(&r->tail, memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (head < pos || head - pos > rb)
+            continue;
+        while (pos < head) {
+            uint64_t off = pos & (rb - 1);
+            struct shl__evhdr e;
+            memcpy(&e, data + off, sizeof(e));
+            if (e.size < 8 || e.size % 8 || off + e.size > rb ||
+                e.size > head - pos)
+                break;
+            n += e.kind != 0;
+            pos += e.size;
+        }
+    }
+    return n;
+}
+
+
 int
 shl_reader_info(shl_reader *r, shl_segment_info *out)
 {
@@ -134,8 +169,7 @@ shl_reader_info(shl_reader *r, shl_segment_info *out)
     out->crashes_detected = atomic_load(&h->crashes_detected);
     out->epoch = atomic_load(&h->epoch);
     out->cap_events = h->ev_cap;
-    uint64_t eh = atomic_load(&h->ev_head), et = atomic_load(&h->ev_tail);
-    out->events_pending = eh > et ? eh - et : 0;
+    out->events_pending = events_pending(h);
     out->events_fallback = atomic_load(&h->ev_fallback);
     out->events_skipped = atomic_load(&h->ev_skipped);
     out->events_dropped = atomic_load(&h->ev_dropped);
@@ -702,6 +736,62 @@ mutex_held(struct shl__hdr *h)
     return __atomic_load_n(&h->mutex.__data.__lock, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* The event rings' words and records (events.c, drain.c): garbage only.
+ * A batch a dead drainer left in flight, records not drained yet and a
+ * ring a dead producer still names are normal states the next drainer or
+ * producer finishes, not violations. */
+static void
+check_rings(struct shl__seg *s, struct report *rp)
+{
+    struct shl__hdr *h = s->hdr;
+    uint32_t phase = atomic_load(&h->ev_jphase);
+    if (phase > SHL__J_DONE)
+        violation(rp, "event journal: bad phase %u", phase);
+    if (atomic_load(&h->ev_jn) > SHL__EV_JOURNAL)
+        violation(rp, "event journal: %u entries, at most %u",
+                  atomic_load(&h->ev_jn), SHL__EV_JOURNAL);
+    uint64_t rb = h->ev_ring_bytes;
+    for (uint32_t i = 0; i < h->ev_nrings && i < SHL__EV_RINGS_MAX; i++) {
+        struct shl__evring *r =
+            (struct shl__evring *)((char *)h + h->ev_off +
+                                   (uint64_t)i * h->ev_ring_stride);
+        uint64_t w = atomic_load(&r->owner);
+        if (w && (!(w >> 63) ||
+                  SHL__EVOWNER_SLOT(w) >= h->cap[SHL__T_PART]))
+            violation(rp, "event ring %u: bad owner word %016llx", i,
+                      (unsigned long long)w);
+        uint64_t tail = atomic_load(&r->tail), head = atomic_load(&r->head);
+        if (head < tail || head - tail > rb) {
+            violation(rp, "event ring %u: head %llu and tail %llu "
+                      "inconsistent", i, (unsigned long long)head,
+                      (unsigned long long)tail);
+            continue;
+        }
+        const char *data = (const char *)(r + 1);
+        for (uint64_t pos = tail; pos < head;) {
+            uint64_t off = pos & (rb - 1);
+            struct shl__evhdr e;
+            memcpy(&e, data + off, sizeof(e));
+            bool ok = e.size >= 8 && e.size % 8 == 0 && off + e.size <= rb &&
+                      e.size <= head - pos;
+            if (ok && e.kind == 0)
+                ok = off + e.size == rb;
+            else if (ok)
+                ok = e.size >= sizeof(e) && e.kind <= 7 /* the last kind */ &&
+                     e.level <= SHL_LOG_ERROR &&
+                     e.idlen <= SHL_OPERATION_ID_MAX &&
+                     sizeof(e) + (uint64_t)e.idlen + e.len_a + e.len_b <=
+                         e.size;
+            if (!ok) {
+                violation(rp, "event ring %u: bad record at %llu", i,
+                          (unsigned long long)pos);
+                break;
+            }
+            pos += e.size;
+        }
+    }
+}
+
 int
 shl_reader_check(shl_reader *r, shl_check_report *out)
 {
@@ -859,5 +949,6 @@ shl_reader_check(shl_reader *r, shl_check_report *out)
                           i, oi);
         }
     }
+    check_rings(s, &rp);
     return (int)out->violations;
 }

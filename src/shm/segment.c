@@ -201,12 +201,14 @@ shl__format_signature(void)
         sizeof(struct shl__frame),
         sizeof(struct shl__res),
         sizeof(struct shl__index_ent),
-        sizeof(struct shl__evrec),
-        offsetof(struct shl__hdr, ev_head),
+        sizeof(struct shl__evring),
+        sizeof(struct shl__evhdr),
+        offsetof(struct shl__hdr, ev_wake),
         offsetof(struct shl__hdr, snap_holder),
         offsetof(struct shl__hdr, ev_journal),
         sizeof(struct shl__ev_jent),
-        offsetof(struct shl__evrec, text),
+        offsetof(struct shl__evring, tail),
+        SHL__EV_REC_MAX,
         sizeof(pthread_mutex_t),
         sizeof(pid_t),
         SHL__CACHE_LINE,
@@ -384,11 +386,45 @@ next_pow2(uint32_t v)
     return p;
 }
 
+/* The event rings for max_events = ev_cap (a power of two): one ring per
+ * 512 records, 1 to SHL__EV_RINGS_MAX of them, each of ev_cap * 128 bytes
+ * (at least 4 KiB): one producer alone can hold about max_events call
+ * events (~100-130 bytes each) as the one shared ring of 512-byte records
+ * did. The segment is sparse: a ring's pages are touched only once a
+ * producer uses it (16384: 32 rings of 2 MiB, 64 MiB of address space). */
+static void
+ev_rings_geometry(uint32_t ev_cap, uint32_t *nrings, uint32_t *ring_bytes)
+{
+    if (ev_cap == 0) {
+        *nrings = 0;
+        *ring_bytes = 0;
+        return;
+    }
+    uint32_t n = ev_cap / 512;
+    if (n < 1)
+        n = 1;
+    if (n > SHL__EV_RINGS_MAX)
+        n = SHL__EV_RINGS_MAX;
+    uint64_t bytes = (uint64_t)ev_cap * 128;
+    uint32_t b = 4096;
+    while (b < bytes && b < (1u << 28))
+        b <<= 1;
+    *nrings = n;
+    *ring_bytes = b;
+}
+
+static uint64_t
+ring_stride(uint32_t ring_bytes)
+{
+    return ring_bytes ? sizeof(struct shl__evring) + (uint64_t)ring_bytes : 0;
+}
+
 /* Geometry from capacities; returns the total size. */
 static uint64_t
 compute_geometry(const uint32_t cap[SHL__NTABLES], uint32_t stride[],
                   uint64_t off[], uint64_t *index_off, uint32_t *index_cap,
-                  uint32_t ev_cap, uint64_t *ev_off)
+                  uint32_t ev_cap, uint64_t *ev_off, uint32_t *nrings,
+                  uint32_t *ring_bytes)
 {
     stride[SHL__T_PART] = sizeof(struct shl__part);
     stride[SHL__T_OP] = sizeof(struct shl__op);
@@ -403,7 +439,8 @@ compute_geometry(const uint32_t cap[SHL__NTABLES], uint32_t stride[],
     *index_off = o;
     o = align_up(o + (uint64_t)*index_cap * sizeof(struct shl__index_ent));
     *ev_off = o;
-    o = align_up(o + (uint64_t)ev_cap * sizeof(struct shl__evrec));
+    ev_rings_geometry(ev_cap, nrings, ring_bytes);
+    o = align_up(o + (uint64_t)*nrings * ring_stride(*ring_bytes));
     return o;
 }
 
@@ -448,14 +485,16 @@ shl__seg_validate(const struct shl__hdr *h, size_t size, uid_t uid)
         return SHL_SET_ERR(SHL_ECORRUPT,
                            "segment participant capacity %u above %u",
                            h->cap[SHL__T_PART], SHL__MAX_PARTICIPANTS);
-    if (h->ev_cap > (1u << 20) || (h->ev_cap & (h->ev_cap - 1)) != 0 ||
-        h->ev_stride != sizeof(struct shl__evrec))
+    if (h->ev_cap > (1u << 20) || (h->ev_cap & (h->ev_cap - 1)) != 0)
         return SHL_SET_ERR(SHL_ECORRUPT, "segment event ring out of range");
     uint64_t evoff;
+    uint32_t nrings, rbytes;
     uint64_t total = compute_geometry(h->cap, stride, off, &ioff, &icap,
-                                      h->ev_cap, &evoff);
+                                      h->ev_cap, &evoff, &nrings, &rbytes);
     if (total != h->total_size || ioff != h->index_off ||
-        icap != h->index_cap || evoff != h->ev_off)
+        icap != h->index_cap || evoff != h->ev_off ||
+        nrings != h->ev_nrings || rbytes != h->ev_ring_bytes ||
+        ring_stride(rbytes) != h->ev_ring_stride)
         return SHL_SET_ERR(SHL_ECORRUPT, "segment geometry inconsistent");
     for (int t = 0; t < SHL__NTABLES; t++)
         if (stride[t] != h->stride[t] || off[t] != h->off[t])
@@ -479,8 +518,9 @@ init_segment(struct shl__seg *s, const struct shl__seg_params *p)
             ev_cap <<= 1;
     }
     uint64_t ev_off;
+    uint32_t nrings, rbytes;
     uint64_t total = compute_geometry(p->cap, stride, off, &ioff, &icap,
-                                      ev_cap, &ev_off);
+                                      ev_cap, &ev_off, &nrings, &rbytes);
 
     if (ftruncate(s->fd, 0) != 0 || ftruncate(s->fd, (off_t)total) != 0)
         return SHL_SET_ERR(-errno, "ftruncate(%s, %llu): %s", s->name,
@@ -509,7 +549,9 @@ init_segment(struct shl__seg *s, const struct shl__seg_params *p)
     h->index_cap = icap;
     h->ev_off = ev_off;
     h->ev_cap = ev_cap;
-    h->ev_stride = sizeof(struct shl__evrec);
+    h->ev_nrings = nrings;
+    h->ev_ring_bytes = rbytes;
+    h->ev_ring_stride = (uint32_t)ring_stride(rbytes);
     h->heartbeat_interval_ms = p->heartbeat_interval_ms;
     h->stale_threshold_ms = p->stale_threshold_ms;
     h->created_wall_us = shl__wall_us();

@@ -283,10 +283,10 @@ worker_main(uint32_t inc_idx, uint64_t seed)
     }
     /* Some incarnations keep one of the event ring's points armed for their
      * whole life (they are not in shl__crash_points[]): the process dies
-     * posting an event (claimed / named / filled, not committed) or, as
-     * the snapshotter holder, in the middle of a batch (inflight stored,
-     * or after writing one file of it). */
-    static const char *const ring_points[] = {"event.claimed", "event.named",
+     * posting an event (filled, not published) or, as the drainer, at a
+     * step of a batch (journal written, writes begun, one file written,
+     * writes done and tails not moved yet). */
+    static const char *const ring_points[] = {"drain.journal", "drain.done",
                                               "event.filled", "drain.inflight",
                                               "drain.wrote"};
     bool ring_armed = RND(&rs, 4) == 0;

@@ -98,6 +98,16 @@ image_mask_liveness(const struct shl__seg *s, struct image *im,
         size_t ob = offsetof(struct shl__part, bell_waiters);
         memcpy(im->bytes + at + ob, now + at + ob, sizeof(uint32_t));
     }
+    /* the event rings' drain progress (the snapshotter thread drains
+     * what the creates posted, whenever it runs: as the header's words
+     * after the mutex, not compared) */
+    for (uint32_t i = 0; i < h->ev_nrings; i++) {
+        size_t at = h->ev_off + (size_t)i * h->ev_ring_stride;
+        size_t ot = offsetof(struct shl__evring, tail);
+        size_t oi = offsetof(struct shl__evring, inflight);
+        memcpy(im->bytes + at + ot, now + at + ot, sizeof(uint64_t));
+        memcpy(im->bytes + at + oi, now + at + oi, sizeof(uint64_t));
+    }
     for (uint32_t i = 0; i < h->cap[SHL__T_OP]; i++) {
         size_t at = h->off[SHL__T_OP] + (size_t)i * h->stride[SHL__T_OP];
         size_t o1 = offsetof(struct shl__op, last_heartbeat_ns);
