@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash/reaper.h"
 #include "crash/resources.h"
 #include "files/archive.h"
 #include "files/log.h"
@@ -255,6 +256,12 @@ shl__coordinator_alive(shl_ledger *l, uint64_t cw)
            !shl__slot_stale(l, cs, shl__mono_ns()) && !atomic_load(&p->fenced);
 }
 
+uint64_t
+shl__coordinator_self(shl_ledger *l)
+{
+    return coord_make(l->slot, l->slot_gen);
+}
+
 bool
 shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
 {
@@ -321,5 +328,7 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
                "OPERATION_STATE_CHANGED state=failed");
     shl__oplog(l, lop->id, SHL_LOG_ERROR, "OPERATION_FAILED");
     (void)shl__archive_write(l, arch);
+    /* only now may the record go (we are its archiver: the word is ours) */
+    shl__op_archived(l, lop->op_idx, lop->op_gen);
     return true;
 }

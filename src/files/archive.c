@@ -183,6 +183,7 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
                            "%s",
                            id_copy, folder, shl_strerror(rc));
     }
+    SHL_CRASH_POINT("archive.folder"); /* a half-written archive */
     char *text = NULL;
     rc = shl_snapshot_to_json(snap, 0, &text);
     if (rc == 0) {
