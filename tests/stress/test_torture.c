@@ -298,7 +298,7 @@ worker_main(uint32_t inc_idx, uint64_t seed)
          * before or while it writes the archive: the reaper must */
         ring_armed = true; /* one point for life, as the ring's */
         atomic_store(&in->armed, ARM_POINT);
-        shl__crash_arm(RND(&rs, 2) ? "fail.unlocked" : "archive.folder",
+        shl__crash_arm(RND(&rs, 2) ? "fail.unlocked" : "archive.json",
                        SHL__CRASH_SIGKILL);
     }
     struct wsess ss[T_SLOTS];
@@ -538,11 +538,11 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
             if (armed) {
                 /* and between complete's locked section and its archive
                  * (complete.unlocked), or half-way through writing it
-                 * (archive.folder): the reaper must archive it */
+                 * (archive.json): the reaper must archive it */
                 static const char *const pts[] = {
                     "lock.acquired",   "alloc.claimed",    "alloc.published",
                     "free.unindexed",  "free.released",    "complete.unlocked",
-                    "archive.folder"};
+                    "archive.json"};
                 atomic_store(&in->armed, ARM_POINT);
                 shl__crash_arm(pts[RND(&rs, 7)], SHL__CRASH_SIGKILL);
             }
