@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crash/reaper.h"
 #include "crash/resources.h"
 #include "files/archive.h"
 #include "files/log.h"
@@ -328,7 +327,14 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
                "OPERATION_STATE_CHANGED state=failed");
     shl__oplog(l, lop->id, SHL_LOG_ERROR, "OPERATION_FAILED");
     (void)shl__archive_write(l, arch);
-    /* only now may the record go (we are its archiver: the word is ours) */
-    shl__op_archived(l, lop->op_idx, lop->op_gen);
+    /* only now may the record go (we are its archiver: the word is ours).
+     * We are still a member: our leave, or the reaper's next sweep once
+     * nobody is left, frees it (crash/reaper.c). */
+    if (shl__lock(s, l->opts.timeout_ms) == 0) {
+        r = shl__op_live(s, lop->op_idx, lop->op_gen);
+        if (r)
+            atomic_store(&r->archived, 1);
+        shl__unlock(s);
+    }
     return true;
 }
