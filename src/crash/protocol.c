@@ -293,6 +293,9 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
     }
     if (active && !grace)
         return false;
+    /* the files before their records (the locked section below frees any
+     * registered meanwhile, as before) */
+    (void)shl__res_delete_then_free(l, lop->op_idx, lop->op_gen, 0, 0, true);
     if (shl__lock(s, l->opts.timeout_ms) != 0)
         return false;
     r = shl__op_live(s, lop->op_idx, lop->op_gen);

@@ -171,9 +171,11 @@ finish_orphaned_cleanups(shl_ledger *l)
             shl__unlock(s);
             continue;
         }
+        /* the files are deleted before their records are freed */
         size_t n = 0;
+        struct shl__res_ref *refs = NULL;
         shl__path *paths =
-            shl__res_collect_locked(s, o, gen, 0, 0, true, &n);
+            shl__res_list_locked(s, o, gen, 0, 0, true, &refs, &n);
         shl__frame_release_op(s, o, gen);
         shl__intent_note(s, NULL);
         shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, o, gen);
@@ -193,7 +195,12 @@ finish_orphaned_cleanups(shl_ledger *l)
         shl__unlock(s);
         for (size_t i = 0; i < n; i++)
             shl__delete_temp_path(l, paths[i]);
+        if (n && shl__lock(s, l->opts.timeout_ms) == 0) {
+            shl__res_free_refs_locked(s, refs, n);
+            shl__unlock(s);
+        }
         free(paths);
+        free(refs);
         shl__oplog(l, opid, SHL_LOG_INFO,
                    "OPERATION_STATE_CHANGED state=failed");
         shl__oplog(l, opid, SHL_LOG_ERROR, "OPERATION_FAILED");
@@ -319,6 +326,11 @@ shl__reap(shl_ledger *l)
                 (void)shl__crash_op(l, o, og, dead[k], dgen[k], "crashed");
         }
     }
+    /* the files the dead registered, before their records go (a reaper
+     * killed in between leaves the records for the next) */
+    for (uint32_t k = 0; k < nd; k++)
+        (void)shl__res_delete_then_free(l, UINT32_MAX, 0, dead[k], dgen[k],
+                                        false);
     /* 2. under the lock: re-check, free what the dead owned, free slots */
     int rc = shl__lock(s, l->opts.timeout_ms);
     if (rc)
