@@ -122,8 +122,11 @@ spawn_observer(const char *base, const char *opid, struct shared *sh)
         CHILD_CHECK(shl_op_join(l, opid, &cb, &op));
         shl_failed_info info;
         int rc = shl_op_wait_failure(op, 10000 * shl_test_multiplier(), &info);
-        if (rc)
+        if (rc) {
+            fprintf(stderr, "observer: wait_failure -> %d %s\n", rc,
+                    shl_errmsg());
             _exit(5);
+        }
         (void)shl_op_leave(op, true);
         shl_ledger_close(l);
         _exit(0);
