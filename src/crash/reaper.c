@@ -2,9 +2,11 @@
  * reaper.c: what the dead and the finished leave behind. shl__reap finds
  * participants whose liveness lock is gone (LMDB's mdb_reader_check0:
  * check, lock, re-check, clear), runs the crash protocol for their
- * operations, frees their frames, resources and slot; operations left in
- * `cleanup` with no member are finished (failed, archived) and failed
- * operations with no member are freed.
+ * operations, deletes their temp files then frees their resources, frees
+ * their frames and slot; operations left in `cleanup` with no member are
+ * finished (failed, archived) and failed operations with no member are
+ * freed. A finished (failed or completed) record is freed only once its
+ * archive is written: a dead archiver's is written here.
  */
 #include "crash/reaper.h"
 
