@@ -335,9 +335,27 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
      * nobody is left, frees it (crash/reaper.c). */
     if (shl__lock(s, l->opts.timeout_ms) == 0) {
         r = shl__op_live(s, lop->op_idx, lop->op_gen);
-        if (r)
+        shl__path *left = NULL;
+        size_t nleft = 0;
+        if (r) {
             atomic_store(&r->archived, 1);
+            bool members = false;
+            for (size_t w = 0; w < SHL__ARRAY_LEN(r->members) && !members;
+                 w++)
+                members = atomic_load(&r->members[w]) != 0;
+            /* everyone left while we wrote it (we too): free it now */
+            if (!members) {
+                left = shl__res_collect_locked(s, lop->op_idx, lop->op_gen,
+                                               0, 0, true, &nleft);
+                shl__frame_release_op(s, lop->op_idx, lop->op_gen);
+                shl__op_free_locked(s, lop->op_idx, lop->op_gen);
+            }
+        }
+        shl__epoch_bump(s);
         shl__unlock(s);
+        for (size_t i = 0; i < nleft; i++)
+            shl__delete_temp_path(l, left[i]);
+        free(left);
     }
     return true;
 }
