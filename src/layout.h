@@ -156,8 +156,10 @@ struct shl__op {
     uint32_t initiator_slot;
     uint32_t has_description;
     uint64_t initiator_gen;
-    _Atomic uint64_t coordinator; /* cleanup coordinator: (gen << 16) |
-                                     (slot + 1), 0 = none; CAS to take */
+    _Atomic uint64_t coordinator; /* cleanup coordinator, then the
+                                     archiver of the finished operation:
+                                     (gen << 13) | (slot + 1), 0 = none;
+                                     CAS to take */
     char id[SHL_OPERATION_ID_MAX + 1];
     char initiator[SHL_PARTICIPANT_ID_MAX + 1];
     char description[SHL_DESCRIPTION_MAX + 1];
@@ -174,6 +176,11 @@ struct shl__op {
      * do not invalidate the line every call reads (state, gen, op_state). */
     _Atomic uint64_t change_count SHL__ALIGNED; /* every change (snapshotter) */
     _Atomic int64_t last_heartbeat_ns; /* mono ns of the latest change */
+    /* 1 once the archive of this finished operation was written (by the
+     * one named in `coordinator`, its archiver, or by a reaper that took
+     * over from a dead one): a failed or completed record is freed only
+     * after that (crash/reaper.c), so a killed archiver loses nothing */
+    _Atomic uint32_t archived;
 } SHL__ALIGNED;
 
 /* A call frame. Allocated lock-free by its owner (CAS claim), written once

@@ -254,6 +254,12 @@ shl__coordinator_alive(shl_ledger *l, uint64_t cw)
            !shl__slot_stale(l, cs, shl__mono_ns()) && !atomic_load(&p->fenced);
 }
 
+uint64_t
+shl__coordinator_self(shl_ledger *l)
+{
+    return coord_make(l->slot, l->slot_gen);
+}
+
 bool
 shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
 {
@@ -286,6 +292,9 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
     }
     if (active && !grace)
         return false;
+    /* the files before their records (the locked section below frees any
+     * registered meanwhile, as before) */
+    (void)shl__res_delete_then_free(l, lop->op_idx, lop->op_gen, 0, 0, true);
     if (shl__lock(s, l->opts.timeout_ms) != 0)
         return false;
     r = shl__op_live(s, lop->op_idx, lop->op_gen);
@@ -320,5 +329,32 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
                "OPERATION_STATE_CHANGED state=failed");
     shl__oplog(l, lop->id, SHL_LOG_ERROR, "OPERATION_FAILED");
     (void)shl__archive_write(l, arch);
+    /* only now may the record go (we are its archiver: the word is ours).
+     * We are still a member: our leave, or the reaper's next sweep once
+     * nobody is left, frees it (crash/reaper.c). */
+    if (shl__lock(s, l->opts.timeout_ms) == 0) {
+        r = shl__op_live(s, lop->op_idx, lop->op_gen);
+        shl__path *left = NULL;
+        size_t nleft = 0;
+        if (r) {
+            atomic_store(&r->archived, 1);
+            bool members = false;
+            for (size_t w = 0; w < SHL__ARRAY_LEN(r->members) && !members;
+                 w++)
+                members = atomic_load(&r->members[w]) != 0;
+            /* everyone left while we wrote it (we too): free it now */
+            if (!members) {
+                left = shl__res_collect_locked(s, lop->op_idx, lop->op_gen,
+                                               0, 0, true, &nleft);
+                shl__frame_release_op(s, lop->op_idx, lop->op_gen);
+                shl__op_free_locked(s, lop->op_idx, lop->op_gen);
+            }
+        }
+        shl__epoch_bump(s);
+        shl__unlock(s);
+        for (size_t i = 0; i < nleft; i++)
+            shl__delete_temp_path(l, left[i]);
+        free(left);
+    }
     return true;
 }

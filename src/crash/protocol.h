@@ -23,6 +23,10 @@ bool shl__op_is_member(struct shl__op *r, uint32_t slot);
  * (the removal, the archive) is someone else's to finish. */
 bool shl__coordinator_alive(shl_ledger *l, uint64_t cw);
 
+/* The coordinator word naming this ledger (its slot and generation): the
+ * archiver of an operation it fails or completes. */
+uint64_t shl__coordinator_self(shl_ledger *l);
+
 /* Detection: mark the frames of participant (slot, slot_gen) in operation
  * (op_idx, op_gen) crashed and move the operation on (cleanup with us as
  * coordinator when a failOnCrash frame crashed; else the crash is

@@ -2,9 +2,11 @@
  * reaper.c: what the dead and the finished leave behind. shl__reap finds
  * participants whose liveness lock is gone (LMDB's mdb_reader_check0:
  * check, lock, re-check, clear), runs the crash protocol for their
- * operations, frees their frames, resources and slot; operations left in
- * `cleanup` with no member are finished (failed, archived) and failed
- * operations with no member are freed.
+ * operations, deletes their temp files then frees their resources, frees
+ * their frames and slot; operations left in `cleanup` with no member are
+ * finished (failed, archived) and failed operations with no member are
+ * freed. A finished (failed or completed) record is freed only once its
+ * archive is written: a dead archiver's is written here.
  */
 #include "crash/reaper.h"
 
@@ -46,57 +48,102 @@ collect_more(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
     free(more);
 }
 
-/* Is backup/{id}/operation.json on disk (the failed operation archived)? */
+/* An archive a reaper took over from a dead archiver: captured under the
+ * lock, written after it, then the record is freed (shl__op_archived). */
+struct arch_job {
+    shl_snapshot *snap;
+    uint32_t idx;
+    uint64_t gen;
+};
+
 static bool
-archived_on_disk(shl_ledger *l, const char *id)
+no_members(struct shl__op *r)
 {
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof(path), "%s/backup/%s/operation.json",
-                     l->base_path, id);
-    return n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0;
+    for (size_t w = 0; w < SHL__ARRAY_LEN(r->members); w++)
+        if (atomic_load(&r->members[w]))
+            return false;
+    return true;
 }
 
-/* Free a failed operation whose members are all gone, with its remaining
- * resource records (paths appended to *paths for deletion after unlock) and
- * frames. Structure lock held.
+/* Free a finished operation nothing holds any more: completed, or failed
+ * with all its members gone; its remaining resource records (paths
+ * appended to *paths for deletion after unlock) and frames go with it.
+ * Structure lock held.
  *
- * Never free an operation nobody will archive: whoever failed it captured
- * the archive under the lock and writes it after the lock is dropped, and
- * may have been killed in between (a coordinator killed mid-archive). A
- * live coordinator holds its capture and writes it whatever happens to the
- * record, so its operation is freed at once; when the coordinator is dead
- * (or there is none) and no archive is on disk, this caller captures the
- * archive here (under the lock, as the coordinator does) and writes it
- * after unlocking (*arch, one per call: a second such operation waits for
- * the next sweep). */
+ * Never free an operation whose archive is not written: its archiver (the
+ * one that failed or completed it, named in the coordinator word) writes
+ * the archive after dropping the lock, marks the record `archived` and
+ * frees it then (shl__op_archived). A live archiver is left to do that.
+ * When the archiver is dead (killed between its locked section and the
+ * end of its write, even half-way through backup/), this caller becomes
+ * the archiver: it names itself in the word, captures the archive here
+ * (under the lock, as the archiver did) into *job, and the caller writes
+ * it after unlocking and frees the record then (one per call: a second
+ * such operation waits for the next sweep). */
 static void
 free_if_abandoned_locked(shl_ledger *l, uint32_t op_idx, shl__path **paths,
-                         size_t *npaths, shl_snapshot **arch)
+                         size_t *npaths, struct arch_job *job)
 {
     struct shl__seg *s = &l->seg;
     struct shl__op *r = shl__op_at(s, op_idx);
     if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
         return;
     uint32_t st = atomic_load(&r->op_state);
-    if (st != SHL_OP_FAILED)
+    if (st != SHL_OP_FAILED && st != SHL_OP_COMPLETED)
         return;
-    for (size_t w = 0; w < SHL__ARRAY_LEN(r->members); w++)
-        if (atomic_load(&r->members[w]))
-            return;
+    if (st == SHL_OP_FAILED && !no_members(r))
+        return;
     uint64_t gen = atomic_load(&r->h.gen);
-    char id[SHL_OPERATION_ID_MAX + 1];
-    shl__copy_field(id, r->id, sizeof(id));
-    if (!shl__coordinator_alive(l, atomic_load(&r->coordinator)) &&
-        !archived_on_disk(l, id)) {
-        if (!arch || *arch)
-            return; /* one archive per call: a later sweep frees it */
-        *arch = shl__archive_capture(l, op_idx, gen);
-        if (!*arch)
+    if (!atomic_load(&r->archived)) {
+        if (shl__coordinator_alive(l, atomic_load(&r->coordinator)))
+            return; /* its archiver frees it after writing */
+        if (!job || job->snap)
+            return; /* one archive per call: a later sweep takes it */
+        shl_snapshot *snap = shl__archive_capture(l, op_idx, gen);
+        if (!snap)
             return; /* capture failed: keep it, a later sweep retries */
+        atomic_store(&r->coordinator, shl__coordinator_self(l));
+        job->snap = snap;
+        job->idx = op_idx;
+        job->gen = gen;
+        return;
     }
     collect_more(s, op_idx, gen, 0, 0, true, paths, npaths);
     shl__frame_release_op(s, op_idx, gen);
     shl__op_free_locked(s, op_idx, gen);
+}
+
+/* Write an archive taken over from a dead archiver, then free. */
+static void
+run_job(shl_ledger *l, struct arch_job *job)
+{
+    if (!job->snap)
+        return;
+    (void)shl__archive_write(l, job->snap);
+    job->snap = NULL;
+    shl__op_archived(l, job->idx, job->gen);
+}
+
+void
+shl__op_archived(shl_ledger *l, uint32_t op_idx, uint64_t op_gen)
+{
+    struct shl__seg *s = &l->seg;
+    if (op_idx >= s->hdr->cap[SHL__T_OP] ||
+        shl__lock(s, l->opts.timeout_ms) != 0)
+        return; /* the record stays; a sweep archives and frees it */
+    shl__path *paths = NULL;
+    size_t npaths = 0;
+    struct shl__op *r = shl__op_at(s, op_idx);
+    if (atomic_load(&r->h.state) == SHL__R_ALLOCATED &&
+        atomic_load(&r->h.gen) == op_gen) {
+        atomic_store(&r->archived, 1);
+        free_if_abandoned_locked(l, op_idx, &paths, &npaths, NULL);
+    }
+    shl__epoch_bump(s);
+    shl__unlock(s);
+    for (size_t i = 0; i < npaths; i++)
+        shl__delete_temp_path(l, paths[i]);
+    free(paths);
 }
 
 /* An operation in `cleanup` whose members are all gone has nobody left to
@@ -126,9 +173,11 @@ finish_orphaned_cleanups(shl_ledger *l)
             shl__unlock(s);
             continue;
         }
+        /* the files are deleted before their records are freed */
         size_t n = 0;
+        struct shl__res_ref *refs = NULL;
         shl__path *paths =
-            shl__res_collect_locked(s, o, gen, 0, 0, true, &n);
+            shl__res_list_locked(s, o, gen, 0, 0, true, &refs, &n);
         shl__frame_release_op(s, o, gen);
         shl__intent_note(s, NULL);
         shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, o, gen);
@@ -139,33 +188,34 @@ finish_orphaned_cleanups(shl_ledger *l)
                               memory_order_release);
         atomic_fetch_add(&r->change_count, 1);
         shl__intent_clear(s);
+        /* we are its archiver: the record stays until the archive is
+         * written (a reaper killed before that is replaced by the next) */
+        atomic_store(&r->coordinator, shl__coordinator_self(l));
         shl_snapshot *arch = shl__archive_capture(l, o, gen);
         char opid[SHL_OPERATION_ID_MAX + 1];
         shl__copy_field(opid, r->id, sizeof(opid));
         shl__unlock(s);
         for (size_t i = 0; i < n; i++)
             shl__delete_temp_path(l, paths[i]);
+        if (n && shl__lock(s, l->opts.timeout_ms) == 0) {
+            shl__res_free_refs_locked(s, refs, n);
+            shl__unlock(s);
+        }
         free(paths);
+        free(refs);
         shl__oplog(l, opid, SHL_LOG_INFO,
                    "OPERATION_STATE_CHANGED state=failed");
         shl__oplog(l, opid, SHL_LOG_ERROR, "OPERATION_FAILED");
         (void)shl__archive_write(l, arch);
-        (void)shl__op_reclaim_if_abandoned(l, o);
+        shl__op_archived(l, o, gen);
     }
-}
-
-static bool
-no_members(struct shl__op *r)
-{
-    for (size_t w = 0; w < SHL__ARRAY_LEN(r->members); w++)
-        if (atomic_load(&r->members[w]))
-            return false;
-    return true;
 }
 
 /* Whoever reaps (every monitor pass, every open, gc) finishes what the
  * departed left: an operation in `cleanup` with no member is failed,
- * archived and freed; a `failed` one with no member is freed. Lock-free
+ * archived and freed; a `failed` one with no member is freed (archived
+ * first if its archiver died); a `completed` one whose archiver died is
+ * archived and freed. Lock-free
  * scan; the lock is taken only for a candidate (and re-checked under it).
  * Before, this ran only when a death was reaped right now, so an
  * operation whose members all left (rather than died) stayed for ever. */
@@ -189,6 +239,14 @@ sweep_abandoned(shl_ledger *l, bool force)
         if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
             continue;
         uint32_t st = atomic_load(&r->op_state);
+        if (st == SHL_OP_COMPLETED) {
+            /* completed records live only while their archiver writes the
+             * archive: one left behind lost its archiver */
+            if (atomic_load(&r->archived) ||
+                !shl__coordinator_alive(l, atomic_load(&r->coordinator)))
+                (void)shl__op_reclaim_if_abandoned(l, o);
+            continue;
+        }
         if ((st != SHL_OP_CLEANUP && st != SHL_OP_FAILED) || !no_members(r))
             continue;
         if (st == SHL_OP_CLEANUP)
@@ -209,14 +267,13 @@ shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx)
         return rc;
     shl__path *paths = NULL;
     size_t npaths = 0;
-    shl_snapshot *arch = NULL;
-    free_if_abandoned_locked(l, op_idx, &paths, &npaths, &arch);
+    struct arch_job job = {0};
+    free_if_abandoned_locked(l, op_idx, &paths, &npaths, &job);
     shl__unlock(s);
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
-    if (arch) /* its archiver died before writing it */
-        (void)shl__archive_write(l, arch);
+    run_job(l, &job); /* its archiver died before writing it */
     shl__epoch_bump(s);
     return 0;
 }
@@ -271,12 +328,17 @@ shl__reap(shl_ledger *l)
                 (void)shl__crash_op(l, o, og, dead[k], dgen[k], "crashed");
         }
     }
+    /* the files the dead registered, before their records go (a reaper
+     * killed in between leaves the records for the next) */
+    for (uint32_t k = 0; k < nd; k++)
+        (void)shl__res_delete_then_free(l, UINT32_MAX, 0, dead[k], dgen[k],
+                                        false);
     /* 2. under the lock: re-check, free what the dead owned, free slots */
     int rc = shl__lock(s, l->opts.timeout_ms);
     if (rc)
         return rc;
     int reaped = 0;
-    shl_snapshot *arch = NULL;
+    struct arch_job job = {0};
     shl__path *paths = NULL;
     size_t npaths = 0;
     for (uint32_t k = 0; k < nd; k++) {
@@ -332,7 +394,7 @@ shl__reap(shl_ledger *l)
                 atomic_fetch_and(&r->members[slot / 64],
                                  ~(1ull << (slot % 64)));
                 atomic_fetch_add(&r->change_count, 1);
-                free_if_abandoned_locked(l, o, &paths, &npaths, &arch);
+                free_if_abandoned_locked(l, o, &paths, &npaths, &job);
             }
         }
         /* the slot itself */
@@ -354,8 +416,7 @@ shl__reap(shl_ledger *l)
     for (size_t i = 0; i < npaths; i++)
         shl__delete_temp_path(l, paths[i]);
     free(paths);
-    if (arch) /* its archiver died before writing it */
-        (void)shl__archive_write(l, arch);
+    run_job(l, &job); /* its archiver died before writing it */
     /* a remover among the dead may have died between a frame's GONE word
      * and its release */
     (void)shl__frame_finish_all(s);

@@ -18,4 +18,10 @@ int shl__reap(shl_ledger *l);
  * remaining resources, deleted, and frames). Returns 0 or a lock error. */
 int shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx);
 
+/* The archiver of a finished operation (op_idx, op_gen) has written its
+ * archive (or tried: a failure was reported): mark it archived and free
+ * the record if nothing else holds it (completed; failed with no member
+ * left). Takes the structure lock; a record reused meanwhile is left. */
+void shl__op_archived(shl_ledger *l, uint32_t op_idx, uint64_t op_gen);
+
 #endif /* SHL_CRASH_REAPER_H */

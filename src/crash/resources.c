@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "shm/lock.h"
+#include "shm/records.h"
 
 static void
 report(shl_ledger *l, const char *path, const char *what, int err)
@@ -258,4 +260,30 @@ shl__delete_temp_path(shl_ledger *l, const char *path)
         report(l, path, "left: not a regular file or directory", EPERM);
     }
     close(pfd);
+}
+
+int
+shl__res_delete_then_free(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
+                          uint32_t slot, uint64_t slot_gen, bool any_owner)
+{
+    struct shl__seg *s = &l->seg;
+    int rc = shl__lock(s, l->opts.timeout_ms);
+    if (rc)
+        return rc;
+    struct shl__res_ref *refs = NULL;
+    size_t n = 0;
+    shl__path *paths = shl__res_list_locked(s, op_idx, op_gen, slot,
+                                            slot_gen, any_owner, &refs, &n);
+    shl__unlock(s);
+    SHL_CRASH_POINT("res.listed");
+    for (size_t i = 0; i < n; i++)
+        shl__delete_temp_path(l, paths[i]);
+    SHL_CRASH_POINT("res.deleted");
+    if (n && (rc = shl__lock(s, l->opts.timeout_ms)) == 0) {
+        shl__res_free_refs_locked(s, refs, n);
+        shl__unlock(s);
+    }
+    free(paths);
+    free(refs);
+    return rc;
 }

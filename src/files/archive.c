@@ -207,6 +207,8 @@ shl__archive_write(shl_ledger *l, shl_snapshot *snap)
     } else {
         arch_fail(l, &e, "JSON of", id, rc);
     }
+    /* a half-written archive: operation.json there, the logs not moved */
+    SHL_CRASH_POINT("archive.json");
     move_in(l, &e, id, SHL__FILE_LOG, folder, "operation.log");
     move_in(l, &e, id, SHL__FILE_DEBUG, folder, "operation.debug.log");
     move_in(l, &e, id, SHL__FILE_TRAIL, folder, "trail.jsonl");

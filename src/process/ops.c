@@ -8,6 +8,7 @@
  * (complete, fail). Every change bumps the record's change_count (the
  * snapshotter's cue) and state/abort changes bump the segment epoch.
  */
+#include "crash/protocol.h"
 #include "crash/reaper.h"
 #include "files/snapshotter.h"
 #include "process/monitor.h"
@@ -199,6 +200,7 @@ shl_op_create(shl_ledger *l, const char *description,
     r->initiator_slot = l->slot;
     r->initiator_gen = l->slot_gen;
     atomic_store_explicit(&r->coordinator, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->archived, 0, memory_order_relaxed);
     memset(r->id, 0, sizeof(r->id));
     memcpy(r->id, id, strlen(id));
     memset(r->initiator, 0, sizeof(r->initiator));
@@ -520,25 +522,29 @@ shl_op_complete(shl_op *op)
                            lop->id, shl_op_state_name((shl_op_state)st));
     }
     /* One locked section: a completer that dies anywhere in it leaves a
-     * record that is `completed` and still allocated, which the repair of
-     * the next locker finishes (lock.c: completed operations never stay
-     * allocated). */
+     * record that is `completed` and still allocated, whose frames and
+     * resources the repair of the next locker frees (lock.c). The record
+     * itself stays `completed` until its archive is written: we are its
+     * archiver, and if we die before that the reaper writes it
+     * (crash/reaper.c), so a killed completer loses no archive. */
     atomic_store_explicit(&r->op_state, SHL_OP_COMPLETED,
                           memory_order_release);
+    atomic_store(&r->coordinator, shl__coordinator_self(l));
     shl__op_touch(r);
     /* the archive shows the frames and resources as they are now */
     shl_snapshot *arch = shl__archive_capture(l, lop->op_idx, lop->op_gen);
     shl__op_resources_free_locked(s, lop->op_idx, lop->op_gen);
     shl__frame_release_op(s, lop->op_idx, lop->op_gen);
-    shl__op_free_locked(s, lop->op_idx, lop->op_gen);
     shl__epoch_bump(s);
     shl__unlock(s);
+    SHL_CRASH_POINT("complete.unlocked");
     shl__oplog(l, lop->id, SHL_LOG_INFO, "OPERATION_COMPLETED");
     /* complete() promises the archive on disk: a failure is the result */
     int arc = shl__archive_write(l, arch);
     char amsg[512] = "";
     if (arc != 0)
         snprintf(amsg, sizeof(amsg), "%s", shl_errmsg());
+    shl__op_archived(l, lop->op_idx, lop->op_gen);
 
     /* Our own pending calls lost their frames with everyone else's. */
     pthread_mutex_lock(&l->mu);

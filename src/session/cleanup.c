@@ -60,17 +60,15 @@ shl__session_self_cleanup(shl_ledger *l, struct shl__lop *lop,
         return;
     if (shl__lock(s, l->opts.timeout_ms) == 0) {
         lop->self_cleaned = true;
-        size_t n = 0;
-        shl__path *paths =
-            shl__res_collect_locked(s, lop->op_idx, lop->op_gen, l->slot,
-                                     l->slot_gen, false, &n);
         struct shl__op *r = shl__op_live(s, lop->op_idx, lop->op_gen);
         if (r)
             atomic_fetch_add(&r->change_count, 1);
         shl__unlock(s);
-        for (size_t i = 0; i < n; i++)
-            shl__delete_temp_path(l, paths[i]);
-        free(paths);
+        SHL_CRASH_POINT("cleanup.unlocked");
+        /* the files first, the records after: killed in between, the
+         * records are still there for the reaper */
+        (void)shl__res_delete_then_free(l, lop->op_idx, lop->op_gen, l->slot,
+                                        l->slot_gen, false);
         shl__epoch_bump(s);
     }
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash/protocol.h"
+#include "crash/reaper.h"
 #include "files/archive.h"
 #include "files/log.h"
 #include "internal.h"
@@ -143,17 +145,20 @@ shl__op_fail(struct shl__lop *lop, const char *reason,
         (void)shl__op_crashed_add(r, crashed_call_id);
     shl__seq_write_end(&r->h);
     atomic_store_explicit(&r->op_state, SHL_OP_FAILED, memory_order_release);
+    /* we are its archiver: the record is not freed before our archive is
+     * written, and a reaper takes over if we die first (crash/reaper.c) */
+    atomic_store(&r->coordinator, shl__coordinator_self(lop->l));
     shl__op_touch(r);
     shl__intent_clear(s);
-    /* captured under the lock: the operation may be reclaimed as soon as
-     * its last member leaves */
     shl_snapshot *arch = shl__archive_capture(lop->l, lop->op_idx,
                                               lop->op_gen);
     shl__unlock(s);
     shl__epoch_bump(s);
+    SHL_CRASH_POINT("fail.unlocked");
     shl__oplog(lop->l, lop->id, SHL_LOG_INFO,
                "OPERATION_STATE_CHANGED state=failed");
     (void)shl__archive_write(lop->l, arch);
+    shl__op_archived(lop->l, lop->op_idx, lop->op_gen);
     return 0;
 }
 

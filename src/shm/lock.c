@@ -59,10 +59,12 @@ shl__intent_clear(struct shl__seg *s)
                           memory_order_release);
 }
 
-/* A completed operation never stays allocated: complete() does everything
- * in one locked section, so a record found `completed` here belongs to a
- * completer that died inside it. Finish its work (roll forward): free its
- * resources, release its frames, drop it from the index, free it. */
+/* complete() frees a completed operation's resources and frames in one
+ * locked section, so a record found `completed` with any here belongs to
+ * a completer that died inside it. Finish that work (roll forward): free
+ * its resources, release its frames. The record itself stays until its
+ * archive is written: by the completer, or, when it is dead, by the
+ * reaper (crash/reaper.c), which frees it then. */
 static void
 finish_completed_ops(struct shl__seg *s)
 {
@@ -89,8 +91,6 @@ finish_completed_ops(struct shl__seg *s)
                 continue;
             (void)shl__frame_remove(s, f, atomic_load(&f->h.gen));
         }
-        /* the index is rebuilt from the records right after */
-        shl__rec_release(s, SHL__T_OP, &op->h);
     }
     (void)h;
 }

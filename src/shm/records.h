@@ -33,6 +33,29 @@ shl__path *shl__res_collect_locked(struct shl__seg *s, uint32_t op_idx,
                                    uint64_t slot_gen, bool any_owner,
                                    size_t *n);
 
+/* A resource record listed for a later free: its index and generation. */
+struct shl__res_ref {
+    uint32_t idx;
+    uint64_t gen;
+};
+
+/* List, without freeing, the resource records of operation (op_idx,
+ * op_gen), or of every operation when op_idx is UINT32_MAX, registered by
+ * participant (slot, slot_gen), or by anyone when any_owner: their paths
+ * and refs (malloc'd arrays the caller frees; count in *n, 0 on allocation
+ * failure). For deleting the files before the records go, so a cleaner
+ * killed in between leaves records the next one still finds (issue 12,
+ * temp_left). Structure lock held. */
+shl__path *shl__res_list_locked(struct shl__seg *s, uint32_t op_idx,
+                                uint64_t op_gen, uint32_t slot,
+                                uint64_t slot_gen, bool any_owner,
+                                struct shl__res_ref **refs, size_t *n);
+
+/* Free the listed records still allocated with the listed generation.
+ * Structure lock held. */
+void shl__res_free_refs_locked(struct shl__seg *s,
+                               const struct shl__res_ref *refs, size_t n);
+
 /* Mark an operation changed: bump change_count (readers and the
  * snapshotter look at it) and move its lastHeartbeat. Lock-free. */
 void shl__op_touch(struct shl__op *r);

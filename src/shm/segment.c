@@ -220,6 +220,7 @@ shl__format_signature(void)
         offsetof(struct shl__part, bell),
         offsetof(struct shl__op, id),
         offsetof(struct shl__op, crashed),
+        offsetof(struct shl__op, archived),
         offsetof(struct shl__frame, call_id),
         offsetof(struct shl__frame, description),
         offsetof(struct shl__res, path),

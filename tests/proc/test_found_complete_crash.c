@@ -1,10 +1,14 @@
 /*
  * test_found_complete_crash.c: a completer killed in the middle of
  * shl_op_complete() (at the crash points of its resource frees) leaves the
- * operation fully gone after the next locker's repair: complete() does all
- * its work in one locked section, and the repair finishes any operation it
- * finds `completed` but still allocated (lock.c, finish_completed_ops).
- * Found as a bug by this test, fixed since; kept as a regression test.
+ * operation fully gone, and archived, after the next locker's repair and a
+ * reap: complete() does its segment work in one locked section, the repair
+ * finishes the frees of any operation it finds `completed` with frames or
+ * resources left (lock.c, finish_completed_ops), and the reaper writes the
+ * archive the dead completer never wrote, then frees the record
+ * (crash/reaper.c). Found as a bug by this test, fixed since; kept as a
+ * regression test. (Until issue 12's torture tier, the repair freed the
+ * record itself and the archive was lost for good.)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -61,6 +65,13 @@ crash_in_complete(const char *point)
     assert_shl_ok(shl__lock(&l->seg, 2000));
     shl__unlock(&l->seg);
     assert_segment_clean(shl_ledger_reader(l));
+    /* the reap (any monitor pass, open or gc) archives and frees it */
+    assert_true(shl_ledger_reap(l) >= 0);
+    assert_segment_clean(shl_ledger_reader(l));
+    char arch[800];
+    snprintf(arch, sizeof(arch), "%s/backup/%s/operation.json", base, id);
+    if (access(arch, F_OK) != 0)
+        fail_msg("crash at %s in complete: %s not archived", point, id);
 
     uint32_t idx;
     uint64_t gen;

@@ -293,6 +293,13 @@ worker_main(uint32_t inc_idx, uint64_t seed)
     if (ring_armed) {
         atomic_store(&in->armed, ARM_POINT);
         shl__crash_arm(ring_points[RND(&rs, 5)], SHL__CRASH_SIGKILL);
+    } else if (RND(&rs, 6) == 0) {
+        /* the failer of an operation (a failOnCrash call's fail) dying
+         * before or while it writes the archive: the reaper must */
+        ring_armed = true; /* one point for life, as the ring's */
+        atomic_store(&in->armed, ARM_POINT);
+        shl__crash_arm(RND(&rs, 2) ? "fail.unlocked" : "archive.json",
+                       SHL__CRASH_SIGKILL);
     }
     struct wsess ss[T_SLOTS];
     memset(ss, 0, sizeof(ss));
@@ -471,6 +478,22 @@ worker_main(uint32_t inc_idx, uint64_t seed)
 
 /* ---- the initiator ---- */
 
+/* shl_op_complete, said aloud when it fails. SHL_EIO: the operation IS
+ * completed and `op` freed (the archive could not be written whole), so
+ * the caller must not touch `op` again; any other failure leaves it valid.
+ * Returns true when `op` is gone. */
+static bool
+ctl_complete(shl_op *op)
+{
+    char id[SHL_OPERATION_ID_MAX + 1];
+    snprintf(id, sizeof(id), "%s", shl_op_id(op));
+    int rc = shl_op_complete(op);
+    if (rc != 0)
+        fprintf(stderr, "torture: ctl: complete %s -> %s: %s\n", id,
+                shl_strerror(rc), shl_errmsg());
+    return rc == 0 || rc == SHL_EIO;
+}
+
 static int64_t
 wall_us(void)
 {
@@ -513,11 +536,15 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
         for (uint32_t k = 0; k < T_SLOTS; k++) {
             bool armed = RND(&rs, 40) == 0;
             if (armed) {
+                /* and between complete's locked section and its archive
+                 * (complete.unlocked), or half-way through writing it
+                 * (archive.json): the reaper must archive it */
                 static const char *const pts[] = {
-                    "lock.acquired", "alloc.claimed", "alloc.published",
-                    "free.unindexed", "free.released"};
+                    "lock.acquired",   "alloc.claimed",    "alloc.published",
+                    "free.unindexed",  "free.released",    "complete.unlocked",
+                    "archive.json"};
                 atomic_store(&in->armed, ARM_POINT);
-                shl__crash_arm(pts[RND(&rs, 5)], SHL__CRASH_SIGKILL);
+                shl__crash_arm(pts[RND(&rs, 7)], SHL__CRASH_SIGKILL);
             }
             if (ops[k]) {
                 int st = shl_op_get_state(ops[k]);
@@ -528,7 +555,7 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
                 if (st == SHL_OP_RUNNING && shl_op_is_initiator(ops[k])) {
                     if (cur)
                         atomic_store(&SH->ops[cur - 1].complete_us, wall_us());
-                    if (shl_op_complete(ops[k]) == 0)
+                    if (ctl_complete(ops[k]))
                         ops[k] = NULL;
                 }
                 if (ops[k])
@@ -555,7 +582,7 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
             shl_op_is_initiator(ops[k])) {
             if (cur)
                 atomic_store(&SH->ops[cur - 1].complete_us, wall_us());
-            if (shl_op_complete(ops[k]) == 0)
+            if (ctl_complete(ops[k]))
                 continue;
         }
         (void)shl_op_leave(ops[k], true);
@@ -580,13 +607,8 @@ static void __attribute__((noreturn)) ctl_main(uint32_t inc_idx, uint64_t seed)
             for (uint32_t j = 0; j < atomic_load(&SH->nops); j++)
                 if (strcmp(SH->ops[j].id, rows[i].operation_id) == 0)
                     atomic_store(&SH->ops[j].complete_us, wall_us());
-            int crc = shl_op_complete(op);
-            if (crc != 0) {
-                fprintf(stderr,
-                        "torture: ctl: complete %s at the end -> %s: %s\n",
-                        rows[i].operation_id, shl_strerror(crc), shl_errmsg());
+            if (!ctl_complete(op))
                 (void)shl_op_leave(op, true);
-            }
         }
         free(rows);
     }
@@ -1125,6 +1147,14 @@ spawn(bool ctl, uint32_t *inc_out)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        /* cmocka's handlers would turn a crash into exit 1 (child_exit):
+         * die by the signal, so the driver names it (child_crash) and a
+         * core can be kept */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGILL, SIG_DFL);
+        signal(SIGFPE, SIG_DFL);
+        signal(SIGABRT, SIG_DFL);
         if (ctl)
             ctl_main(inc, seed);
         worker_main(inc, seed);

@@ -276,7 +276,7 @@ test_archive_rotation_counts_folders(void **state)
         strcpy(ids[i], shl_op_id(op));
         if (i == 0) {
             /* an old backup holding a symlink to the outside folder */
-            char dir[1200];
+            char dir[2048];
             snprintf(dir, sizeof(dir), "%s/%s", backup, ids[i]);
             assert_int_equal(mkdir(dir, 0700), 0);
             snprintf(p, sizeof(p), "%s/%s/link", backup, ids[i]);
@@ -291,7 +291,7 @@ test_archive_rotation_counts_folders(void **state)
     /* the three newest names survive */
     qsort(ids, 5, sizeof(ids[0]), (int (*)(const void *, const void *))strcmp);
     for (int i = 0; i < 5; i++) {
-        char dir[1200];
+        char dir[2048];
         snprintf(dir, sizeof(dir), "%s/%s", backup, ids[i]);
         struct stat st;
         assert_int_equal(lstat(dir, &st) == 0, i >= 2);

@@ -24,8 +24,9 @@
 #   stress  the torture tier (label stress) on build/ci-debug (no extra
 #           build): SHL_TORTURE_SECONDS (default 180: 1,000-2,000 SIGKILLs
 #           on a loaded 2-core machine), SHL_TORTURE_SEED (printed);
-#           opt-in with STRESS=1 for now (it still finds violations, see
-#           README, Reliability). Longer runs: tools/dev/torture.sh
+#           opt-in with STRESS=1 for now (what it still finds is the
+#           event ring's, see README, Reliability). Longer runs:
+#           tools/dev/torture.sh
 #   fuzz    tools/dev/fuzz.sh: clang libFuzzer targets (build/fuzz), each
 #           for FUZZ_SECONDS (default here 20); then ctest -L fuzz replays
 #           the committed seeds and regression inputs; FUZZ=0 skips it
