@@ -367,6 +367,10 @@ Abort(benchmark::State &state)
                 shl_op *cop = nullptr;
                 if (shl_op_join(cl, shl_op_id(op), nullptr, &cop))
                     _exit(3);
+                // map the shared page now: its first write after fork
+                // faults (tens of microseconds) on a CPU another member
+                // may be waiting for
+                sh->t[i].store(0);
                 write_byte(p[1]);
                 if (shl_op_wait_abort(cop, 10000) != 0)
                     _exit(4);
