@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "session/opstate.h"
 #include "shm/reader.h"
 #include "shm/segment.h"
 
@@ -153,7 +152,12 @@ abort_seen(shl_op *op, struct shl__op **rec)
 {
     if (atomic_load(&op->aborted))
         return true;
-    struct shl__op *r = shl__lop_record(op->lop);
+    struct shl__lop *lop = op->lop;
+    struct shl__op *r = shl__op_at(&lop->l->seg, lop->op_idx);
+    if (atomic_load_explicit(&r->h.gen, memory_order_acquire) != lop->op_gen ||
+        atomic_load_explicit(&r->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED)
+        r = NULL; /* the record is gone: the delivery alone can tell us */
     *rec = r;
     if (r && atomic_load_explicit(&r->aborted, memory_order_acquire)) {
         atomic_store(&op->aborted, true);
