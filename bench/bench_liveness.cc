@@ -13,8 +13,23 @@
 //                              registration, after its call started); the
 //                              kill time is the victim's clock right before
 //                              the registration
-//   Liveness/Abort/others:3    shl_op_set_abort_flag -> the last of 3 other
-//                              processes returns from shl_op_wait_abort
+//   Liveness/Abort/others:3/settled:S
+//                              shl_op_set_abort_flag -> the last of 3 other
+//                              processes returns from shl_op_wait_abort.
+//                              settled:1 sets the flag once every thread of
+//                              the members (and the initiator's own library
+//                              threads) sleeps, i.e. each member is in its
+//                              wait and its monitor has finished the passes
+//                              of its start-up; settled:0 sets it as soon as
+//                              the members said they joined (their start-up
+//                              and their joins' doorbells still running).
+//                              Either way a member that returned holds still
+//                              (no leave, no exit) until all three returned,
+//                              so the first one's leave does not wake the
+//                              others' threads inside the measurement.
+//                              Counters on_abort_p50_us / _p99_us: the
+//                              same for the last of the members' on_abort
+//                              callbacks (the monitor's futex thread).
 //   Liveness/Stale/stale_ms:S  SIGSTOP -> on_heartbeat_error(heartbeatStale)
 //                              in the initiator; staleThreshold S ms
 //                              (observer and victim), so it is bounded by
@@ -30,6 +45,10 @@
 // One repetition each (the sample count is the statistic), so the JSON has
 // iteration entries, not aggregates.
 #include "common.h"
+
+#include <dirent.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <random>
@@ -48,6 +67,7 @@ constexpr int kKills = 200;
 // Shared between the bench process and its children.
 struct Shared {
     std::atomic<int64_t> t[8];
+    std::atomic<uint32_t> returned; // Abort: members that returned
     char op_id[256];
 };
 
@@ -104,6 +124,16 @@ set_counters(benchmark::State &state, std::vector<double> &us)
 
 void
 on_failure_cb(shl_op *, const shl_failed_info *, void *u)
+{
+    auto *t = static_cast<std::atomic<int64_t> *>(u);
+    int64_t z = 0;
+    t->compare_exchange_strong(z, shlb::mono_ns());
+}
+
+// Abort: a member's on_abort stamps its time (the last of the three's is
+// reported as on_abort_p50_us / on_abort_p99_us).
+void
+on_abort_cb(shl_op *, void *u)
 {
     auto *t = static_cast<std::atomic<int64_t> *>(u);
     int64_t z = 0;
@@ -252,15 +282,84 @@ BENCHMARK(Crash)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
+// Every thread of `pid` sleeps (state S in /proc/<pid>/task/*/stat);
+// `skip` is a thread not to look at (the caller). False if any runs, is
+// runnable or cannot be read.
+bool
+all_threads_asleep(pid_t pid, pid_t skip)
+{
+    std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    DIR *d = opendir(dir.c_str());
+    if (!d)
+        return false;
+    bool asleep = true;
+    while (struct dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.' || std::atoi(e->d_name) == skip)
+            continue;
+        std::string path = dir + "/" + e->d_name + "/stat";
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        char buf[512];
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n <= 0) {
+            asleep = false;
+            break;
+        }
+        buf[n] = 0;
+        const char *rp = std::strrchr(buf, ')'); // comm may hold spaces
+        if (!rp || rp[1] != ' ' || rp[2] != 'S') {
+            asleep = false;
+            break;
+        }
+    }
+    closedir(d);
+    return asleep;
+}
+
+// Wait (up to 2 s) until the members' threads and this process's library
+// threads have all slept for two looks 200 us apart.
+bool
+settle(const std::vector<pid_t> &kids)
+{
+    pid_t self = getpid(), me = (pid_t)syscall(SYS_gettid);
+    int calm = 0;
+    for (int i = 0; i < 10000 && calm < 2; i++) {
+        bool ok = all_threads_asleep(self, me);
+        for (pid_t k : kids)
+            ok = ok && all_threads_asleep(k, 0);
+        calm = ok ? calm + 1 : 0;
+        if (calm < 2)
+            usleep(200);
+    }
+    return calm >= 2;
+}
+
+// A member that returned: hold still until all `others` have returned (the
+// last one wakes the rest), so no leave runs inside the measurement.
+void
+hold_until_all_returned(Shared *sh, uint32_t others)
+{
+    uint32_t n = sh->returned.fetch_add(1) + 1;
+    auto *w = reinterpret_cast<uint32_t *>(&sh->returned);
+    if (n >= others) {
+        syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+        return;
+    }
+    while ((n = sh->returned.load()) < others)
+        syscall(SYS_futex, w, FUTEX_WAIT, n, nullptr, nullptr, 0);
+}
+
 void
 Abort(benchmark::State &state)
 {
     const int others = (int)state.range(0);
+    const bool settled = state.range(1) != 0;
     shlb::TempBase base("liveab");
     shl_ledger_opts o = live_opts();
     shl_ledger *l = shlb::open_ledger(base, "initiator", o);
     Shared *sh = shared_map();
-    std::vector<double> us;
+    std::vector<double> us, cb_us;
     for (auto _ : state) {
         shl_op *op = nullptr;
         SHLB_CHECK(shl_op_create(l, "abort", nullptr, &op));
@@ -268,8 +367,10 @@ Abort(benchmark::State &state)
         if (pipe(p) != 0)
             std::abort();
         std::vector<pid_t> kids;
+        sh->returned.store(0);
         for (int i = 0; i < others; i++) {
             sh->t[i].store(0);
+            sh->t[4 + i].store(0);
             pid_t pid = fork();
             if (pid == 0) {
                 close(p[0]);
@@ -277,13 +378,25 @@ Abort(benchmark::State &state)
                 std::string id = "member" + std::to_string(i);
                 if (shl_ledger_open(&cl, base.c_str(), id.c_str(), &o))
                     _exit(2);
+                shl_op_callbacks cb;
+                std::memset(&cb, 0, sizeof(cb));
+                cb.on_abort = on_abort_cb;
+                cb.user = &sh->t[4 + i];
                 shl_op *cop = nullptr;
-                if (shl_op_join(cl, shl_op_id(op), nullptr, &cop))
+                if (shl_op_join(cl, shl_op_id(op), &cb, &cop))
                     _exit(3);
+                // map the shared page now: its first write after fork
+                // faults (tens of microseconds) on a CPU another member
+                // may be waiting for
+                sh->t[i].store(0);
                 write_byte(p[1]);
                 if (shl_op_wait_abort(cop, 10000) != 0)
                     _exit(4);
                 sh->t[i].store(shlb::mono_ns());
+                hold_until_all_returned(sh, (uint32_t)others);
+                for (int w = 0; w < 10000 && sh->t[4 + i].load() == 0; w++)
+                    usleep(1000); // on_abort, then leave
+                trace_cause("returned", sh->t[i].load());
                 shl_op_leave(cop, true);
                 shl_ledger_close(cl);
                 _exit(0);
@@ -295,6 +408,14 @@ Abort(benchmark::State &state)
         for (int i = 0; i < others; i++)
             ok = ok && read_byte(p[0]);
         close(p[0]);
+        if (ok && settled && !settle(kids)) {
+            for (pid_t k : kids)
+                kill(k, SIGKILL);
+            for (pid_t k : kids)
+                waitpid(k, nullptr, 0);
+            state.SkipWithError("the members did not fall asleep within 2 s");
+            break;
+        }
         int64_t t0 = shlb::mono_ns();
         SHLB_CHECK(shl_op_set_abort_flag(op, true));
         trace_cause("abort", t0);
@@ -307,22 +428,34 @@ Abort(benchmark::State &state)
             state.SkipWithError("a member failed");
             break;
         }
-        int64_t last = 0;
-        for (int i = 0; i < others; i++)
+        int64_t last = 0, last_cb = 0;
+        for (int i = 0; i < others; i++) {
             last = std::max(last, sh->t[i].load());
+            int64_t c = sh->t[4 + i].load();
+            last_cb = c && last_cb >= 0 ? std::max(last_cb, c) : -1;
+        }
+        if (last_cb > 0)
+            cb_us.push_back((double)(last_cb - t0) / 1e3);
         double lat = (double)(last - t0) / 1e3;
         us.push_back(lat);
         state.SetIterationTime(lat / 1e6);
         SHLB_CHECK(shl_op_leave(op, true));
     }
     set_counters(state, us);
+    if (!cb_us.empty()) {
+        std::sort(cb_us.begin(), cb_us.end());
+        state.counters["on_abort_p50_us"] = cb_us[(cb_us.size() - 1) / 2];
+        state.counters["on_abort_p99_us"] =
+            cb_us[(size_t)(0.99 * (double)(cb_us.size() - 1) + 0.5)];
+    }
     shl_ledger_close(l);
     munmap(sh, sizeof(Shared));
 }
 BENCHMARK(Abort)
     ->Name("Liveness/Abort")
-    ->ArgName("others")
-    ->Arg(3)
+    ->ArgNames({"others", "settled"})
+    ->Args({3, 1})
+    ->Args({3, 0})
     ->Iterations(kKills)
     ->Repetitions(1)
     ->UseManualTime()

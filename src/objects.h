@@ -71,6 +71,10 @@ struct shl_op {
     _Atomic bool aborted;
     _Atomic bool abort_fired;
     _Atomic bool failure_fired;
+    /* shl_op_wait_abort sleeps on the record's shared abort word and on
+     * this private one, bumped by every delivery of the abort (deliver.c) */
+    _Atomic uint32_t abort_seq;
+    _Atomic uint32_t abort_waiters; /* threads in that sleep */
 
     /* heartbeat configuration (ledger->mu) */
     bool hb_enabled;

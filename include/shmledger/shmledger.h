@@ -1298,7 +1298,11 @@ SHL_API void shl_op_stop_heartbeat(shl_op *op);
 SHL_API int shl_op_heartbeat(shl_op *op, shl_heartbeat_result **out);
 
 /**
- * Wait until this session sees the abort (the onAbort future).
+ * Wait until this session sees the abort (the onAbort future): it was
+ * delivered to the session, or the operation's shared abort flag is set
+ * (the wait sleeps on the flag itself, so it returns on the setter's
+ * wake-up; the session then counts as aborted, and on_abort may still be
+ * running or about to run on the monitor's futex thread).
  * @return 0 when aborted; -ETIMEDOUT; -EINVAL. timeout_ms < 0 waits
  *         forever. Context: any thread except the monitor (callbacks).
  */

@@ -6,13 +6,24 @@
  * Delivery runs on the monitor thread (or a worker, or the thread that
  * failed a call), never with a lock held while a callback runs: the calls
  * to notify are collected under op->mu and called after it is dropped.
+ *
+ * The abort wait is one hop shorter than the rest: shl_op_wait_abort sleeps
+ * (futex_waitv) on the operation record's shared abort word itself, next to
+ * a private word of the session that every delivery bumps, and
+ * shl_op_set_abort_flag wakes that shared word before anything else. So a
+ * waiter returns on the setter's own wake-up, without waiting for its
+ * futex thread to run first; the futex thread still delivers the rest
+ * (on_abort, the event fd, the condition variable) as before.
  */
 #include "session/deliver.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -48,6 +59,12 @@ shl__session_deliver_abort(shl_op *op)
     pthread_cond_broadcast(&op->cv);
     shl__efd_signal(op->efd);
     pthread_mutex_unlock(&op->mu);
+    /* the direct waiters (shl_op_wait_abort): seq_cst, the Dekker pairing
+     * with their increment of abort_waiters before they read abort_seq */
+    atomic_fetch_add(&op->abort_seq, 1);
+    if (atomic_load(&op->abort_waiters))
+        syscall(SYS_futex, (uint32_t *)&op->abort_seq,
+                FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0);
     bool expect = false;
     if (atomic_compare_exchange_strong(&op->abort_fired, &expect, true) &&
         op->cb.on_abort)
@@ -118,13 +135,108 @@ is_failed_cond(shl_op *op)
     return op->failed;
 }
 
+void
+shl__session_wake_abort_waiters(struct shl__op *r)
+{
+    /* shared (no FUTEX_PRIVATE_FLAG): the waiters are in other processes;
+     * one syscall per set_abort_flag, whoever waits */
+    syscall(SYS_futex, (uint32_t *)&r->aborted, FUTEX_WAKE, INT_MAX, NULL,
+            NULL, 0);
+}
+
+/* Aborted as far as a wait goes: delivered, or the operation's shared flag
+ * is set (then this session counts as aborted from now on: is_aborted
+ * agrees; its futex thread delivers the rest). */
+static bool
+abort_seen(shl_op *op, struct shl__op **rec)
+{
+    if (atomic_load(&op->aborted))
+        return true;
+    struct shl__lop *lop = op->lop;
+    struct shl__op *r = shl__op_at(&lop->l->seg, lop->op_idx);
+    if (atomic_load_explicit(&r->h.gen, memory_order_acquire) != lop->op_gen ||
+        atomic_load_explicit(&r->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED)
+        r = NULL; /* the record is gone: the delivery alone can tell us */
+    *rec = r;
+    if (r && atomic_load_explicit(&r->aborted, memory_order_acquire)) {
+        atomic_store(&op->aborted, true);
+        return true;
+    }
+    return false;
+}
+
+/* Sleep until the shared abort word differs from 0 or abort_seq from seq,
+ * or the deadline (NULL: none). 0 (look again), -ETIMEDOUT, or -ENOSYS: no
+ * futex_waitv (Linux < 5.16) or it failed otherwise. */
+static int
+sleep_abort(shl_op *op, struct shl__op *r, uint32_t seq,
+            const struct timespec *dl)
+{
+    static _Atomic int no_waitv;
+    if (atomic_load_explicit(&no_waitv, memory_order_relaxed))
+        return -ENOSYS;
+    struct futex_waitv w[2];
+    memset(w, 0, sizeof(w));
+    w[0].val = seq;
+    w[0].uaddr = (uint64_t)(uintptr_t)&op->abort_seq;
+    w[0].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+    unsigned n = 1;
+    if (r) {
+        w[1].val = 0;
+        w[1].uaddr = (uint64_t)(uintptr_t)&r->aborted;
+        w[1].flags = FUTEX_32; /* shared */
+        n = 2;
+    }
+    long rc = syscall(SYS_futex_waitv, w, n, 0, dl, CLOCK_MONOTONIC);
+    if (rc >= 0 || errno == EAGAIN || errno == EINTR)
+        return 0; /* woken, or a word changed already: look */
+    if (errno == ETIMEDOUT)
+        return -ETIMEDOUT;
+    if (errno == ENOSYS)
+        atomic_store(&no_waitv, 1);
+    return -ENOSYS; /* cannot sleep this way: the condition variable */
+}
+
 int
 shl_op_wait_abort(shl_op *op, int64_t timeout_ms)
 {
     shl__clear_err();
     if (!op)
         return SHL_SET_ERR(-EINVAL, "NULL session");
-    int rc = wait_until(op, timeout_ms, is_aborted_cond);
+    struct timespec dl = shl__deadline(CLOCK_MONOTONIC, timeout_ms);
+    struct shl__op *r = NULL;
+    int rc = 0;
+    atomic_fetch_add(&op->abort_waiters, 1);
+    for (;;) {
+        uint32_t seq = atomic_load(&op->abort_seq);
+        if (abort_seen(op, &r))
+            break;
+        if (timeout_ms == 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        rc = sleep_abort(op, r, seq, timeout_ms < 0 ? NULL : &dl);
+        if (rc == -ENOSYS) {
+            /* before Linux 5.16: the condition variable, which the futex
+             * thread's delivery signals */
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            int64_t left =
+                timeout_ms < 0
+                    ? -1
+                    : (dl.tv_sec - now.tv_sec) * 1000 +
+                          (dl.tv_nsec - now.tv_nsec) / 1000000;
+            rc = wait_until(op, left < 0 && timeout_ms >= 0 ? 0 : left,
+                            is_aborted_cond);
+            break;
+        }
+        if (rc == -ETIMEDOUT) {
+            rc = abort_seen(op, &r) ? 0 : -ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_fetch_sub(&op->abort_waiters, 1);
     return rc ? SHL_SET_ERR(rc, "no abort within %lld ms",
                             (long long)timeout_ms)
               : 0;

@@ -266,9 +266,14 @@ shl_op_set_abort_flag(shl_op *op, bool aborted)
         return SHL_SET_ERR(SHL_ESTALE, "operation %s is gone", op->lop->id);
     atomic_store_explicit(&r->aborted, aborted ? 1 : 0, memory_order_release);
     shl__op_touch(r);
+    /* the waiters first (they sleep on the flag itself), then every futex
+     * thread (the epoch), then the trail event: whatever this thread does
+     * after a wake-up is time the woken may wait for a CPU */
+    if (aborted)
+        shl__session_wake_abort_waiters(r);
+    shl__epoch_bump(&op->lop->l->seg);
     shl__optrail(op->lop->l, op->lop->id, "ABORT_FLAG_SET aborted=%s",
                  aborted ? "true" : "false");
-    shl__epoch_bump(&op->lop->l->seg);
     shl__op_sync(op);
     return 0;
 }

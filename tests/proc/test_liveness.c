@@ -162,6 +162,60 @@ test_liveness_heartbeat_result(void **state)
     shl_test_cleanup(base);
 }
 
+/* shl_op_wait_abort sees the operation's shared flag itself: it returns
+ * even while the futex thread that would deliver the abort to it is busy
+ * (here: stuck in another session's on_abort, delivered first). */
+struct blocking_abort {
+    _Atomic int entered;
+    _Atomic int release;
+};
+
+static void
+on_abort_blocking(shl_op *op, void *user)
+{
+    (void)op;
+    struct blocking_abort *b = user;
+    atomic_store(&b->entered, 1);
+    (void)SHL_WAIT_FOR(atomic_load(&b->release), 10000);
+}
+
+static void
+test_liveness_wait_abort_sees_the_flag(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "hb-abort-direct");
+    shl_ledger_opts o;
+    shl_ledger_opts_init(&o); /* 5 s heartbeat: no pass delivers meanwhile */
+    shl_ledger *l, *l2;
+    assert_shl_ok(shl_ledger_open(&l, base, "cli", &o));
+    assert_shl_ok(shl_ledger_open(&l2, base, "bridge", &o));
+    shl_op *op, *waiter, *blocker;
+    assert_shl_ok(shl_op_create(l, "abort", NULL, &op));
+    /* sessions are delivered newest first: the blocker's callback runs
+     * before the waiter is told */
+    assert_shl_ok(shl_op_join(l2, shl_op_id(op), NULL, &waiter));
+    struct blocking_abort b = {0};
+    shl_op_callbacks cb = {.on_abort = on_abort_blocking, .user = &b};
+    assert_shl_ok(shl_op_join(l2, shl_op_id(op), &cb, &blocker));
+    assert_int_equal(shl_op_wait_abort(waiter, 0), -ETIMEDOUT);
+    assert_false(shl_op_is_aborted(waiter));
+    assert_shl_ok(shl_op_set_abort_flag(op, true));
+    assert_true(SHL_WAIT_FOR(atomic_load(&b.entered), 5000));
+    /* the futex thread of l2 is inside the blocker's on_abort */
+    assert_int_equal(shl_op_wait_abort(waiter, 0), 0);
+    assert_true(shl_op_is_aborted(waiter));
+    assert_shl_ok(shl_op_wait_abort(waiter, 1000));
+    atomic_store(&b.release, 1);
+    assert_shl_ok(shl_op_wait_abort(blocker, 5000));
+    assert_shl_ok(shl_op_leave(blocker, false));
+    assert_shl_ok(shl_op_leave(waiter, false));
+    assert_shl_ok(shl_op_complete(op));
+    shl_ledger_close(l2);
+    shl_ledger_close(l);
+    shl_test_cleanup(base);
+}
+
 /* abortFlagSet: callback, on_abort, wait, and the event fd */
 static void
 test_liveness_abort_channels(void **state)
@@ -413,6 +467,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_liveness_heartbeat_result),
         cmocka_unit_test(test_liveness_abort_channels),
+        cmocka_unit_test(test_liveness_wait_abort_sees_the_flag),
         cmocka_unit_test(test_liveness_ledger_not_found),
         cmocka_unit_test(test_liveness_heartbeat_stale),
         cmocka_unit_test(test_liveness_lock_failed),
