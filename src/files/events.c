@@ -88,34 +88,28 @@ thread_exit(void *unused)
     pthread_mutex_unlock(&reg_mu);
 }
 
-/* fork: the registry's lock is held across it (a child never inherits it
- * locked); in the child only the forking thread lives on, and none of its
- * rings are the child's: forget them (the parent's ledgers stay listed,
- * unused: their ids never match a ledger the child opens). */
-static void
-before_fork(void)
-{
-    pthread_mutex_lock(&reg_mu);
-}
-
-static void
-after_fork_parent(void)
-{
-    pthread_mutex_unlock(&reg_mu);
-}
-
+/* fork: the registry's lock is NOT held across it. The fork guard's
+ * prepare handler (shm/segment.c) waits for every thread's pass to leave
+ * the library, and a pass can post an event, which takes reg_mu: a prepare
+ * handler of ours taking reg_mu first (it runs first, registered later)
+ * deadlocked against such a pass. Every change of the registry is a single
+ * store of a fully built node (insert) or of a next pointer (remove), so
+ * the child sees a consistent list whatever the other threads were doing;
+ * it gets a fresh lock (only the forking thread lives on there) and forgets
+ * its rings, none of which are the child's (the parent's ledgers stay
+ * listed, unused: their ids never match a ledger the child opens). */
 static void
 after_fork_child(void)
 {
     memset(tl, 0, sizeof(tl));
-    pthread_mutex_unlock(&reg_mu);
+    pthread_mutex_init(&reg_mu, NULL);
 }
 
 static void
 key_init(void)
 {
     (void)pthread_key_create(&tl_key, thread_exit);
-    (void)pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    (void)pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 static uint64_t
@@ -135,6 +129,8 @@ ledger_id(shl_ledger *l)
         v->lid = id;
         v->l = l;
         v->next = reg_head;
+        /* a child forked now sees the node whole (after_fork_child) */
+        atomic_thread_fence(memory_order_release);
         reg_head = v;
         atomic_store_explicit(&l->ev_lid, id, memory_order_release);
         v = NULL;
