@@ -591,8 +591,16 @@ batch_write(shl_ledger *l, struct batch *bt, bool redo)
         if (redo) {
             uint64_t from =
                 shl__journal_from(h, shl__journal_key(o->op_id, o->file));
-            if (from != UINT64_MAX)
-                rc = shl__journal_dedupe(path, from, &o->b);
+            if (from != UINT64_MAX) {
+                /* read the file the lines go to: the operation may have
+                 * been archived since the journal was written, and its
+                 * file moved into backup/ (reading the path beside found
+                 * nothing there and wrote the batch twice) */
+                int slot = kept_slot(l, &bt->files, o->op_id, o->file);
+                rc = slot < 0 ? slot
+                              : shl__journal_dedupe(bt->files.f[slot].fd,
+                                                    from, &o->b);
+            }
         }
         if (rc == 0 && o->b.len && !redo)
             rc = end_torn_tail(l, &bt->files, o->op_id, o->file);

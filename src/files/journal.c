@@ -21,7 +21,10 @@ shl__journal_key(const char *op_id, enum shl__file f)
     return XXH3_64bits_withSeed(op_id, strlen(op_id), (uint64_t)f + 1);
 }
 
-/* Keep only the lines of b not found in path from byte `from` on: the
+/* Keep only the lines of b not found in the file fd from byte `from` on
+ * (fd: the descriptor the batch's lines will be appended through, so the
+ * file read is the file written, whether beside the operation or, after
+ * it was archived, inside backup/; the caller keeps fd open): the
  * region a predecessor's write of this batch can have landed in (it
  * recorded `from`, the file's size before its write, in the journal; with
  * O_APPEND its write landed at or after it, whatever others appended
@@ -29,24 +32,16 @@ shl__journal_key(const char *op_id, enum shl__file f)
  * trail lines carry their segment-wide `seq`, log lines a microsecond
  * timestamp, so a line of another event never matches. */
 int
-shl__journal_dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
+shl__journal_dedupe(int fd, uint64_t from, struct shl__sbuf *b)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -errno;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int rc = -errno;
-        close(fd);
-        return rc;
-    }
+    if (fstat(fd, &st) != 0)
+        return -errno;
     size_t size = (size_t)st.st_size;
     size_t n = size > from ? size - (size_t)from : 0;
     char *win = malloc(n + 1);
-    if (!win) {
-        close(fd);
+    if (!win)
         return -ENOMEM;
-    }
     size_t got = 0;
     while (got < n) {
         ssize_t r = pread(fd, win + got, n - got, (off_t)(from + got));
@@ -54,7 +49,6 @@ shl__journal_dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
             continue;
         if (r < 0) {
             int rc = -errno;
-            close(fd);
             free(win);
             return rc;
         }
@@ -62,7 +56,6 @@ shl__journal_dedupe(const char *path, uint64_t from, struct shl__sbuf *b)
             break;
         got += (size_t)r;
     }
-    close(fd);
     /* the region's lines, hashed into an open-addressing set */
     size_t lines = 0;
     for (size_t i = 0; i < got; i++)

@@ -24,9 +24,10 @@ uint64_t shl__journal_key(const char *op_id, enum shl__file f);
  * the region). */
 uint64_t shl__journal_from(const struct shl__hdr *h, uint64_t key);
 
-/* Keep only the lines of b not found in path from byte `from` on; a torn
- * last line there that begins one of b's lines is completed instead. */
-int shl__journal_dedupe(const char *path, uint64_t from, struct shl__sbuf *b);
+/* Keep only the lines of b not found in the file open as fd (readable:
+ * opened O_RDWR|O_APPEND) from byte `from` on; a torn last line there that
+ * begins one of b's lines is completed instead. */
+int shl__journal_dedupe(int fd, uint64_t from, struct shl__sbuf *b);
 
 /* Does the file (fd, its stat st) end in a line torn by a writer killed
  * inside write()? Waits 1 ms to tell a live writer's partial tail. */
