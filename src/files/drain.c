@@ -233,14 +233,14 @@ tab_grow(struct batch *bt)
 }
 
 static struct shl__sbuf *
-batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
+batch_buf(struct batch *bt, const char *op_id, size_t len, enum shl__file f)
 {
     size_t h = bt->hint[f];
-    if (h < bt->n && bt->v[h].file == f && !strcmp(bt->v[h].op_id, op_id))
+    if (h < bt->n && bt->v[h].file == f &&
+        !memcmp(bt->v[h].op_id, op_id, len + 1))
         return &bt->v[h].b;
     if (2 * (bt->n + 1) > bt->tab_cap && !tab_grow(bt))
         return NULL;
-    size_t len = strlen(op_id);
     size_t mask = bt->tab_cap - 1;
     size_t j = key_hash(op_id, len, f) & mask;
     for (; bt->tab_stamp[j] == bt->stamp; j = (j + 1) & mask) {
@@ -437,10 +437,18 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
         atomic_fetch_add_explicit(&h->ev_skipped, 1, memory_order_relaxed);
         return 0;
     }
+    if (ev.kind >= SHL__EV_CALL_STARTED && ev.kind <= SHL__EV_CALL_FAILED) {
+        /* most records: both lines in one go */
+        struct shl__sbuf *lb = batch_buf(bt, id, e->idlen, SHL__FILE_LOG);
+        struct shl__sbuf *tb = lb ? batch_buf(bt, id, e->idlen,
+                                              SHL__FILE_TRAIL)
+                                  : NULL;
+        return tb ? shl__event_render_call(&ev, lb, tb) : -ENOMEM;
+    }
     for (int f = 0; f < SHL__NFILES; f++) {
         if (!shl__event_targets(&ev, (enum shl__file)f))
             continue;
-        struct shl__sbuf *b = batch_buf(bt, id, (enum shl__file)f);
+        struct shl__sbuf *b = batch_buf(bt, id, e->idlen, (enum shl__file)f);
         int rc = b ? shl__event_render(&ev, (enum shl__file)f, b) : -ENOMEM;
         if (rc)
             return rc;
@@ -457,15 +465,28 @@ static int
 merge_run(struct shl__hdr *h, struct batch *bt, struct merge *m,
           bool limited)
 {
+    /* the rings with records left, in ring order (a stream at its limit
+     * stays there: it leaves the list for good); with 32 rings and one or
+     * two producers, scanning all of them per record cost more than the
+     * record's rendering */
+    uint8_t act[SHL__EV_RINGS_MAX];
+    uint32_t nact = 0;
+    for (uint32_t i = 0; i < m->n; i++)
+        if (m->s[i].pos < m->s[i].lim)
+            act[nact++] = (uint8_t)i;
     for (;;) {
         int best = -1;
-        for (uint32_t i = 0; i < m->n; i++) {
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < nact; j++) {
+            uint32_t i = act[j];
             struct stream *s = &m->s[i];
             if (!stream_peek(h, shl__ev_ring(h, i), s))
                 continue;
+            act[k++] = (uint8_t)i;
             if (best < 0 || s->cur.wall_us < m->s[best].cur.wall_us)
                 best = (int)i;
         }
+        nact = k;
         if (best < 0)
             return 0;
         if (limited &&
