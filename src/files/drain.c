@@ -393,7 +393,9 @@ struct merge {
     char last_id[SHL_OPERATION_ID_MAX + 1]; /* last id that validated */
     char iso[48];
     int64_t iso_us;                   /* wall_us of iso[], or INT64_MIN */
+    int64_t iso_sec;                  /* its second, INT64_MIN: none */
     int iso_n;
+    int iso_frac;                     /* offset of its fraction digits */
 };
 
 /* Render the record s->cur of ring r into the batch (or count it skipped
@@ -420,14 +422,40 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
     ev.b = ev.a + e->len_a;
     ev.b_len = e->len_b;
     /* the id is validated once per run of records naming it */
-    bool id_ok = !strcmp(id, m->last_id);
+    bool id_ok = !memcmp(id, m->last_id, (size_t)e->idlen + 1);
     if (!id_ok && shl_validate_operation_id(id) == 0) {
         memcpy(m->last_id, id, (size_t)e->idlen + 1);
         id_ok = true;
     }
     /* one timestamp text per microsecond, for all the lines using it */
     if (m->iso_us != ev.wall_us) {
-        m->iso_n = shl__format_iso(ev.wall_us, m->iso, sizeof(m->iso));
+        int64_t sec = ev.wall_us / 1000000;
+        long us = (long)(ev.wall_us % 1000000);
+        if (us < 0) {
+            us += 1000000;
+            sec--;
+        }
+        if (m->iso_n > 0 && sec == m->iso_sec && sec != INT64_MIN) {
+            /* the same second (and, within a batch, the same zone): only
+             * the six digits of the fraction change */
+            char *q = m->iso + m->iso_frac;
+            for (int i = 5; i >= 0; i--) {
+                q[i] = (char)('0' + us % 10);
+                us /= 10;
+            }
+        } else {
+            m->iso_n = shl__format_iso(ev.wall_us, m->iso, sizeof(m->iso));
+            /* "<date>T<time>.<6 digits><zone>": the fraction follows the
+             * '.'; any other shape is formatted afresh every time */
+            const char *dot = m->iso_n > 0
+                                  ? memchr(m->iso, '.', (size_t)m->iso_n)
+                                  : NULL;
+            m->iso_sec = INT64_MIN;
+            if (dot && m->iso + m->iso_n - dot > 6) {
+                m->iso_frac = (int)(dot + 1 - m->iso);
+                m->iso_sec = sec;
+            }
+        }
         m->iso_us = ev.wall_us;
     }
     ev.iso = m->iso;
@@ -510,6 +538,7 @@ merge_init(struct shl__hdr *h, struct merge *m, bool redo)
     m->events = 0;
     m->last_id[0] = 0;
     m->iso_us = INT64_MIN;
+    m->iso_sec = INT64_MIN;
     m->iso_n = 0;
     m->seq = atomic_load_explicit(redo ? &h->ev_jseq : &h->ev_seq,
                                   memory_order_relaxed);
