@@ -391,6 +391,7 @@ struct merge {
     uint64_t seq;                     /* next trail seq */
     uint64_t events;                  /* records taken */
     char last_id[SHL_OPERATION_ID_MAX + 1]; /* last id that validated */
+    size_t last_len; /* its length; 0: none (or it held a NUL) */
     char iso[48];
     int64_t iso_us;                   /* wall_us of iso[], or INT64_MIN */
     int64_t iso_sec;                  /* its second, INT64_MIN: none */
@@ -406,9 +407,27 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
 {
     const struct shl__evhdr *e = &s->cur;
     const char *rec = shl__ev_data(r) + (s->pos & (h->ev_ring_bytes - 1));
-    char id[SHL_OPERATION_ID_MAX + 1];
-    memcpy(id, rec + sizeof(*e), e->idlen);
-    id[e->idlen] = 0;
+    /* the id: the last one that validated when the record names it again
+     * (most records: compared in place, no copy), else a copy validated
+     * here (read as a C string, as it always was: an embedded NUL ends it) */
+    const char *rid = rec + sizeof(*e);
+    char idbuf[SHL_OPERATION_ID_MAX + 1];
+    const char *id = m->last_id;
+    size_t idlen = m->last_len;
+    bool id_ok = e->idlen == m->last_len && m->last_len &&
+                 !memcmp(rid, m->last_id, e->idlen);
+    if (!id_ok) {
+        memcpy(idbuf, rid, e->idlen);
+        idbuf[e->idlen] = 0;
+        id = idbuf;
+        idlen = strlen(idbuf);
+        /* validated once per run of records naming it */
+        if (shl_validate_operation_id(idbuf) == 0) {
+            memcpy(m->last_id, idbuf, idlen + 1);
+            m->last_len = idlen == e->idlen ? idlen : 0;
+            id_ok = true;
+        }
+    }
     struct shl__event ev = {0};
     ev.kind = e->kind;
     ev.level = e->level;
@@ -417,16 +436,10 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
     ev.seq = m->seq; /* the segment's trail counter, in merge order */
     ev.pid = e->pid;
     ev.op_id = id;
-    ev.a = rec + sizeof(*e) + e->idlen;
+    ev.a = rid + e->idlen;
     ev.a_len = e->len_a;
     ev.b = ev.a + e->len_a;
     ev.b_len = e->len_b;
-    /* the id is validated once per run of records naming it */
-    bool id_ok = !memcmp(id, m->last_id, (size_t)e->idlen + 1);
-    if (!id_ok && shl_validate_operation_id(id) == 0) {
-        memcpy(m->last_id, id, (size_t)e->idlen + 1);
-        id_ok = true;
-    }
     /* one timestamp text per microsecond, for all the lines using it */
     if (m->iso_us != ev.wall_us) {
         int64_t sec = ev.wall_us / 1000000;
@@ -467,8 +480,8 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
     }
     if (ev.kind >= SHL__EV_CALL_STARTED && ev.kind <= SHL__EV_CALL_FAILED) {
         /* most records: both lines in one go */
-        struct shl__sbuf *lb = batch_buf(bt, id, e->idlen, SHL__FILE_LOG);
-        struct shl__sbuf *tb = lb ? batch_buf(bt, id, e->idlen,
+        struct shl__sbuf *lb = batch_buf(bt, id, idlen, SHL__FILE_LOG);
+        struct shl__sbuf *tb = lb ? batch_buf(bt, id, idlen,
                                               SHL__FILE_TRAIL)
                                   : NULL;
         return tb ? shl__event_render_call(&ev, lb, tb) : -ENOMEM;
@@ -476,7 +489,7 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
     for (int f = 0; f < SHL__NFILES; f++) {
         if (!shl__event_targets(&ev, (enum shl__file)f))
             continue;
-        struct shl__sbuf *b = batch_buf(bt, id, e->idlen, (enum shl__file)f);
+        struct shl__sbuf *b = batch_buf(bt, id, idlen, (enum shl__file)f);
         int rc = b ? shl__event_render(&ev, (enum shl__file)f, b) : -ENOMEM;
         if (rc)
             return rc;
@@ -537,6 +550,7 @@ merge_init(struct shl__hdr *h, struct merge *m, bool redo)
     m->n = h->ev_nrings;
     m->events = 0;
     m->last_id[0] = 0;
+    m->last_len = 0;
     m->iso_us = INT64_MIN;
     m->iso_sec = INT64_MIN;
     m->iso_n = 0;
