@@ -448,11 +448,6 @@ put_json_k(char *p, const char *s, size_t n, size_t plain)
     return p;
 }
 
-static inline char *
-put_json(char *p, const char *s, size_t n)
-{
-    return put_json_k(p, s, n, plain_prefix(s, n));
-}
 
 /* Log-line-safe text of s whose first `plain` bytes are printable ASCII:
  * one copy when all are, else shl__logsafe from the first other byte on
