@@ -233,14 +233,14 @@ tab_grow(struct batch *bt)
 }
 
 static struct shl__sbuf *
-batch_buf(struct batch *bt, const char *op_id, enum shl__file f)
+batch_buf(struct batch *bt, const char *op_id, size_t len, enum shl__file f)
 {
     size_t h = bt->hint[f];
-    if (h < bt->n && bt->v[h].file == f && !strcmp(bt->v[h].op_id, op_id))
+    if (h < bt->n && bt->v[h].file == f &&
+        !memcmp(bt->v[h].op_id, op_id, len + 1))
         return &bt->v[h].b;
     if (2 * (bt->n + 1) > bt->tab_cap && !tab_grow(bt))
         return NULL;
-    size_t len = strlen(op_id);
     size_t mask = bt->tab_cap - 1;
     size_t j = key_hash(op_id, len, f) & mask;
     for (; bt->tab_stamp[j] == bt->stamp; j = (j + 1) & mask) {
@@ -391,9 +391,12 @@ struct merge {
     uint64_t seq;                     /* next trail seq */
     uint64_t events;                  /* records taken */
     char last_id[SHL_OPERATION_ID_MAX + 1]; /* last id that validated */
+    size_t last_len; /* its length; 0: none (or it held a NUL) */
     char iso[48];
     int64_t iso_us;                   /* wall_us of iso[], or INT64_MIN */
+    int64_t iso_sec;                  /* its second, INT64_MIN: none */
     int iso_n;
+    int iso_frac;                     /* offset of its fraction digits */
 };
 
 /* Render the record s->cur of ring r into the batch (or count it skipped
@@ -404,9 +407,27 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
 {
     const struct shl__evhdr *e = &s->cur;
     const char *rec = shl__ev_data(r) + (s->pos & (h->ev_ring_bytes - 1));
-    char id[SHL_OPERATION_ID_MAX + 1];
-    memcpy(id, rec + sizeof(*e), e->idlen);
-    id[e->idlen] = 0;
+    /* the id: the last one that validated when the record names it again
+     * (most records: compared in place, no copy), else a copy validated
+     * here (read as a C string, as it always was: an embedded NUL ends it) */
+    const char *rid = rec + sizeof(*e);
+    char idbuf[SHL_OPERATION_ID_MAX + 1];
+    const char *id = m->last_id;
+    size_t idlen = m->last_len;
+    bool id_ok = e->idlen == m->last_len && m->last_len &&
+                 !memcmp(rid, m->last_id, e->idlen);
+    if (!id_ok) {
+        memcpy(idbuf, rid, e->idlen);
+        idbuf[e->idlen] = 0;
+        id = idbuf;
+        idlen = strlen(idbuf);
+        /* validated once per run of records naming it */
+        if (shl_validate_operation_id(idbuf) == 0) {
+            memcpy(m->last_id, idbuf, idlen + 1);
+            m->last_len = idlen == e->idlen ? idlen : 0;
+            id_ok = true;
+        }
+    }
     struct shl__event ev = {0};
     ev.kind = e->kind;
     ev.level = e->level;
@@ -415,19 +436,39 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
     ev.seq = m->seq; /* the segment's trail counter, in merge order */
     ev.pid = e->pid;
     ev.op_id = id;
-    ev.a = rec + sizeof(*e) + e->idlen;
+    ev.a = rid + e->idlen;
     ev.a_len = e->len_a;
     ev.b = ev.a + e->len_a;
     ev.b_len = e->len_b;
-    /* the id is validated once per run of records naming it */
-    bool id_ok = !strcmp(id, m->last_id);
-    if (!id_ok && shl_validate_operation_id(id) == 0) {
-        memcpy(m->last_id, id, (size_t)e->idlen + 1);
-        id_ok = true;
-    }
     /* one timestamp text per microsecond, for all the lines using it */
     if (m->iso_us != ev.wall_us) {
-        m->iso_n = shl__format_iso(ev.wall_us, m->iso, sizeof(m->iso));
+        int64_t sec = ev.wall_us / 1000000;
+        long us = (long)(ev.wall_us % 1000000);
+        if (us < 0) {
+            us += 1000000;
+            sec--;
+        }
+        if (m->iso_n > 0 && sec == m->iso_sec && sec != INT64_MIN) {
+            /* the same second (and, within a batch, the same zone): only
+             * the six digits of the fraction change */
+            char *q = m->iso + m->iso_frac;
+            for (int i = 5; i >= 0; i--) {
+                q[i] = (char)('0' + us % 10);
+                us /= 10;
+            }
+        } else {
+            m->iso_n = shl__format_iso(ev.wall_us, m->iso, sizeof(m->iso));
+            /* "<date>T<time>.<6 digits><zone>": the fraction follows the
+             * '.'; any other shape is formatted afresh every time */
+            const char *dot = m->iso_n > 0
+                                  ? memchr(m->iso, '.', (size_t)m->iso_n)
+                                  : NULL;
+            m->iso_sec = INT64_MIN;
+            if (dot && m->iso + m->iso_n - dot > 6) {
+                m->iso_frac = (int)(dot + 1 - m->iso);
+                m->iso_sec = sec;
+            }
+        }
         m->iso_us = ev.wall_us;
     }
     ev.iso = m->iso;
@@ -437,10 +478,18 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
         atomic_fetch_add_explicit(&h->ev_skipped, 1, memory_order_relaxed);
         return 0;
     }
+    if (ev.kind >= SHL__EV_CALL_STARTED && ev.kind <= SHL__EV_CALL_FAILED) {
+        /* most records: both lines in one go */
+        struct shl__sbuf *lb = batch_buf(bt, id, idlen, SHL__FILE_LOG);
+        struct shl__sbuf *tb = lb ? batch_buf(bt, id, idlen,
+                                              SHL__FILE_TRAIL)
+                                  : NULL;
+        return tb ? shl__event_render_call(&ev, lb, tb) : -ENOMEM;
+    }
     for (int f = 0; f < SHL__NFILES; f++) {
         if (!shl__event_targets(&ev, (enum shl__file)f))
             continue;
-        struct shl__sbuf *b = batch_buf(bt, id, (enum shl__file)f);
+        struct shl__sbuf *b = batch_buf(bt, id, idlen, (enum shl__file)f);
         int rc = b ? shl__event_render(&ev, (enum shl__file)f, b) : -ENOMEM;
         if (rc)
             return rc;
@@ -457,15 +506,28 @@ static int
 merge_run(struct shl__hdr *h, struct batch *bt, struct merge *m,
           bool limited)
 {
+    /* the rings with records left, in ring order (a stream at its limit
+     * stays there: it leaves the list for good); with 32 rings and one or
+     * two producers, scanning all of them per record cost more than the
+     * record's rendering */
+    uint8_t act[SHL__EV_RINGS_MAX];
+    uint32_t nact = 0;
+    for (uint32_t i = 0; i < m->n; i++)
+        if (m->s[i].pos < m->s[i].lim)
+            act[nact++] = (uint8_t)i;
     for (;;) {
         int best = -1;
-        for (uint32_t i = 0; i < m->n; i++) {
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < nact; j++) {
+            uint32_t i = act[j];
             struct stream *s = &m->s[i];
             if (!stream_peek(h, shl__ev_ring(h, i), s))
                 continue;
+            act[k++] = (uint8_t)i;
             if (best < 0 || s->cur.wall_us < m->s[best].cur.wall_us)
                 best = (int)i;
         }
+        nact = k;
         if (best < 0)
             return 0;
         if (limited &&
@@ -488,7 +550,9 @@ merge_init(struct shl__hdr *h, struct merge *m, bool redo)
     m->n = h->ev_nrings;
     m->events = 0;
     m->last_id[0] = 0;
+    m->last_len = 0;
     m->iso_us = INT64_MIN;
+    m->iso_sec = INT64_MIN;
     m->iso_n = 0;
     m->seq = atomic_load_explicit(redo ? &h->ev_jseq : &h->ev_seq,
                                   memory_order_relaxed);

@@ -115,6 +115,24 @@ shl_log_level_name(shl_log_level level)
     return "UNKNOWN";
 }
 
+/* The level's name and its length, without strlen (the call lines'
+ * fast path). */
+static inline const char *
+level_name_len(uint32_t level, size_t *len)
+{
+    static const char *const name[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+    static const unsigned char nlen[] = {5, 4, 7, 5};
+    _Static_assert(SHL_LOG_DEBUG == 0 && SHL_LOG_INFO == 1 &&
+                       SHL_LOG_WARNING == 2 && SHL_LOG_ERROR == 3,
+                   "level table order");
+    if (level > SHL_LOG_ERROR) {
+        *len = 7;
+        return "UNKNOWN";
+    }
+    *len = nlen[level];
+    return name[level];
+}
+
 /* ---- rendering ---- */
 
 bool
@@ -304,14 +322,77 @@ put_mem(char *p, const char *s, size_t n)
 }
 #define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
 
-/* JSON string with its quotes; room for 6 bytes per input byte + 2.
+/* ---- plain text, checked a word at a time ----
+ *
+ * Almost every field is plain printable ASCII (ids are validated ASCII,
+ * error texts usually are): then the log text and the JSON string body are
+ * the bytes themselves, and one memcpy writes them. The checks are exact
+ * (a byte-wise classic: "has a byte less than n" / "has a zero byte"), so
+ * any other byte sends the text to the escaping paths below, unchanged. */
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t
+load8(const char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
+/* Non-zero when a byte of w is < 0x20, 0x7f, or >= 0x80 (not log-plain). */
+static inline uint64_t
+word_not_logplain(uint64_t w)
+{
+    uint64_t lt20 = (w - ONES * 0x20) & ~w & HIGHS;
+    uint64_t ge7f = ((w + ONES * (0x7f - 0x7e)) | w) & HIGHS;
+    return lt20 | ge7f;
+}
+
+static inline uint64_t
+haszero(uint64_t v)
+{
+    return (v - ONES) & ~v & HIGHS;
+}
+
+/* Non-zero when a byte of w is not plain in both renderings: not
+ * log-plain, or '"' or '\\' (escaped in JSON). */
+static inline uint64_t
+word_not_plain(uint64_t w)
+{
+    return word_not_logplain(w) | haszero(w ^ (ONES * '"')) |
+           haszero(w ^ (ONES * '\\'));
+}
+
+static inline bool
+byte_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* Length of the leading run of s[0..n) that is plain in both the log and
+ * the JSON rendering (printable ASCII other than '"' and '\\'). */
+static inline size_t
+plain_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        if (word_not_plain(load8(s + i)))
+            break;
+    while (i < n && byte_plain((unsigned char)s[i]))
+        i++;
+    return i;
+}
+
+/* The body of a JSON string (no quotes; escaping path); room for 6 bytes
+ * per input byte.
  * Invalid UTF-8 is written as U+FFFD (3 bytes per bad byte), so a line is
  * always valid JSON whatever a participant passed. */
 static char *
-put_json(char *p, const char *s, size_t n)
+put_json_body(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    *p++ = '"';
     size_t run = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -347,17 +428,41 @@ put_json(char *p, const char *s, size_t n)
         }
         run = ++i;
     }
-    p = put_mem(p, s + run, n - run);
+    return put_mem(p, s + run, n - run);
+}
+
+/* A JSON string of s whose first `plain` bytes are known plain: one copy
+ * when all are, else the escaping path from the first other byte on (it
+ * treats bytes one at a time or as whole UTF-8 sequences starting at a
+ * non-ASCII byte, so starting it past a plain ASCII run gives the same
+ * bytes as over the whole text). */
+static inline char *
+put_json_k(char *p, const char *s, size_t n, size_t plain)
+{
+    *p++ = '"';
+    memcpy(p, s, plain);
+    p += plain;
+    if (plain != n)
+        p = put_json_body(p, s + plain, n - plain);
     *p++ = '"';
     return p;
 }
 
-/* Log-line-safe text (shl__logsafe); room for 4 bytes per input byte. */
-static char *
-put_log(char *p, const char *s, size_t n)
+
+/* Log-line-safe text of s whose first `plain` bytes are printable ASCII:
+ * one copy when all are, else shl__logsafe from the first other byte on
+ * (byte-wise over ASCII: the same bytes as over the whole text). Room for
+ * 4 bytes per input byte. */
+static inline char *
+put_log_k(char *p, const char *s, size_t n, size_t plain)
 {
-    return p + shl__logsafe(s, n, p);
+    memcpy(p, s, plain);
+    p += plain;
+    if (plain == n)
+        return p;
+    return p + shl__logsafe(s + plain, n - plain, p);
 }
+
 
 /* A JSON string of participant text: invalid UTF-8 becomes U+FFFD (jansson
  * refuses it, and the key would be missing). */
@@ -403,34 +508,53 @@ call_line_end(struct shl__sbuf *b, char *p)
     b->len = (size_t)(p - b->p);
 }
 
+/* The plain-prefix lengths of a call event's two fields (plain_prefix):
+ * computed once, used by both of its lines. */
+struct call_plain {
+    size_t a, b;
+};
+
+static inline struct call_plain
+call_plain_of(const struct shl__event *ev)
+{
+    struct call_plain k = {plain_prefix(ev->a, ev->a_len), 0};
+    if (ev->kind != SHL__EV_CALL_ENDED)
+        k.b = plain_prefix(ev->b, ev->b_len);
+    return k;
+}
+
 /* "<ISO> [<LEVEL>] CALL_..." for the operation log. */
 static int
 render_log_call(const struct shl__event *ev, const char *iso, size_t iso_len,
-                struct shl__sbuf *b)
+                struct call_plain k, struct shl__sbuf *b)
 {
     char *p = call_line_begin(b, iso_len, ev);
     if (!p)
         return -ENOMEM;
-    const char *lvl = shl_log_level_name(ev->level);
+    size_t lvl_len;
+    const char *lvl = level_name_len(ev->level, &lvl_len);
     p = put_mem(p, iso, iso_len);
-    p = PUT_LIT(p, " [");
-    p = put_mem(p, lvl, strlen(lvl));
-    p = PUT_LIT(p, "] ");
+    *p++ = ' ';
+    *p++ = '[';
+    p = put_mem(p, lvl, lvl_len);
+    *p++ = ']';
+    *p++ = ' ';
     if (ev->kind == SHL__EV_CALL_STARTED) {
         p = PUT_LIT(p, "CALL_STARTED callId=");
-        p = put_log(p, ev->a, ev->a_len);
+        p = put_log_k(p, ev->a, ev->a_len, k.a);
         p = PUT_LIT(p, " participant=");
-        p = put_log(p, ev->b, ev->b_len);
+        p = put_log_k(p, ev->b, ev->b_len, k.b);
     } else {
         p = ev->kind == SHL__EV_CALL_ENDED ? PUT_LIT(p, "CALL_ENDED callId=")
                                            : PUT_LIT(p, "CALL_FAILED callId=");
-        p = put_log(p, ev->a, ev->a_len);
+        p = put_log_k(p, ev->a, ev->a_len, k.a);
         p = PUT_LIT(p, " duration=");
         p = put_int(p, ev->value);
-        p = PUT_LIT(p, "ms");
+        *p++ = 'm';
+        *p++ = 's';
         if (ev->kind == SHL__EV_CALL_FAILED) {
             p = PUT_LIT(p, " error=");
-            p = put_log(p, ev->b, ev->b_len);
+            p = put_log_k(p, ev->b, ev->b_len, k.b);
         }
     }
     *p++ = '\n';
@@ -444,12 +568,8 @@ render_log_call(const struct shl__event *ev, const char *iso, size_t iso_len,
  * jansson does for valid UTF-8 (the ids are ASCII by validation). */
 static int
 render_trail_call(const struct shl__event *ev, const char *iso,
-                  struct shl__sbuf *b)
+                  size_t iso_len, struct call_plain k, struct shl__sbuf *b)
 {
-    const char *name = ev->kind == SHL__EV_CALL_STARTED ? "CALL_STARTED"
-                       : ev->kind == SHL__EV_CALL_ENDED ? "CALL_ENDED"
-                                                         : "CALL_FAILED";
-    size_t iso_len = strlen(iso);
     char *p = call_line_begin(b, iso_len, ev);
     if (!p)
         return -ENOMEM;
@@ -459,31 +579,49 @@ render_trail_call(const struct shl__event *ev, const char *iso,
         p = put_int(p, (long long)ev->seq);
         *p++ = ',';
     }
-    const char *lvl = shl_log_level_name(ev->level);
+    size_t lvl_len;
+    const char *lvl = level_name_len(ev->level, &lvl_len);
     p = PUT_LIT(p, "\"ts\":\"");
     p = put_mem(p, iso, iso_len);
-    p = PUT_LIT(p, "\",\"event\":\"");
-    p = put_mem(p, name, strlen(name));
-    p = PUT_LIT(p, "\",\"level\":\"");
-    p = put_mem(p, lvl, strlen(lvl));
+    if (ev->kind == SHL__EV_CALL_STARTED)
+        p = PUT_LIT(p, "\",\"event\":\"CALL_STARTED\",\"level\":\"");
+    else if (ev->kind == SHL__EV_CALL_ENDED)
+        p = PUT_LIT(p, "\",\"event\":\"CALL_ENDED\",\"level\":\"");
+    else
+        p = PUT_LIT(p, "\",\"event\":\"CALL_FAILED\",\"level\":\"");
+    p = put_mem(p, lvl, lvl_len);
     p = PUT_LIT(p, "\",\"pid\":");
     p = put_int(p, ev->pid);
     p = PUT_LIT(p, ",\"callId\":");
-    p = put_json(p, ev->a, ev->a_len);
+    p = put_json_k(p, ev->a, ev->a_len, k.a);
     if (ev->kind == SHL__EV_CALL_STARTED) {
         p = PUT_LIT(p, ",\"participantId\":");
-        p = put_json(p, ev->b, ev->b_len);
+        p = put_json_k(p, ev->b, ev->b_len, k.b);
     } else {
         p = PUT_LIT(p, ",\"durationMs\":");
         p = put_int(p, ev->value);
         if (ev->kind == SHL__EV_CALL_FAILED) {
             p = PUT_LIT(p, ",\"error\":");
-            p = put_json(p, ev->b, ev->b_len);
+            p = put_json_k(p, ev->b, ev->b_len, k.b);
         }
     }
-    p = PUT_LIT(p, "}\n");
+    *p++ = '}';
+    *p++ = '\n';
     call_line_end(b, p);
     return 0;
+}
+
+int
+shl__event_render_call(const struct shl__event *ev, struct shl__sbuf *log,
+                       struct shl__sbuf *trail)
+{
+    if (!is_call_event(ev) || !ev->iso)
+        return -EINVAL;
+    struct call_plain k = call_plain_of(ev);
+    int rc = render_log_call(ev, ev->iso, ev->iso_len, k, log);
+    if (rc == 0)
+        rc = render_trail_call(ev, ev->iso, ev->iso_len, k, trail);
+    return rc;
 }
 
 static int
@@ -491,13 +629,16 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
 {
     char buf[48];
     const char *iso = ev->iso;
+    size_t iso_len = ev->iso_len;
     if (!iso) {
-        if (shl__format_iso(ev->wall_us, buf, sizeof(buf)) < 0)
+        int k = shl__format_iso(ev->wall_us, buf, sizeof(buf));
+        if (k < 0)
             return -EINVAL;
         iso = buf;
+        iso_len = (size_t)k;
     }
     if (is_call_event(ev))
-        return render_trail_call(ev, iso, b);
+        return render_trail_call(ev, iso, iso_len, call_plain_of(ev), b);
     json_t *o = json_object();
     if (!o)
         return -ENOMEM;
@@ -597,7 +738,7 @@ shl__event_render(const struct shl__event *ev, enum shl__file f,
         n = (size_t)k;
     }
     if (f == SHL__FILE_LOG && is_call_event(ev))
-        return render_log_call(ev, iso, n, b);
+        return render_log_call(ev, iso, n, call_plain_of(ev), b);
     int rc = shl__sbuf_add(b, iso, n);
     if (rc == 0 && f == SHL__FILE_DEBUG)
         rc = ADD_LIT(b, " ");

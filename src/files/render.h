@@ -106,6 +106,15 @@ bool shl__event_targets(const struct shl__event *ev, enum shl__file f);
 int shl__event_render(const struct shl__event *ev, enum shl__file f,
                       struct shl__sbuf *b);
 
+/* Both lines of a call event (CALL_STARTED/ENDED/FAILED) at once: the
+ * log line appended to `log`, the trail line to `trail`, the same bytes as
+ * shl__event_render gives for each (the drainer's path: each field's text
+ * is checked once for both). ev->iso must be set. Returns 0, -ENOMEM or
+ * -EINVAL (not a call event, no iso); on -ENOMEM a buffer may hold a
+ * complete line of the event (the caller drops the batch). */
+int shl__event_render_call(const struct shl__event *ev, struct shl__sbuf *log,
+                           struct shl__sbuf *trail);
+
 /* The message part of a log line ("CALL_STARTED callId=..."). */
 int shl__event_message(const struct shl__event *ev, struct shl__sbuf *b);
 

@@ -126,6 +126,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         shl__sbuf_fini(&sb);
     }
+    /* the drainer's one-pass call lines are the same bytes as each file's
+     * line rendered alone */
+    if (ev.kind >= SHL__EV_CALL_STARTED && ev.kind <= SHL__EV_CALL_FAILED &&
+        ev.level <= SHL_LOG_ERROR) {
+        char iso[48];
+        int iso_n = shl__format_iso(ev.wall_us, iso, sizeof(iso));
+        if (iso_n > 0) {
+            ev.iso = iso;
+            ev.iso_len = (size_t)iso_n;
+            struct shl__sbuf l1, t1, l2, t2;
+            shl__sbuf_init(&l1);
+            shl__sbuf_init(&t1);
+            shl__sbuf_init(&l2);
+            shl__sbuf_init(&t2);
+            int r1 = shl__event_render(&ev, SHL__FILE_LOG, &l1);
+            if (r1 == 0)
+                r1 = shl__event_render(&ev, SHL__FILE_TRAIL, &t1);
+            int r2 = shl__event_render_call(&ev, &l2, &t2);
+            FUZZ_CHECK(r1 == r2, "render_call -> %d, render -> %d", r2, r1);
+            FUZZ_CHECK(r1 != 0 || (l1.len == l2.len && t1.len == t2.len &&
+                                   !memcmp(l1.p, l2.p, l1.len) &&
+                                   !memcmp(t1.p, t2.p, t1.len)),
+                       "render_call differs from render");
+            shl__sbuf_fini(&l1);
+            shl__sbuf_fini(&t1);
+            shl__sbuf_fini(&l2);
+            shl__sbuf_fini(&t2);
+            ev.iso = NULL;
+            ev.iso_len = 0;
+        }
+    }
     struct shl__sbuf mb;
     shl__sbuf_init(&mb);
     (void)shl__event_message(&ev, &mb);
