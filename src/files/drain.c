@@ -390,6 +390,8 @@ struct merge {
     struct stream s[SHL__EV_RINGS_MAX];
     uint64_t seq;                     /* next trail seq */
     uint64_t events;                  /* records taken */
+    int64_t cut;  /* fresh batch: wall clock read before the heads */
+    bool held;    /* records after the cut were left for the next batch */
     char last_id[SHL_OPERATION_ID_MAX + 1]; /* last id that validated */
     size_t last_len; /* its length; 0: none (or it held a NUL) */
     char iso[48];
@@ -484,7 +486,11 @@ render_one(struct shl__hdr *h, struct batch *bt, struct merge *m,
         struct shl__sbuf *tb = lb ? batch_buf(bt, id, idlen,
                                               SHL__FILE_TRAIL)
                                   : NULL;
-        return tb ? shl__event_render_call(&ev, lb, tb) : -ENOMEM;
+        /* again: adding the trail's buffer may have grown (moved) the
+         * table lb points into; the log's is found now, nothing added */
+        if (tb)
+            lb = batch_buf(bt, id, idlen, SHL__FILE_LOG);
+        return lb && tb ? shl__event_render_call(&ev, lb, tb) : -ENOMEM;
     }
     for (int f = 0; f < SHL__NFILES; f++) {
         if (!shl__event_targets(&ev, (enum shl__file)f))
@@ -530,6 +536,18 @@ merge_run(struct shl__hdr *h, struct batch *bt, struct merge *m,
         nact = k;
         if (best < 0)
             return 0;
+        /* Causal order across rings: a record whose event happened after
+         * the heads were read (its time is past the cut) waits for the next
+         * batch. An event X published before another event Y took its time
+         * is then never written after Y: had the head read of X's ring
+         * missed X, that read came before X's publication, hence before
+         * Y's time, and Y is past the cut. (A time more than a second past
+         * the cut is a clock stepped back: taken, not held for ever.) */
+        if (limited && m->s[best].cur.wall_us > m->cut &&
+            m->s[best].cur.wall_us - m->cut < 1000000) {
+            m->held = true;
+            return 0;
+        }
         if (limited &&
             (m->events >= CHUNK || bt->n + 2 > SHL__EV_JOURNAL))
             return 0;
@@ -549,6 +567,9 @@ merge_init(struct shl__hdr *h, struct merge *m, bool redo)
 {
     m->n = h->ev_nrings;
     m->events = 0;
+    m->held = false;
+    m->cut = shl__wall_us(); /* before any head is read */
+    atomic_thread_fence(memory_order_seq_cst);
     m->last_id[0] = 0;
     m->last_len = 0;
     m->iso_us = INT64_MIN;
@@ -722,7 +743,7 @@ shl__events_drain_locked(shl_ledger *l, struct shl__drain_state *st,
     if (!m)
         return -ENOMEM;
     kept_check(&bt->files);
-    int batches = 0, result = 0;
+    int batches = 0, result = 0, held_retries = 0;
     for (;;) {
         uint32_t phase = atomic_load_explicit(&h->ev_jphase,
                                               memory_order_acquire);
@@ -737,8 +758,13 @@ shl__events_drain_locked(shl_ledger *l, struct shl__drain_state *st,
         merge_init(h, m, redo);
         uint64_t seq0 = m->seq;
         int rc = merge_run(h, bt, m, !redo);
-        if (rc == 0 && m->events == 0 && !redo)
-            break; /* nothing published */
+        if (rc == 0 && m->events == 0 && !redo) {
+            /* nothing published, or only events newer than the cut:
+             * a fresh cut takes them (at most twice) */
+            if (m->held && ++held_retries <= 2)
+                continue;
+            break;
+        }
         if (rc == 0 && !redo)
             rc = journal_write(l, bt, m, seq0);
         if (rc == 0) {
