@@ -328,7 +328,18 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
     shl__oplog(l, lop->id, SHL_LOG_INFO,
                "OPERATION_STATE_CHANGED state=failed");
     shl__oplog(l, lop->id, SHL_LOG_ERROR, "OPERATION_FAILED");
-    (void)shl__archive_write(l, arch);
+    if (shl__archive_write(l, arch) != 0) {
+        /* reported; the record stays, nobody named as its archiver, for a
+         * later sweep to archive (as shl__op_archive_failed, reaper.c) */
+        if (shl__lock(s, l->opts.timeout_ms) == 0) {
+            r = shl__op_live(s, lop->op_idx, lop->op_gen);
+            uint64_t me = shl__coordinator_self(l);
+            if (r && !atomic_load(&r->archived))
+                atomic_compare_exchange_strong(&r->coordinator, &me, 0);
+            shl__unlock(s);
+        }
+        return true;
+    }
     /* only now may the record go (we are its archiver: the word is ours).
      * We are still a member: our leave, or the reaper's next sweep once
      * nobody is left, frees it (crash/reaper.c). */

@@ -119,9 +119,27 @@ run_job(shl_ledger *l, struct arch_job *job)
 {
     if (!job->snap)
         return;
-    (void)shl__archive_write(l, job->snap);
+    int rc = shl__archive_write(l, job->snap);
     job->snap = NULL;
-    shl__op_archived(l, job->idx, job->gen);
+    if (rc == 0)
+        shl__op_archived(l, job->idx, job->gen);
+    else
+        shl__op_archive_failed(l, job->idx, job->gen);
+}
+
+void
+shl__op_archive_failed(shl_ledger *l, uint32_t op_idx, uint64_t op_gen)
+{
+    struct shl__seg *s = &l->seg;
+    if (op_idx >= s->hdr->cap[SHL__T_OP] ||
+        shl__lock(s, l->opts.timeout_ms) != 0)
+        return;
+    struct shl__op *r = shl__op_at(s, op_idx);
+    uint64_t me = shl__coordinator_self(l);
+    if (atomic_load(&r->h.state) == SHL__R_ALLOCATED &&
+        atomic_load(&r->h.gen) == op_gen && !atomic_load(&r->archived))
+        atomic_compare_exchange_strong(&r->coordinator, &me, 0);
+    shl__unlock(s);
 }
 
 void
@@ -206,8 +224,10 @@ finish_orphaned_cleanups(shl_ledger *l)
         shl__oplog(l, opid, SHL_LOG_INFO,
                    "OPERATION_STATE_CHANGED state=failed");
         shl__oplog(l, opid, SHL_LOG_ERROR, "OPERATION_FAILED");
-        (void)shl__archive_write(l, arch);
-        shl__op_archived(l, o, gen);
+        if (shl__archive_write(l, arch) == 0)
+            shl__op_archived(l, o, gen);
+        else
+            shl__op_archive_failed(l, o, gen);
     }
 }
 

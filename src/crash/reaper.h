@@ -23,5 +23,11 @@ int shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx);
  * the record if nothing else holds it (completed; failed with no member
  * left). Takes the structure lock; a record reused meanwhile is left. */
 void shl__op_archived(shl_ledger *l, uint32_t op_idx, uint64_t op_gen);
+/* The archive of an operation we are the archiver of could not be written
+ * (shl__archive_write reported it): the record stays, with nobody named as
+ * its archiver, so a later sweep (crash/reaper.c) captures and writes it
+ * again; nothing is freed until an archive is whole on disk. Takes the
+ * structure lock; any thread. */
+void shl__op_archive_failed(shl_ledger *l, uint32_t op_idx, uint64_t op_gen);
 
 #endif /* SHL_CRASH_REAPER_H */

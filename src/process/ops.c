@@ -544,7 +544,10 @@ shl_op_complete(shl_op *op)
     char amsg[512] = "";
     if (arc != 0)
         snprintf(amsg, sizeof(amsg), "%s", shl_errmsg());
-    shl__op_archived(l, lop->op_idx, lop->op_gen);
+    if (arc == 0)
+        shl__op_archived(l, lop->op_idx, lop->op_gen);
+    else /* the caller gets SHL_EIO; a later sweep writes it again */
+        shl__op_archive_failed(l, lop->op_idx, lop->op_gen);
 
     /* Our own pending calls lost their frames with everyone else's. */
     pthread_mutex_lock(&l->mu);

@@ -157,8 +157,10 @@ shl__op_fail(struct shl__lop *lop, const char *reason,
     SHL_CRASH_POINT("fail.unlocked");
     shl__oplog(lop->l, lop->id, SHL_LOG_INFO,
                "OPERATION_STATE_CHANGED state=failed");
-    (void)shl__archive_write(lop->l, arch);
-    shl__op_archived(lop->l, lop->op_idx, lop->op_gen);
+    if (shl__archive_write(lop->l, arch) == 0)
+        shl__op_archived(lop->l, lop->op_idx, lop->op_gen);
+    else /* reported; a later sweep writes it again */
+        shl__op_archive_failed(lop->l, lop->op_idx, lop->op_gen);
     return 0;
 }
 

@@ -72,7 +72,8 @@ enospc_write(int fd, const void *buf, size_t len)
 /* ---- item 5: write failures ---- */
 
 /* complete() on a full disk: SHL_EIO (the operation is completed and op
- * freed), reported through on_log_line; it returned 0 before. */
+ * freed), reported through on_log_line; it returned 0 before. The record
+ * waits for a sweep that writes the archive once the disk has room. */
 static void
 test_complete_enospc_is_eio(void **state)
 {
@@ -92,9 +93,21 @@ test_complete_enospc_is_eio(void **state)
     assert_int_equal(rc, SHL_EIO);
     assert_non_null(strstr(shl_errmsg(), "archive of"));
     assert_true(c.errors >= 1);
-    /* the operation is completed all the same (op is gone) */
+    /* the operation is completed all the same (op is gone), but its record
+     * stays until an archive is whole on disk: nothing is dropped */
     shl_op_summary *rows = NULL;
     size_t n = 0;
+    assert_shl_ok(shl_reader_list(shl_ledger_reader(l), &rows, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].state, SHL_OP_COMPLETED);
+    free(rows);
+    char json[1024];
+    snprintf(json, sizeof(json), "%s/backup/%s/operation.json", base, id);
+    assert_int_not_equal(access(json, F_OK), 0);
+    /* the disk has room again: the next sweep writes the archive, then
+     * frees the record */
+    assert_true(shl_ledger_reap(l) >= 0);
+    assert_int_equal(access(json, F_OK), 0);
     assert_shl_ok(shl_reader_list(shl_ledger_reader(l), &rows, &n));
     assert_int_equal(n, 0);
     free(rows);
