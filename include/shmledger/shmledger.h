@@ -1574,10 +1574,14 @@ typedef struct shl_check_report {
 /**
  * Check every invariant of the segment: indexes in range, references of
  * ALLOCATED records valid, counts and the id index matching the records,
- * no sequence counter left odd by a live writer, no poisoned flag, a
- * structure mutex that is not garbled, a segment not truncated.
- * Lock-free; on a segment that is changing it may report transient
- * violations, so tools run it on a quiet segment or retry.
+ * no sequence counter left odd by a dead writer (a dead participant's
+ * frame that still awaits its crash cleanup is pending work, not a
+ * violation), event rings well formed, no poisoned flag, a structure mutex
+ * that is not garbled, a segment not truncated.
+ * Lock-free and safe on a live segment: a pass that finds something is
+ * repeated (up to 4 passes, 2 ms apart) and only what every pass finds is
+ * reported, so a change in flight is not reported as a violation.
+ * Thread context: any thread; it does not block other processes.
  * @return 0 when clean, the number of violations (> 0), or -EINVAL.
  */
 SHL_API int shl_reader_check(shl_reader *r, shl_check_report *out);

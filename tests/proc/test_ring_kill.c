@@ -61,6 +61,15 @@ env_int(const char *name, int dflt)
     return e && *e ? atoi(e) : dflt;
 }
 
+/* The checker runs on the live segment every this many kills (default 5):
+ * it must tell a change in flight from garbage. */
+static int
+check_every(void)
+{
+    int n = env_int("SHL_TEST_RING_CHECK_EVERY", 5);
+    return n > 0 ? n : 5;
+}
+
 static void
 worker_main(const char *base, struct shared *sh, int k, int inc)
 {
@@ -222,11 +231,13 @@ test_ring_kill_loop_exactly_once(void **state)
                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         kills++;
         w[victim] = spawn_worker(base, sh, victim, inc[victim]++);
-        if (kills % 20 == 0) {
+        if (kills % check_every() == 0) {
             shl_check_report rep;
             checks++;
-            if (shl_reader_check(rd, &rep) != 0 || rep.violations)
+            if (shl_reader_check(rd, &rep) != 0 || rep.violations) {
                 checks_failed++;
+                print_message("check after %d kills:\n%s", kills, rep.text);
+            }
         }
     }
     atomic_store(&sh->stop, 1);
