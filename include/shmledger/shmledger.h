@@ -1178,7 +1178,10 @@ SHL_API void shl_exec_opts_init(shl_exec_opts *o);
  * of result_file_path (a malloc'd NUL-terminated string, freed with the
  * handle) once the process has exited 0 and the file exists: if it is not
  * there yet, it is polled for (poll_interval_ms) for what is left of
- * timeout_ms; without a timeout it must exist at exit. A non-zero exit, a
+ * timeout_ms; without a timeout it must exist at exit. A writer that
+ * outlives the process (a detached child) must create the file atomically
+ * (write a temporary name, then rename it), or a poll can read it between
+ * its creation and its write (see shl_poll_file()). A non-zero exit, a
  * signal, a missing file or the timeout fail the call (the original
  * ignored exit codes and could poll forever). Exec failures (no such
  * program: "exec <exe>: No such file or directory (ENOENT)", a bad

@@ -200,10 +200,12 @@ test_exec_file_result(void **state)
     assert_int_equal(stat(path, &st), 0);
     unlink(path);
     /* a file written after the exit (by a detached writer) is waited for,
-     * within the timeout */
+     * within the timeout; the writer renames it into place as the header
+     * asks (a plain `>` would let the poll read it between its creation
+     * and its write) */
     const char *argv2[] = {"-c",
-                           "(sleep 0.2; echo late > \"$1\") >/dev/null "
-                           "2>&1 &",
+                           "(sleep 0.2; echo late > \"$1.part\"; "
+                           "mv \"$1.part\" \"$1\") >/dev/null 2>&1 &",
                            "sh", path, NULL};
     o.argv = argv2;
     o.timeout_ms = 5000;
