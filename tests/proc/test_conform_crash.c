@@ -154,7 +154,8 @@ test_conform_fenced_codes(void **state)
         atomic_store(&sh->ready, 1);
         /* stopped here; after SIGCONT it learns it was fenced */
         shl_failed_info info;
-        int rc = shl_op_wait_failure(vop, 20000, &info);
+        int rc = shl_op_wait_failure(
+            vop, 20000 * (int64_t)shl_test_multiplier(), &info);
         int end_rc = shl_call_end(c, NULL);
         shl_call *c2;
         int start_rc = shl_call_start(vop, NULL, &c2);
