@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -324,4 +325,36 @@ shl__logsafe(const char *s, size_t n, char *out)
     }
     out[o] = 0;
     return o;
+}
+
+/* ---- library threads ---- */
+
+struct thread_start {
+    void *(*fn)(void *);
+    void *arg;
+    sem_t started;
+};
+
+static void *
+thread_trampoline(void *p)
+{
+    struct thread_start *ts = p;
+    void *(*fn)(void *) = ts->fn;
+    void *arg = ts->arg;
+    sem_post(&ts->started); /* ts lives on the creator's stack: not after */
+    return fn(arg);
+}
+
+int
+shl__thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    struct thread_start ts = {.fn = fn, .arg = arg};
+    if (sem_init(&ts.started, 0, 0) != 0)
+        return errno;
+    int rc = pthread_create(t, NULL, thread_trampoline, &ts);
+    if (rc == 0)
+        while (sem_wait(&ts.started) != 0 && errno == EINTR) {
+        }
+    sem_destroy(&ts.started);
+    return rc;
 }

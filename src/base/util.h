@@ -4,6 +4,7 @@
 #ifndef SHL_BASE_UTIL_H
 #define SHL_BASE_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,5 +73,15 @@ struct timespec shl__deadline(clockid_t clock, int64_t timeout_ms);
 /* Add 1 to an eventfd (ignored when fd < 0); drain one (non-blocking). */
 void shl__efd_signal(int fd);
 void shl__efd_drain(int fd);
+
+/* ---- library threads ----
+ * pthread_create, then wait until the new thread runs its start routine.
+ * A sanitizer's runtime sets a new thread up (its registry, its allocator
+ * cache) after pthread_create has returned; a fork() by the caller in that
+ * window can leave the child a runtime lock held by a thread it does not
+ * have (gcc 12's ASan: the child's first allocation of that kind hangs).
+ * Once the routine runs, the fork guard (shl__busy_enter) covers it.
+ * Returns 0 or the error of pthread_create. */
+int shl__thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif /* SHL_BASE_UTIL_H */

@@ -516,7 +516,7 @@ shl__snapshotter_start(shl_ledger *l)
     l->snap = sn;
     l->drainer = &sn->dr;
     if (l->opts.snapshotter) {
-        int rc = pthread_create(&sn->thread, NULL, run, l);
+        int rc = shl__thread_start(&sn->thread, run, l);
         if (rc == 0)
             sn->running = true;
         else

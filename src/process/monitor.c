@@ -739,8 +739,8 @@ shl__monitor_ensure(shl_ledger *l)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e1 = pthread_create(&l->futex_thread, NULL, futex_main, l);
-    int e2 = e1 ? e1 : pthread_create(&l->mon_thread, NULL, monitor_main, l);
+    int e1 = shl__thread_start(&l->futex_thread, futex_main, l);
+    int e2 = e1 ? e1 : shl__thread_start(&l->mon_thread, monitor_main, l);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e1 || e2) {
         if (!e1) {

@@ -184,7 +184,7 @@ pool_submit(shl_ledger *l, shl_spawned *t)
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        int rc = pthread_create(&p->threads[p->nthreads], NULL, worker_main, p);
+        int rc = shl__thread_start(&p->threads[p->nthreads], worker_main, p);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc == 0) {
             p->nthreads++;
