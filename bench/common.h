@@ -71,8 +71,12 @@ remove_tree(const std::string &dir)
 class TempBase
 {
   public:
-    explicit TempBase(const char *tag, const char *root = "/tmp")
+    explicit TempBase(const char *tag, const char *root = nullptr)
     {
+        // SHLB_ROOT=/dev/shm: every bench's files on tmpfs (a run that
+        // leaves the disk's write-back out)
+        if (!root)
+            root = std::getenv("SHLB_ROOT") ? std::getenv("SHLB_ROOT") : "/tmp";
         std::string t = std::string(root) + "/shlbench-" + tag + "-XXXXXX";
         std::vector<char> buf(t.begin(), t.end());
         buf.push_back(0);
