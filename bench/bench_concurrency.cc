@@ -28,6 +28,8 @@
 // opt-in back-pressure, separate operations only).
 #include "common.h"
 
+#include <sys/resource.h>
+
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -37,6 +39,16 @@ namespace {
 constexpr int kPairs = 100000;
 
 enum Mode { kSeparate = 0, kSame = 1 };
+
+// User + system CPU time of `who` (RUSAGE_SELF, RUSAGE_CHILDREN), in ns.
+int64_t
+cpu_ns(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
 
 // Runs `iters` parallel runs through `runner` and reports.
 void
@@ -96,6 +108,11 @@ Pairs(benchmark::State &state)
     const std::string shared_id = shl_op_id(shared);
     double total = 0;
     int64_t runs = 0;
+    // processes: the CPU time of this process (idle but for its ledger's
+    // snapshotter thread, the drainer of every worker's ring) and of the
+    // workers (after they were waited for), per pair: the CPU model's
+    // D and P measured in place (issue 14)
+    int64_t self0 = cpu_ns(RUSAGE_SELF), kids0 = cpu_ns(RUSAGE_CHILDREN);
     for (auto _ : state) {
         auto mk = [&](int i) {
             return make_pair_worker(base, i, mode, shared_id, wait_us);
@@ -106,6 +123,13 @@ Pairs(benchmark::State &state)
         runs++;
     }
     report(state, n, total, runs);
+    if (kProcs) {
+        double pairs = (double)runs * n * kPairs;
+        state.counters["drainer_cpu_ns_per_pair"] =
+            (double)(cpu_ns(RUSAGE_SELF) - self0) / pairs;
+        state.counters["worker_cpu_ns_per_pair"] =
+            (double)(cpu_ns(RUSAGE_CHILDREN) - kids0) / pairs;
+    }
     SHLB_CHECK(shl_op_complete(shared));
     shl_ledger_close(parent);
 }

@@ -38,8 +38,16 @@
 //                                        snapshotter does per changed op
 #include "common.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstring>
+#include <string>
 #include <thread>
+#include <vector>
 
 extern "C" {
 // internal (src/files/events.h): drain the ring now (links shmledger_objs)
@@ -47,6 +55,29 @@ int shl__snapshotter_flush(shl_ledger *l, int64_t timeout_ms);
 }
 
 namespace {
+
+// Bytes in the regular files under dir (one level, and backup/ below it).
+uint64_t
+file_bytes(const std::string &dir)
+{
+    uint64_t n = 0;
+    for (const std::string &d : {dir, dir + "/backup"}) {
+        DIR *dp = opendir(d.c_str());
+        if (!dp)
+            continue;
+        while (struct dirent *e = readdir(dp)) {
+            struct stat st;
+            std::string p = d + "/" + e->d_name;
+            size_t len = std::strlen(e->d_name);
+            if (len >= 5 && !std::strcmp(e->d_name + len - 5, ".json"))
+                continue; // the snapshot, not the drain's lines
+            if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+                n += (uint64_t)st.st_size;
+        }
+        closedir(dp);
+    }
+    return n;
+}
 
 void
 CallPair(benchmark::State &state)
@@ -119,7 +150,7 @@ BENCHMARK(CallPair)
 void
 Drain(benchmark::State &state)
 {
-    shlb::TempBase base("snapdrain");
+    shlb::TempBase base("snapdrain", state.range(1) ? "/dev/shm" : "/tmp");
     shl_ledger_opts o = shlb::opts(64, 64, 4096);
     o.snapshotter = false;
     o.max_events = (uint32_t)state.range(0);
@@ -143,13 +174,63 @@ Drain(benchmark::State &state)
     state.counters["ns_per_pair"] = benchmark::Counter(
         (double)(state.iterations() * pairs),
         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    // what a pair puts into the files (log + trail): with WriteCost's
+    // ns_per_byte, the part of ns_per_pair no renderer can remove
+    state.counters["bytes_per_pair"] =
+        (double)(file_bytes(base.str()) / (state.iterations() * pairs));
     SHLB_CHECK(shl_op_complete(op));
     shl_ledger_close(l);
 }
 BENCHMARK(Drain)
     ->Name("Snapshotter/Drain")
-    ->ArgName("ring")
-    ->Arg(4096)
+    ->ArgNames({"ring", "fs"})
+    ->Args({4096, 0}) // base path on /tmp (ext4 here)
+    ->Args({4096, 1}) // on /dev/shm (tmpfs)
+    ->UseRealTime();
+
+// The floor under the drain's writes, on this machine: write(2) of
+// `chunk` bytes appended to a file (what the drain does with a batch's
+// buffer of one file: ~64-128 KiB), in ns per byte (fs:0 /tmp, ext4 here;
+// fs:1 /dev/shm, tmpfs); chunk:64 is a syscall's fixed cost (ns_per_call).
+// The file is truncated every 64 MiB so the page cache does not grow.
+void
+WriteCost(benchmark::State &state)
+{
+    shlb::TempBase base("wcost", state.range(1) ? "/dev/shm" : "/tmp");
+    const size_t chunk = (size_t)state.range(0);
+    std::string path = base.str() + "/f";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (fd < 0)
+        std::abort();
+    std::vector<char> buf(chunk, 'x');
+    size_t in_file = 0;
+    for (auto _ : state) {
+        if (write(fd, buf.data(), chunk) != (ssize_t)chunk)
+            std::abort();
+        in_file += chunk;
+        if (in_file >= (64u << 20)) {
+            state.PauseTiming();
+            if (ftruncate(fd, 0) != 0)
+                std::abort();
+            in_file = 0;
+            state.ResumeTiming();
+        }
+    }
+    close(fd);
+    state.SetBytesProcessed((int64_t)(state.iterations() * chunk));
+    state.counters["ns_per_byte"] = benchmark::Counter(
+        (double)(state.iterations() * chunk),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_call"] = benchmark::Counter(
+        (double)state.iterations(),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(WriteCost)
+    ->Name("Snapshotter/WriteCost")
+    ->ArgNames({"chunk", "fs"})
+    ->Args({64, 0})
+    ->Args({131072, 0})
+    ->Args({131072, 1})
     ->UseRealTime();
 
 // The fallback path: no snapshotter and a ring that is never drained, so

@@ -57,21 +57,27 @@ mono_ns()
 inline void
 remove_tree(const std::string &dir)
 {
-    if (dir.empty() || dir.rfind("/tmp/", 0) != 0)
-        return; // never outside /tmp
+    if (dir.empty() ||
+        (dir.rfind("/tmp/", 0) != 0 && dir.rfind("/dev/shm/", 0) != 0))
+        return; // never outside /tmp or /dev/shm
     std::string cmd = "rm -rf -- '" + dir + "'";
     if (std::system(cmd.c_str()) != 0)
         std::fprintf(stderr, "warning: could not remove %s\n", dir.c_str());
 }
 
-// A fresh base directory /tmp/shlbench-<tag>-XXXXXX; removed (with its
-// segment) by the destructor.
+// A fresh base directory <root>/shlbench-<tag>-XXXXXX (root /tmp, an ext4
+// disk here, or /dev/shm, tmpfs); removed (with its segment) by the
+// destructor.
 class TempBase
 {
   public:
-    explicit TempBase(const char *tag)
+    explicit TempBase(const char *tag, const char *root = nullptr)
     {
-        std::string t = std::string("/tmp/shlbench-") + tag + "-XXXXXX";
+        // SHLB_ROOT=/dev/shm: every bench's files on tmpfs (a run that
+        // leaves the disk's write-back out)
+        if (!root)
+            root = std::getenv("SHLB_ROOT") ? std::getenv("SHLB_ROOT") : "/tmp";
+        std::string t = std::string(root) + "/shlbench-" + tag + "-XXXXXX";
         std::vector<char> buf(t.begin(), t.end());
         buf.push_back(0);
         if (!mkdtemp(buf.data())) {

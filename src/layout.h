@@ -74,7 +74,7 @@
 #define SHL__MAGIC 0x3152474c44454c53ull /* "SLEDLGR1" little-endian */
 #define SHL__VERSION_WORD(major, minor) (((uint32_t)(major) << 16) | (minor))
 #define SHL__VERSION_MAJOR(w) ((w) >> 16)
-#define SHL__FORMAT_MINOR 3
+#define SHL__FORMAT_MINOR 4
 
 #define SHL__LOCK_INIT 0
 #define SHL__LOCK_SNAPSHOTTER 1
@@ -279,7 +279,12 @@ struct shl__evring {
     char pad1[56];
     _Atomic uint64_t tail SHL__ALIGNED;     /* drainer: release store */
     _Atomic uint64_t inflight;              /* drainer: see ev_jphase */
-    char pad2[48];
+    /* A full ring's producer sleeps on `room` (a futex) after setting
+     * `room_wait`; a drainer that moved this ring's tail bumps `room` and
+     * wakes it only when room_wait is set (no syscall otherwise). */
+    _Atomic uint32_t room;
+    _Atomic uint32_t room_wait;
+    char pad2[40];
 } SHL__ALIGNED;
 
 /* A record in a ring: this head, then the operation id (idlen bytes), text

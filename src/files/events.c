@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -324,9 +325,33 @@ has_room(const struct shl__hdr *h, struct shl__evring *r, uint64_t head,
     return head + need - tail <= h->ev_ring_bytes;
 }
 
-/* The ring is full: drain here, or wait for the live drainer, at most
- * ORDER_WAIT_NS in all (opt-in ring_full_wait_us waits that long first
- * without draining). True once there is room. */
+/* Sleep until the drainer moved our ring's tail (it bumps r->room and
+ * wakes us when room_wait is set), or ROOM_SLEEP_NS passed. Dekker pairing
+ * with batch_finish (drain.c): we set room_wait then read tail, it stores
+ * tail then reads room_wait (each with a full fence between): either it
+ * sees our flag and wakes us, or we see its tail. */
+#define ROOM_SLEEP_NS (1000ll * 1000)
+static void
+wait_room(struct shl__hdr *h, struct shl__evring *r, uint64_t head,
+          uint64_t need)
+{
+    uint32_t seen = atomic_load_explicit(&r->room, memory_order_acquire);
+    atomic_store_explicit(&r->room_wait, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!has_room(h, r, head, need)) {
+        struct timespec ts = {0, ROOM_SLEEP_NS};
+        syscall(SYS_futex, (uint32_t *)&r->room, FUTEX_WAIT, seen, &ts, NULL,
+                0);
+    }
+    atomic_store_explicit(&r->room_wait, 0, memory_order_relaxed);
+}
+
+/* The ring is full: drain here, or sleep until the live drainer made room
+ * (woken by it, or every ROOM_SLEEP_NS to look again), at most
+ * ORDER_WAIT_NS in all. True once there is room. The wait sleeps rather
+ * than yields: a producer spinning on sched_yield (and a failing OFD
+ * try-lock, a syscall) took the CPU the drainer needed on a 2-core machine,
+ * and two producers made fewer pairs per second than one (issue 14). */
 static bool
 make_room(shl_ledger *l, struct shl__evring *r, uint64_t head, uint64_t need)
 {
@@ -342,7 +367,7 @@ make_room(shl_ledger *l, struct shl__evring *r, uint64_t head, uint64_t need)
             until = now + ORDER_WAIT_NS;
         else if (now > until)
             return false;
-        sched_yield();
+        wait_room(h, r, head, need);
         if (has_room(h, r, head, need))
             return true;
     }

@@ -208,6 +208,7 @@ shl__format_signature(void)
         offsetof(struct shl__hdr, ev_journal),
         sizeof(struct shl__ev_jent),
         offsetof(struct shl__evring, tail),
+        offsetof(struct shl__evring, room),
         SHL__EV_REC_MAX,
         sizeof(pthread_mutex_t),
         sizeof(pid_t),

@@ -11,17 +11,20 @@
  *  - garbage in a ring: the checker names it, the drain skips it (counted)
  *    and goes on. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "files/events.h"
 #include "files/snapshotter.h"
 #include "internal.h"
+#include "shm/segment.h"
 #include "shl_test.h"
 #include "shl_text.h"
 
@@ -251,6 +254,95 @@ test_rings_full_drains_own(void **state)
     shl_test_cleanup(base);
 }
 
+/* A full ring while another drainer holds the drain byte: the producer
+ * sleeps until it can go on (woken by the drainer, or every millisecond to
+ * try the byte itself), it does not spin. A producer that spun on
+ * sched_yield and a failing try-lock took the CPU the drainer needed: on
+ * 2 cores, two producers made fewer pairs per second than one (issue 14).
+ * Every line lands once, in order, once the byte is free again. */
+struct sleeper {
+    shl_op *op;
+    int n;
+    int64_t cpu_ns; /* this thread's CPU time over its posts */
+    atomic_bool done;
+};
+
+static int64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *
+sleeper_main(void *arg)
+{
+    struct sleeper *t = arg;
+    int64_t c0 = thread_cpu_ns();
+    for (int i = 0; i < t->n; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "full %d", i);
+        if (shl_op_log(t->op, SHL_LOG_INFO, msg) != 0)
+            return (void *)1;
+    }
+    t->cpu_ns = thread_cpu_ns() - c0;
+    atomic_store(&t->done, true);
+    return NULL;
+}
+
+static void
+test_rings_full_sleeps_while_drained_elsewhere(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "rngslp");
+    shl_ledger *l = open_l(base, "cli", false, 8); /* one 4 KiB ring */
+    shl_op *op = NULL;
+    assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
+    assert_shl_ok(shl__snapshotter_flush(l, 10000));
+    /* another open file description of the segment: "another drainer" */
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", l->seg.fd);
+    int other = open(self, O_RDWR | O_CLOEXEC);
+    assert_true(other >= 0);
+    assert_int_equal(shl__ofd_trylock(other, SHL__LOCK_DRAIN), 0);
+
+    enum { N = 500 }; /* ~15 KiB of records: the 4 KiB ring fills */
+    static const char *const tags[1] = {"full"};
+    struct sleeper t = {.op = op, .n = N};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, sleeper_main, &t), 0);
+    /* hold the byte 300 ms: the producer must stay blocked all along */
+    int64_t until = shl_test_now_ms() + 300;
+    while (shl_test_now_ms() < until) {
+        assert_false(atomic_load(&t.done));
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    shl__ofd_unlock(other, SHL__LOCK_DRAIN);
+    close(other);
+    void *rv = NULL;
+    assert_int_equal(pthread_join(th, &rv), 0);
+    assert_null(rv);
+    /* asleep, not spinning: a spinning producer burns about the whole
+     * 300 ms (a core of its own) */
+    if (t.cpu_ns > 100 * 1000000ll)
+        fail_msg("the blocked producer used %lld ms of CPU in 300 ms",
+                 (long long)(t.cpu_ns / 1000000));
+    assert_shl_ok(shl__snapshotter_flush(l, 10000));
+    shl_segment_info info;
+    assert_shl_ok(shl_reader_info(shl_ledger_reader(l), &info));
+    assert_int_equal(info.events_fallback, 0);
+    assert_int_equal(info.events_pending, 0);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s.operation.log", base, shl_op_id(op));
+    assert_lines_once_in_order(path, tags, 1, N);
+    assert_shl_ok(shl_op_complete(op));
+    shl_ledger_close(l);
+    shl_test_cleanup(base);
+}
+
 /* The trail's seq values of file path: n of them, strictly increasing (a
  * line written twice, or renumbered by a redo, breaks it). */
 static void
@@ -396,6 +488,7 @@ main(void)
         cmocka_unit_test(test_rings_per_thread),
         cmocka_unit_test(test_rings_distinct_while_alive),
         cmocka_unit_test(test_rings_full_drains_own),
+        cmocka_unit_test(test_rings_full_sleeps_while_drained_elsewhere),
         cmocka_unit_test(test_rings_drainer_killed_each_step),
         cmocka_unit_test(test_rings_garbage_checked_and_skipped),
     };

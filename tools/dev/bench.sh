@@ -160,11 +160,16 @@ for name in order:
     b = med[name]
     notes = []
     for k in ("pairs_per_s", "pairs_per_s_per_worker", "file_bytes",
-              "efull_waits", "fallback", "ns_per_pair", "bytes"):
+              "efull_waits", "fallback", "ns_per_pair", "bytes",
+              "bytes_per_pair", "ns_per_byte", "ns_per_call",
+              "drainer_cpu_ns_per_pair", "worker_cpu_ns_per_pair"):
         if k in b:
             v = b[k]
-            if k == "ns_per_pair": # a rate counter inverted: seconds per pair
+            if k in ("ns_per_pair", "ns_per_call"): # rate counters inverted: seconds
                 notes.append("%s=%.0f" % (k, v * 1e9 if v < 1 else v))
+                continue
+            if k == "ns_per_byte":
+                notes.append("%s=%.3f" % (k, v * 1e9))
                 continue
             notes.append("%s=%s" % (k, ("%.3gM" % (v / 1e6)) if v >= 1e5 else "%.0f" % v))
     if b.get("error_occurred"):
@@ -267,12 +272,25 @@ row("call pair, no snapshotter but a spinning thread on the other core ÷ not",
     ratio(spin, ns(base % (0, 100, 16384))))
 row("call pair, snapshotter running ÷ a spinning thread instead",
     ratio(ns(base % (1, 100, 16384)), spin))
-d = ctr("Snapshotter/Drain/ring:4096", "ns_per_pair")
-dn = d * 1e9 if d is not None and d < 1 else d
+def per(name, key):  # an inverted rate counter, in ns
+    v = ctr(name, key)
+    return v * 1e9 if v is not None and v < 1 else v
+dn = per("Snapshotter/Drain/ring:4096/fs:0", "ns_per_pair")
 row("snapshotter's cost per call pair (four lines) ÷ the producer's",
     ratio(dn, ns(base % (0, 100, 4096))))
 row("snapshotter's cost per call pair (ns)", dn, "≤ 100 ns (a third of 300)",
     dn is not None and dn <= 100)
+row("snapshotter's cost per call pair, files on tmpfs (ns)",
+    per("Snapshotter/Drain/ring:4096/fs:1", "ns_per_pair"))
+# issue 14: the floor under the drain, this machine: its bytes per pair
+# times write(2)'s cost per byte (128 KiB appends, a batch's buffer)
+bpp = ctr("Snapshotter/Drain/ring:4096/fs:0", "bytes_per_pair")
+for fs, label in ((0, "ext4"), (1, "tmpfs")):
+    nb = per("Snapshotter/WriteCost/chunk:131072/fs:%d" % fs, "ns_per_byte")
+    row("write(2) floor of the drain per pair, %s: bytes per pair × ns per byte (ns)" % label,
+        None if bpp is None or nb is None else bpp * nb)
+row("a syscall's fixed cost, write(2) of 64 bytes (ns)",
+    per("Snapshotter/WriteCost/chunk:64/fs:0", "ns_per_call"))
 row("call pair with the ring full (producer writes) ÷ through the ring",
     ratio(ns("Snapshotter/CallPairRingFull"), ns(base % (0, 100, 16384))))
 
