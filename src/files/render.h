@@ -115,6 +115,12 @@ int shl__event_render(const struct shl__event *ev, enum shl__file f,
 int shl__event_render_call(const struct shl__event *ev, struct shl__sbuf *log,
                            struct shl__sbuf *trail);
 
+/* The trail line of ev through the general path (a JSON tree dumped by
+ * jansson), whatever fast path shl__event_render would take: the reference
+ * the fast paths are checked against (tests, fuzz_render). Returns 0,
+ * -ENOMEM or -EINVAL (not a trail event, or the time cannot be formatted). */
+int shl__event_render_trail_tree(const struct shl__event *ev,
+                                 struct shl__sbuf *b);
 /* The message part of a log line ("CALL_STARTED callId=..."). */
 int shl__event_message(const struct shl__event *ev, struct shl__sbuf *b);
 
