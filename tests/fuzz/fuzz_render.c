@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "files/opfiles.h"
 #include "files/render.h"
 #include "fuzz_common.h"
 #include "internal.h"
