@@ -202,7 +202,6 @@ shl__event_message(const struct shl__event *ev, struct shl__sbuf *b)
     }
 }
 
-
 /* Library event text "NAME k=v k2=v2 ...": NAME is the first word; a value
  * runs to the next " ident=" or the end; the keys error, reason and
  * message take the rest of the text (they are last in every line the
