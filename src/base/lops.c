@@ -4,7 +4,9 @@
 #include "base/lops.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LOPS_MIN_BUCKETS 16u
 
@@ -95,6 +97,84 @@ shl__lops_remove(shl_ledger *l, struct shl__lop *lop)
     l->lop_count--;
 }
 
+/* ---- spare objects ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SHL__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SHL__ASAN 1
+#endif
+#endif
+#ifdef SHL__ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Zero n bytes of a fresh object. Not malloc + memset of the whole size:
+ * gcc turns that into calloc, which is what this avoids. */
+static void *
+take_spare(void **spare, size_t size, size_t zero)
+{
+    void *p = *spare;
+    if (p) {
+        *spare = NULL;
+        UNPOISON(p, size);
+    } else {
+        p = malloc(size);
+        if (!p)
+            return NULL;
+    }
+    /* through a volatile pointer: the compiler must not see "malloc, then
+     * zero all of it" and call calloc instead */
+    void *(*volatile zero_fn)(void *, int, size_t) = memset;
+    zero_fn(p, 0, zero);
+    return p;
+}
+
+static void
+give_spare(void **spare, void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (*spare) {
+        free(p);
+        return;
+    }
+    POISON(p, size);
+    *spare = p;
+}
+
+struct shl__lop *
+shl__lop_alloc(shl_ledger *l)
+{
+    return take_spare((void **)&l->spare_lop, sizeof(struct shl__lop),
+                      sizeof(struct shl__lop));
+}
+
+void
+shl__lop_release(shl_ledger *l, struct shl__lop *lop)
+{
+    give_spare((void **)&l->spare_lop, lop, sizeof(*lop));
+}
+
+shl_op *
+shl__op_obj_alloc(shl_ledger *l)
+{
+    return take_spare((void **)&l->spare_op, sizeof(struct shl_op),
+                      offsetof(struct shl_op, finfo));
+}
+
+void
+shl__op_obj_release(shl_ledger *l, shl_op *op)
+{
+    give_spare((void **)&l->spare_op, op, sizeof(*op));
+}
+
 void
 shl__lops_fini(shl_ledger *l)
 {
@@ -102,6 +182,16 @@ shl__lops_fini(shl_ledger *l)
     l->lop_buckets = NULL;
     l->lop_nbuckets = 0;
     l->lop_count = 0;
+    if (l->spare_lop) {
+        UNPOISON(l->spare_lop, sizeof(*l->spare_lop));
+        free(l->spare_lop);
+        l->spare_lop = NULL;
+    }
+    if (l->spare_op) {
+        UNPOISON(l->spare_op, sizeof(*l->spare_op));
+        free(l->spare_op);
+        l->spare_op = NULL;
+    }
 }
 
 void

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files/opfiles.h"
 #include "files/render.h"
 #include "files/snapshotter.h"
 #include "internal.h"

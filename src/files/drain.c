@@ -46,6 +46,7 @@
 #include "internal.h"
 #include "files/journal.h"
 #include "files/json.h"
+#include "files/opfiles.h"
 #include "files/render.h"
 #include "shm/segment.h"
 

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "files/opfiles.h"
 #include "shm/segment.h"
 
 #define ORDER_WAIT_NS (1000ll * 1000000)

@@ -55,6 +55,41 @@ shl__optrail(shl_ledger *l, const char *op_id, const char *fmt, ...)
 }
 
 void
+shl__optrail_participant(shl_ledger *l, const char *op_id, bool joined)
+{
+    if (!l || !op_id)
+        return;
+    static const char jn[] = "PARTICIPANT_JOINED participant=";
+    static const char lf[] = "PARTICIPANT_LEFT participant=";
+    char msg[sizeof(jn) + SHL_PARTICIPANT_ID_MAX + 32];
+    size_t n = joined ? sizeof(jn) - 1 : sizeof(lf) - 1;
+    memcpy(msg, joined ? jn : lf, n);
+    size_t idn = strnlen(l->id, SHL_PARTICIPANT_ID_MAX);
+    memcpy(msg + n, l->id, idn);
+    n += idn;
+    memcpy(msg + n, " pid=", 5);
+    n += 5;
+    /* %d of recorded_pid */
+    int32_t pid = l->recorded_pid;
+    uint32_t u = pid < 0 ? 0u - (uint32_t)pid : (uint32_t)pid;
+    char tmp[12];
+    size_t k = sizeof(tmp);
+    do {
+        tmp[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (pid < 0)
+        tmp[--k] = '-';
+    memcpy(msg + n, tmp + k, sizeof(tmp) - k);
+    n += sizeof(tmp) - k;
+    struct shl__event ev;
+    event_init(l, &ev, SHL__EV_TRAIL, SHL_LOG_INFO, op_id);
+    ev.a = msg;
+    ev.a_len = n;
+    (void)shl__event_post(l, &ev);
+}
+
+void
 shl__oplog(shl_ledger *l, const char *op_id, int level, const char *fmt, ...)
 {
     if (!l || !op_id || !fmt)

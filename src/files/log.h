@@ -13,6 +13,11 @@
 /* A trail-only event "NAME k=v ..." (abort flag, resources, participants). */
 void shl__optrail(shl_ledger *l, const char *op_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* PARTICIPANT_JOINED (joined) or PARTICIPANT_LEFT of this ledger: the same
+ * event as shl__optrail(l, op_id, "PARTICIPANT_%s participant=%s pid=%d",
+ * ..., l->id, l->recorded_pid), built without printf (a join and a leave
+ * post one each; vsnprintf was a fifth of their instructions). */
+void shl__optrail_participant(shl_ledger *l, const char *op_id, bool joined);
 /* A library event line in the op log (and the trail): used by the monitor
  * and the operation code. level is a shl_log_level. */
 void shl__oplog(shl_ledger *l, const char *op_id, int level, const char *fmt,

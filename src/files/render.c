@@ -1,6 +1,6 @@
 /*
  * render.c: the text of every line the library writes (log, debug log,
- * trail), and appending lines to an operation's files.
+ * trail); opfiles.c writes them to an operation's files.
  *
  * Line formats are the original's (reference §1.8):
  *   operation log  "<ISO> [<LEVEL>] <message>"
@@ -10,21 +10,16 @@
  * The ISO timestamp is shl__format_iso (local time, microseconds, offset),
  * taken when the event happened, not when the snapshotter writes it.
  *
- * Nothing here takes a ledger lock. Appends are one write() of whole lines
- * on an O_APPEND descriptor opened for that append (so a file moved away by
- * an archive is never written through a stale descriptor).
+ * Nothing here takes a lock or touches a file.
  */
 #include "files/render.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "files/json.h"
 #include "internal.h"
@@ -207,70 +202,101 @@ shl__event_message(const struct shl__event *ev, struct shl__sbuf *b)
     }
 }
 
-static json_t *jstrn(const char *s, size_t n);
+/* Library event text "NAME k=v k2=v2 ...": NAME is the first word; a value
+ * runs to the next " ident=" or the end; the keys error, reason and
+ * message take the rest of the text (they are last in every line the
+ * library writes, and may contain anything). One parser for both trail
+ * paths (the JSON tree and the direct one), so they agree on every text. */
+struct ev_field {
+    size_t k0, klen; /* key; klen cut to 63 bytes, as the JSON key is */
+    bool cut;        /* the key was longer */
+    size_t v0, v1;   /* value [v0, v1) */
+    bool num;        /* a "pid" that is a number: num_v */
+    long long num_v;
+};
 
-/* Add "key": value pairs parsed from "NAME k=v k2=v2 ..." to obj, and
- * return NAME's length. A value runs to the next " ident=" or the end; the
- * keys error, reason and message take the rest of the text (they are last
- * in every line the library writes, and may contain anything). */
 static size_t
-parse_event_fields(json_t *obj, const char *s, size_t n)
+event_name_len(const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n && s[i] != ' ')
         i++;
-    size_t name_len = i;
-    while (i < n) {
-        while (i < n && s[i] == ' ')
-            i++;
-        size_t k0 = i;
-        while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '_'))
-            i++;
-        if (i >= n || s[i] != '=' || i == k0) {
-            /* not key=value: stop, the message keeps the full text */
-            break;
-        }
-        size_t klen = i - k0;
-        size_t v0 = ++i;
-        bool rest = (klen == 5 && !memcmp(s + k0, "error", 5)) ||
-                    (klen == 6 && !memcmp(s + k0, "reason", 6)) ||
-                    (klen == 7 && !memcmp(s + k0, "message", 7));
-        size_t v1 = n;
-        if (!rest) {
-            for (size_t j = v0; j < n; j++) {
-                if (s[j] != ' ')
-                    continue;
-                size_t t = j + 1;
-                while (t < n && (isalnum((unsigned char)s[t]) || s[t] == '_'))
-                    t++;
-                if (t < n && s[t] == '=' && t > j + 1) {
-                    v1 = j;
-                    break;
-                }
+    return i;
+}
+
+/* The next field at or after *i (past NAME at first); false when there is
+ * none (the end, or text that is not key=value: the message keeps it). */
+static bool
+next_event_field(const char *s, size_t n, size_t *ip, struct ev_field *f)
+{
+    size_t i = *ip;
+    if (i >= n)
+        return false;
+    while (i < n && s[i] == ' ')
+        i++;
+    size_t k0 = i;
+    while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '_'))
+        i++;
+    if (i >= n || s[i] != '=' || i == k0)
+        return false;
+    size_t klen = i - k0;
+    size_t v0 = ++i;
+    bool rest = (klen == 5 && !memcmp(s + k0, "error", 5)) ||
+                (klen == 6 && !memcmp(s + k0, "reason", 6)) ||
+                (klen == 7 && !memcmp(s + k0, "message", 7));
+    size_t v1 = n;
+    if (!rest) {
+        for (size_t j = v0; j < n; j++) {
+            if (s[j] != ' ')
+                continue;
+            size_t t = j + 1;
+            while (t < n && (isalnum((unsigned char)s[t]) || s[t] == '_'))
+                t++;
+            if (t < n && s[t] == '=' && t > j + 1) {
+                v1 = j;
+                break;
             }
         }
+    }
+    f->k0 = k0;
+    f->cut = klen > 63;
+    f->klen = f->cut ? 63 : klen;
+    f->v0 = v0;
+    f->v1 = v1;
+    /* a pid is a number in every trail line (the producer's "pid" of
+     * the other events is one) */
+    bool num = klen == 3 && !memcmp(s + k0, "pid", 3) && v1 > v0 &&
+               v1 - v0 < 12;
+    bool neg = num && s[v0] == '-';
+    long long pid = 0;
+    /* parsed within [v0, v1): s is not NUL-terminated (no strtoll) */
+    for (size_t j = v0 + neg; num && j < v1; j++) {
+        num = isdigit((unsigned char)s[j]);
+        pid = pid * 10 + (s[j] - '0');
+    }
+    f->num = num && v1 > v0 + neg;
+    f->num_v = neg ? -pid : pid;
+    *ip = v1;
+    return true;
+}
+
+static json_t *jstrn(const char *s, size_t n);
+
+/* Add the "key": value pairs of s to obj; returns NAME's length. */
+static size_t
+parse_event_fields(json_t *obj, const char *s, size_t n)
+{
+    size_t name_len = event_name_len(s, n);
+    size_t i = name_len;
+    struct ev_field f;
+    while (next_event_field(s, n, &i, &f)) {
         char key[64];
-        if (klen >= sizeof(key))
-            klen = sizeof(key) - 1;
-        memcpy(key, s + k0, klen);
-        key[klen] = 0;
-        /* a pid is a number in every trail line (the producer's "pid" of
-         * the other events is one) */
-        bool num = klen == 3 && !memcmp(s + k0, "pid", 3) && v1 > v0 &&
-                   v1 - v0 < 12;
-        bool neg = num && s[v0] == '-';
-        long long pid = 0;
-        /* parsed within [v0, v1): s is not NUL-terminated (no strtoll) */
-        for (size_t j = v0 + neg; num && j < v1; j++) {
-            num = isdigit((unsigned char)s[j]);
-            pid = pid * 10 + (s[j] - '0');
-        }
-        num = num && v1 > v0 + neg;
-        json_t *v = num ? json_integer(neg ? -pid : pid)
-                        : jstrn(s + v0, v1 - v0);
+        memcpy(key, s + f.k0, f.klen);
+        key[f.klen] = 0;
+        json_t *v = f.num ? json_integer(f.num_v)
+                          : jstrn(s + f.v0, f.v1 - f.v0);
         if (v)
             json_object_set_new(obj, key, v);
-        i = v1;
     }
     return name_len;
 }
@@ -624,21 +650,121 @@ shl__event_render_call(const struct shl__event *ev, struct shl__sbuf *log,
     return rc;
 }
 
+/* A library event's trail line written directly, without a JSON tree: the
+ * same bytes as the tree path (render_trail_tree) gives, for the texts it
+ * can tell apart cheaply: every byte plain (printable ASCII other than '"'
+ * and '\\': then jansson writes each string as it is), at most 8 fields,
+ * keys no longer than the tree's, none repeated and none of the line's own
+ * (seq, ts, event, level, message); a "pid" field takes the place of the
+ * producer's pid, as json_object_update does. Everything else returns 1
+ * and goes through the tree. Returns 0, 1 or -ENOMEM.
+ *
+ * Why: PARTICIPANT_JOINED/LEFT and the other library lines went through
+ * jansson (two objects, a dump, ~30,000 instructions a line), which made
+ * the drainer slower than a thread joining and leaving flat out: the ring
+ * filled and the joiner waited for it (Paths/JoinLeave). */
+#define FAST_FIELDS 8
+
 static int
-render_trail(const struct shl__event *ev, struct shl__sbuf *b)
+render_trail_lib(const struct shl__event *ev, const char *iso, size_t iso_len,
+                 struct shl__sbuf *b)
 {
-    char buf[48];
-    const char *iso = ev->iso;
-    size_t iso_len = ev->iso_len;
-    if (!iso) {
-        int k = shl__format_iso(ev->wall_us, buf, sizeof(buf));
-        if (k < 0)
-            return -EINVAL;
-        iso = buf;
-        iso_len = (size_t)k;
+    const char *s = ev->a;
+    size_t n = ev->a_len;
+    if (!s || plain_prefix(s, n) != n || plain_prefix(iso, iso_len) != iso_len)
+        return 1;
+    size_t name_len = event_name_len(s, n);
+    struct ev_field f[FAST_FIELDS];
+    size_t nf = 0, i = name_len;
+    int pid_at = -1;
+    struct ev_field t;
+    while (next_event_field(s, n, &i, &t)) {
+        if (nf == FAST_FIELDS || t.cut)
+            return 1;
+        const char *k = s + t.k0;
+        switch (t.klen) {
+        case 2:
+            if (!memcmp(k, "ts", 2))
+                return 1;
+            break;
+        case 3:
+            if (!memcmp(k, "seq", 3))
+                return 1;
+            if (!memcmp(k, "pid", 3)) {
+                if (pid_at >= 0)
+                    return 1;
+                pid_at = (int)nf;
+            }
+            break;
+        case 5:
+            if (!memcmp(k, "event", 5) || !memcmp(k, "level", 5))
+                return 1;
+            break;
+        case 7:
+            if (!memcmp(k, "message", 7))
+                return 1;
+            break;
+        default:
+            break;
+        }
+        for (size_t j = 0; j < nf; j++)
+            if (f[j].klen == t.klen && !memcmp(s + f[j].k0, k, t.klen))
+                return 1;
+        f[nf++] = t;
     }
-    if (is_call_event(ev))
-        return render_trail_call(ev, iso, iso_len, call_plain_of(ev), b);
+    /* fixed text and three integers, the timestamp, NAME, every key and
+     * value (each within s) with their quotes, and the message */
+    size_t need = 160 + iso_len + 3 * n + 8 * nf;
+    if (b->len + need + 1 > b->cap && shl__sbuf_reserve_slow(b, need) != 0)
+        return -ENOMEM;
+    char *p = b->p + b->len;
+    *p++ = '{';
+    if (ev->seq) {
+        p = PUT_LIT(p, "\"seq\":");
+        p = put_int(p, (long long)ev->seq);
+        *p++ = ',';
+    }
+    size_t lvl_len;
+    const char *lvl = level_name_len(ev->level, &lvl_len);
+    p = PUT_LIT(p, "\"ts\":\"");
+    p = put_mem(p, iso, iso_len);
+    p = PUT_LIT(p, "\",\"event\":\"");
+    p = put_mem(p, s, name_len);
+    p = PUT_LIT(p, "\",\"level\":\"");
+    p = put_mem(p, lvl, lvl_len);
+    p = PUT_LIT(p, "\",\"pid\":");
+    if (pid_at < 0) {
+        p = put_int(p, ev->pid);
+    } else if (f[pid_at].num) {
+        p = put_int(p, f[pid_at].num_v);
+    } else {
+        *p++ = '"';
+        p = put_mem(p, s + f[pid_at].v0, f[pid_at].v1 - f[pid_at].v0);
+        *p++ = '"';
+    }
+    for (size_t j = 0; j < nf; j++) {
+        if ((int)j == pid_at)
+            continue;
+        *p++ = ',';
+        *p++ = '"';
+        p = put_mem(p, s + f[j].k0, f[j].klen);
+        p = PUT_LIT(p, "\":\"");
+        p = put_mem(p, s + f[j].v0, f[j].v1 - f[j].v0);
+        *p++ = '"';
+    }
+    p = PUT_LIT(p, ",\"message\":\"");
+    p = put_mem(p, s, n);
+    p = PUT_LIT(p, "\"}\n");
+    *p = 0;
+    b->len = (size_t)(p - b->p);
+    return 0;
+}
+
+/* The trail line through a JSON tree (jansson): any event, any text. */
+static int
+render_trail_tree(const struct shl__event *ev, const char *iso,
+                  struct shl__sbuf *b)
+{
     json_t *o = json_object();
     if (!o)
         return -ENOMEM;
@@ -690,6 +816,51 @@ render_trail(const struct shl__event *ev, struct shl__sbuf *b)
     if (rc == 0)
         rc = shl__sbuf_add(b, "\n", 1);
     return rc;
+}
+
+/* The timestamp of ev's lines: ev->iso, or formatted into buf. */
+static const char *
+event_iso(const struct shl__event *ev, char *buf, size_t cap, size_t *len)
+{
+    if (ev->iso) {
+        *len = ev->iso_len;
+        return ev->iso;
+    }
+    int k = shl__format_iso(ev->wall_us, buf, cap);
+    if (k < 0)
+        return NULL;
+    *len = (size_t)k;
+    return buf;
+}
+
+static int
+render_trail(const struct shl__event *ev, struct shl__sbuf *b)
+{
+    char buf[48];
+    size_t iso_len;
+    const char *iso = event_iso(ev, buf, sizeof(buf), &iso_len);
+    if (!iso)
+        return -EINVAL;
+    if (is_call_event(ev))
+        return render_trail_call(ev, iso, iso_len, call_plain_of(ev), b);
+    int rc = render_trail_lib(ev, iso, iso_len, b);
+    if (rc <= 0)
+        return rc;
+    return render_trail_tree(ev, iso, b);
+}
+
+int
+shl__event_render_trail_tree(const struct shl__event *ev,
+                             struct shl__sbuf *b)
+{
+    if (!shl__event_targets(ev, SHL__FILE_TRAIL))
+        return -EINVAL;
+    char buf[48];
+    size_t iso_len;
+    const char *iso = event_iso(ev, buf, sizeof(buf), &iso_len);
+    if (!iso)
+        return -EINVAL;
+    return render_trail_tree(ev, iso, b);
 }
 
 /* Make b[start..] log-line-safe in place (a message can hold anything a
@@ -759,179 +930,3 @@ shl__event_render(const struct shl__event *ev, enum shl__file f,
         rc = shl__sbuf_add(b, "\n", 1);
     return rc;
 }
-
-/* ---- files ---- */
-
-int
-shl__op_file_path(const char *base, const char *op_id, enum shl__file f,
-                  char *buf, size_t cap)
-{
-    static const char *const suffix[SHL__NFILES] = {
-        ".operation.log", ".operation.debug.log", "_trail.jsonl"};
-    if ((unsigned)f >= SHL__NFILES)
-        return -EINVAL;
-    int n = snprintf(buf, cap, "%s/%s%s", base, op_id, suffix[f]);
-    if (n < 0 || (size_t)n >= cap)
-        return -ENAMETOOLONG;
-    return n;
-}
-
-/* Path of file f's counterpart in the archive folder backup/{opId}/, and
- * of the folder itself. */
-static int
-archived_path(const char *base, const char *op_id, enum shl__file f,
-              char *folder, size_t fcap, char *buf, size_t cap)
-{
-    static const char *const name[SHL__NFILES] = {
-        "operation.log", "operation.debug.log", "trail.jsonl"};
-    int n = snprintf(folder, fcap, "%s/backup/%s", base, op_id);
-    if (n < 0 || (size_t)n >= fcap)
-        return -ENAMETOOLONG;
-    n = snprintf(buf, cap, "%s/%s", folder, name[f]);
-    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-static bool
-is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-int
-shl__op_file_open_append(shl_ledger *l, const char *base, const char *op_id,
-                         enum shl__file f)
-{
-    char path[PATH_MAX], folder[PATH_MAX], apath[PATH_MAX];
-    int rc = shl__op_file_path(base, op_id, f, path, sizeof(path));
-    if (rc < 0)
-        return rc;
-    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-    if (fd >= 0)
-        return fd;
-    if (errno != ENOENT)
-        return -errno;
-    rc = archived_path(base, op_id, f, folder, sizeof(folder), apath,
-                       sizeof(apath));
-    if (rc < 0)
-        return rc;
-    /* archived: the line goes into the archive, never beside it */
-    if (is_dir(folder)) {
-        fd = open(apath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        return fd >= 0 ? fd : -errno;
-    }
-    fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST)
-        fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-    else if (fd >= 0) {
-        /* created it: the archive may have run between the look and the
-         * create. Then this (empty) file is a stray: remove it (unless
-         * the archive already moved it in) and write into the archive. */
-        if (is_dir(folder)) {
-            close(fd);
-            (void)unlink(path);
-            fd = open(apath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-            return fd >= 0 ? fd : -errno;
-        }
-        /* a new trail file: the original reported every trail snapshot */
-        if (f == SHL__FILE_TRAIL && l && l->opts.callbacks.on_backup_created)
-            l->opts.callbacks.on_backup_created(path,
-                                                l->opts.callbacks.user);
-    }
-    return fd >= 0 ? fd : -errno;
-}
-
-int
-shl__op_file_append(const char *base, const char *op_id, enum shl__file f,
-                    const char *data, size_t len)
-{
-    return shl__op_file_append_l(NULL, base, op_id, f, data, len);
-}
-
-int
-shl__op_file_append_l(shl_ledger *l, const char *base, const char *op_id,
-                      enum shl__file f, const char *data, size_t len)
-{
-    int fd = shl__op_file_open_append(l, base, op_id, f);
-    if (fd < 0)
-        return fd;
-    int rc;
-    rc = shl__write_all(fd, data, len);
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    return rc;
-}
-
-void
-shl__count_file_error(shl_ledger *l)
-{
-    if (l && l->seg.hdr)
-        atomic_fetch_add_explicit(&l->seg.hdr->ev_file_errors, 1,
-                                  memory_order_relaxed);
-}
-
-void
-shl__file_error(shl_ledger *l, const char *what, const char *path, int err)
-{
-    shl__count_file_error(l);
-    if (!l->opts.callbacks.on_log_line)
-        return;
-    char line[PATH_MAX + 160];
-    snprintf(line, sizeof(line), "[Ledger] %s %s failed: %s", what, path,
-             shl_strerror(err));
-    l->opts.callbacks.on_log_line(line, l->opts.callbacks.user);
-}
-
-int
-shl__event_write_direct(shl_ledger *l, const struct shl__event *ev)
-{
-    return shl__event_write_via(l, ev, NULL, NULL);
-}
-
-int
-shl__event_write_via(shl_ledger *l, const struct shl__event *ev,
-                     shl__append_fn append, void *ctx)
-{
-    struct shl__sbuf b;
-    shl__sbuf_init(&b);
-    int first = 0;
-    for (int f = 0; f < SHL__NFILES; f++) {
-        if (!shl__event_targets(ev, (enum shl__file)f))
-            continue;
-        shl__sbuf_reset(&b);
-        int rc = shl__event_render(ev, (enum shl__file)f, &b);
-        if (rc == 0)
-            rc = append ? append(ctx, l, ev->op_id, (enum shl__file)f, b.p,
-                                 b.len)
-                        : shl__op_file_append_l(l, l->base_path, ev->op_id,
-                                                (enum shl__file)f, b.p,
-                                                b.len);
-        if (rc != 0) {
-            char path[PATH_MAX];
-            if (shl__op_file_path(l->base_path, ev->op_id, (enum shl__file)f,
-                                  path, sizeof(path)) < 0)
-                snprintf(path, sizeof(path), "%s", ev->op_id);
-            shl__file_error(l, "append to", path, rc);
-            if (!first)
-                first = rc;
-        }
-    }
-    shl__sbuf_fini(&b);
-    return first;
-}
-
-void
-shl__event_notify(shl_ledger *l, const struct shl__event *ev)
-{
-    if (!l->opts.callbacks.on_log_line || !shl__event_targets(ev, SHL__FILE_LOG))
-        return;
-    struct shl__sbuf b;
-    shl__sbuf_init(&b);
-    if (shl__event_render(ev, SHL__FILE_LOG, &b) == 0) {
-        if (b.len && b.p[b.len - 1] == '\n')
-            b.p[--b.len] = 0;
-        l->opts.callbacks.on_log_line(b.p, l->opts.callbacks.user);
-    }
-    shl__sbuf_fini(&b);
-}
-

@@ -30,6 +30,7 @@
 
 #include "files/events.h"
 #include "files/json.h"
+#include "files/opfiles.h"
 #include "files/render.h"
 #include "internal.h"
 #include "shm/index.h"

@@ -88,7 +88,8 @@ ring_members(shl_ledger *l, struct shl__op *r)
 static shl_op *
 session_new(struct shl__lop *lop, const shl_op_callbacks *cb)
 {
-    shl_op *op = calloc(1, sizeof(*op));
+    /* the ledger's spare object, or a new one (base/lops.h) */
+    shl_op *op = shl__op_obj_alloc(lop->l);
     if (!op)
         return NULL;
     op->lop = lop;
@@ -352,7 +353,7 @@ shl_op_join(shl_ledger *l, const char *operation_id,
     lop = shl__lops_find(l, idx, gen);
     fresh = lop == NULL;
     if (fresh) {
-        lop = calloc(1, sizeof(*lop));
+        lop = shl__lop_alloc(l); /* the spare, or a new one */
         if (!lop) {
             pthread_mutex_unlock(&l->mu);
             return -ENOMEM;
@@ -386,9 +387,7 @@ shl_op_join(shl_ledger *l, const char *operation_id,
     if (atomic_load(&r->h.gen) == gen) {
         member_set(r, l->slot, true);
         if (fresh)
-            shl__optrail(l, operation_id,
-                         "PARTICIPANT_JOINED participant=%s pid=%d", l->id,
-                         (int)l->recorded_pid);
+            shl__optrail_participant(l, operation_id, true);
         shl__op_touch(r);
         /* No epoch bump here: it would wake every member's monitor for a
          * full pass on each join. The members in other processes are rung
@@ -467,8 +466,7 @@ shl__session_end(shl_op *op, bool cancel)
         if (r) {
             member_set(r, l->slot, false);
             shl__op_touch(r);
-            shl__optrail(l, lop->id, "PARTICIPANT_LEFT participant=%s pid=%d",
-                         l->id, (int)l->recorded_pid);
+            shl__optrail_participant(l, lop->id, false);
             /* A failed operation is reclaimed when nobody takes part any
              * more. */
             if (atomic_load(&r->op_state) == SHL_OP_FAILED)

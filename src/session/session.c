@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "base/lops.h"
 #include "internal.h"
 #include "session/call.h"
 #include "session/deliver.h"
@@ -34,10 +35,11 @@ shl__session_free(shl_op *op)
     pthread_mutex_lock(&l->mu);
     lop->alive--;
     bool free_lop = lop->alive == 0 && lop->join_count == 0;
-    pthread_mutex_unlock(&l->mu);
-    free(op);
+    /* kept for the next join, or freed (base/lops.h) */
+    shl__op_obj_release(l, op);
     if (free_lop)
-        free(lop);
+        shl__lop_release(l, lop);
+    pthread_mutex_unlock(&l->mu);
 }
 
 size_t

@@ -334,7 +334,11 @@ shl_op_sync(shl_op *op, shl_spawned **calls, size_t n, const shl_sync_opts *o,
             r.unknown[r.unknown_count++] = calls[i];
     }
     bool failed = op->failed;
-    shl_failed_info info = op->finfo;
+    shl_failed_info info;
+    if (failed)
+        info = op->finfo;
+    else
+        memset(&info, 0, sizeof(info));
     pthread_mutex_unlock(&op->mu);
     /* the failure may be in the segment before it reaches this session */
     if (!failed && shl_op_failure_info(op, &info) == 1)

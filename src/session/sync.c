@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "files/opfiles.h"
 #include "files/render.h"
 #include "files/snapshotter.h"
 #include "internal.h"

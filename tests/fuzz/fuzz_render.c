@@ -8,7 +8,8 @@
  * is handed with exactly its bytes (not NUL-terminated), so ASan sees an
  * over-read.
  * Invariants: a rendered event is exactly one line ending in '\n' in every
- * file; a trail line is one JSON object.
+ * file; a trail line is one JSON object; a library event's trail line is
+ * the JSON tree's bytes (shl__event_render_trail_tree).
  * SHL_FUZZ_RENDER_LINES=0 leaves out the one-line and no-NUL checks (known
  * broken: regress/render/newline-in-lib-message, nul-byte-in-log-line), so
  * a run can check the trail JSON further.
@@ -22,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "files/opfiles.h"
 #include "files/render.h"
 #include "fuzz_common.h"
 #include "internal.h"
@@ -156,6 +158,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ev.iso = NULL;
             ev.iso_len = 0;
         }
+    }
+    /* a library event's trail line: the direct path (when it takes it) is
+     * the same bytes as the JSON tree's */
+    if (ev.kind != SHL__EV_LOG && ev.kind != SHL__EV_DEBUG &&
+        !(ev.kind >= SHL__EV_CALL_STARTED && ev.kind <= SHL__EV_CALL_FAILED)) {
+        struct shl__sbuf t1, t2;
+        shl__sbuf_init(&t1);
+        shl__sbuf_init(&t2);
+        int r1 = shl__event_render(&ev, SHL__FILE_TRAIL, &t1);
+        int r2 = shl__event_render_trail_tree(&ev, &t2);
+        FUZZ_CHECK(r1 == r2, "trail render -> %d, tree -> %d", r1, r2);
+        FUZZ_CHECK(r1 != 0 ||
+                       (t1.len == t2.len && !memcmp(t1.p, t2.p, t1.len)),
+                   "trail line differs from the tree's: %.*s / %.*s",
+                   (int)(t1.len > 300 ? 300 : t1.len), t1.p,
+                   (int)(t2.len > 300 ? 300 : t2.len), t2.p);
+        shl__sbuf_fini(&t1);
+        shl__sbuf_fini(&t2);
     }
     struct shl__sbuf mb;
     shl__sbuf_init(&mb);

@@ -6,9 +6,12 @@
  * session of an operation whose slot another operation has reused), and
  * removal in any order; the list the monitor walks keeps every lop exactly
  * once, linked both ways. Last, a lop's session list: removal from the
- * head, the middle and the tail.
+ * head, the middle and the tail. Then the spare objects a join takes
+ * and a leave gives back.
  */
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,12 +134,103 @@ test_lops_sessions(void **state)
         free(s[i]);
 }
 
+/* The spare objects: the last lop and session object given back come
+ * back zeroed (a session up to its failure info); a second one given back
+ * is freed; close (fini) frees the spares (ASan's leak check). */
+static void
+test_lops_spares(void **state)
+{
+    (void)state;
+    shl_ledger *l = calloc(1, sizeof(*l));
+    assert_non_null(l);
+    struct shl__lop *a = shl__lop_alloc(l);
+    assert_non_null(a);
+    memset(a, 0xa5, sizeof(*a));
+    shl__lop_release(l, a);
+    assert_ptr_equal(l->spare_lop, a);
+    struct shl__lop *b = shl__lop_alloc(l);
+    assert_ptr_equal(b, a);
+    assert_null(l->spare_lop);
+    static const struct shl__lop zero_lop;
+    assert_memory_equal(b, &zero_lop, sizeof(zero_lop));
+    struct shl__lop *c = shl__lop_alloc(l);
+    assert_non_null(c);
+    assert_ptr_not_equal(c, b);
+    shl__lop_release(l, b);
+    shl__lop_release(l, c); /* a spare already: freed */
+    assert_ptr_equal(l->spare_lop, b);
+
+    shl_op *o = shl__op_obj_alloc(l);
+    assert_non_null(o);
+    memset(o, 0x5a, sizeof(*o));
+    shl__op_obj_release(l, o);
+    shl_op *p = shl__op_obj_alloc(l);
+    assert_ptr_equal(p, o);
+    static const shl_op zero_op;
+    assert_memory_equal(p, &zero_op, offsetof(shl_op, finfo));
+    shl__op_obj_release(l, p);
+    shl__lops_fini(l);
+    assert_null(l->spare_lop);
+    assert_null(l->spare_op);
+    free(l);
+}
+
+/* A join+leave loop allocates nothing: the next join gets the objects the
+ * leave gave back, as a fresh session (public API). */
+static void
+test_lops_join_leave_reuses(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "spares");
+    shl_ledger *a, *b;
+    assert_shl_ok(shl_ledger_open(&a, base, "creator", NULL));
+    assert_shl_ok(shl_ledger_open(&b, base, "joiner", NULL));
+    shl_op *op;
+    assert_shl_ok(shl_op_create(a, NULL, NULL, &op));
+    char id[SHL_OPERATION_ID_MAX + 1];
+    snprintf(id, sizeof(id), "%s", shl_op_id(op));
+    shl_op *j1, *j2;
+    assert_shl_ok(shl_op_join(b, id, NULL, &j1));
+    struct shl__lop *lop1 = j1->lop;
+    shl_call *c;
+    assert_shl_ok(shl_call_start(j1, NULL, &c));
+    assert_shl_ok(shl_call_end(c, NULL));
+    assert_shl_ok(shl_op_leave(j1, false));
+    /* given back at once, or by the monitor when a pass had it pinned */
+    int64_t deadline = shl_test_now_ms() + 5000 * shl_test_multiplier();
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        bool back = b->spare_op == j1 && b->spare_lop == lop1;
+        pthread_mutex_unlock(&b->mu);
+        if (back)
+            break;
+        assert_true(shl_test_now_ms() < deadline);
+        shl_test_pause_ms(1);
+    }
+    assert_shl_ok(shl_op_join(b, id, NULL, &j2));
+    assert_ptr_equal(j2, j1);
+    assert_ptr_equal(j2->lop, lop1);
+    assert_int_equal(shl_op_pending_call_count(j2), 0);
+    assert_null(j2->calls_head);
+    assert_false(j2->failed);
+    assert_int_equal(j2->lop->join_count, 1);
+    assert_string_equal(shl_op_id(j2), id);
+    assert_shl_ok(shl_op_leave(j2, false));
+    assert_shl_ok(shl_op_complete(op));
+    shl_ledger_close(b);
+    shl_ledger_close(a);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lops_model),
         cmocka_unit_test(test_lops_sessions),
+        cmocka_unit_test(test_lops_spares),
+        cmocka_unit_test(test_lops_join_leave_reuses),
     };
     return cmocka_run_group_tests_name("lops", tests, NULL, NULL);
 }

@@ -8,6 +8,9 @@
  * (shl__logsafe for the log, the JSON rules below for the trail), and
  * shl__event_render_call (both lines in one pass) must equal
  * shl__event_render of each file.
+ * Library event lines ("NAME k=v ...") written without a JSON tree give
+ * the bytes of the tree path (shl__event_render_trail_tree), and every
+ * text the direct path cannot handle goes through the tree.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +263,107 @@ test_render_call_literal(void **state)
     shl__sbuf_fini(&t);
 }
 
+/* ---- library events: the trail line without a JSON tree ---- */
+
+/* shl__event_render's trail line of a library event equals the JSON
+ * tree's (shl__event_render_trail_tree), whichever path it took. */
+static void
+check_lib(uint32_t kind, uint64_t seq, const char *a, size_t a_len)
+{
+    struct shl__event ev = {0};
+    ev.kind = kind;
+    ev.level = (uint32_t)(a_len % 5); /* 4: out of range, "UNKNOWN" */
+    ev.wall_us = 1700000000123456LL;
+    ev.seq = seq;
+    ev.pid = 31337;
+    ev.op_id = "op";
+    ev.a = a;
+    ev.a_len = a_len;
+    struct shl__sbuf t1, t2;
+    shl__sbuf_init(&t1);
+    shl__sbuf_init(&t2);
+    assert_int_equal(shl__event_render(&ev, SHL__FILE_TRAIL, &t1), 0);
+    assert_int_equal(shl__event_render_trail_tree(&ev, &t2), 0);
+    if (t1.len != t2.len || memcmp(t1.p, t2.p, t1.len) != 0)
+        fail_msg("text %.*s:\n  direct %s  tree   %s", (int)a_len, a, t1.p,
+                 t2.p);
+    shl__sbuf_fini(&t1);
+    shl__sbuf_fini(&t2);
+}
+
+/* The lines the library writes, and texts that must leave the direct
+ * path (a field named like the line's own keys, a repeated key, a pid that
+ * is not a number, too many fields, a key longer than 63 bytes). */
+static void
+test_render_lib_lines(void **state)
+{
+    (void)state;
+    static const char *const text[] = {
+        "PARTICIPANT_JOINED participant=joiner pid=4242",
+        "PARTICIPANT_LEFT participant=joiner pid=-17",
+        "PARTICIPANT_CRASHED participant=w1 pid=77 reason=pidfd fired x=1",
+        "ABORT_FLAG_SET value=true",
+        "TEMP_RESOURCE_REGISTERED path=/tmp/a b c=d owner=p",
+        "OPERATION_STATE_CHANGED from=running to=cleanup",
+        "CRASH_DETECTED participant=w pid=12 error=died: x=y z",
+        "OPERATION_FAILED message=m1 pid=3",
+        "NAME", "", " ", "  lead=1", "N k=", "N k= j=", "N =v", "N k=v =w",
+        "N pid=abc", "N pid=", "N pid=-", "N pid=123456789012",
+        "N pid=12345678901", "N pid=1 pid=2", "N a=1 a=2", "N seq=5",
+        "N ts=x", "N event=e", "N level=l", "N message=all of it k=v",
+        "N a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8",
+        "N a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9",
+        "N k_1=v/with/slashes K2=~`'!@#$%^&*()",
+        "N kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk=63",
+        "N kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk=64",
+        "N k=\"quoted\"", "N k=back\\slash", "N k=tab\there",
+        "N k=\xc3\xa9t\xc3\xa9", "N k=\xff bad", "N k=a\nb",
+    };
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+        for (uint32_t kind = SHL__EV_LIB; kind <= SHL__EV_TRAIL;
+             kind += SHL__EV_TRAIL - SHL__EV_LIB) {
+            check_lib(kind, 0, text[i], strlen(text[i]));
+            check_lib(kind, 987654321, text[i], strlen(text[i]));
+        }
+    /* every byte at every position of a participant line */
+    const char base[] = "PARTICIPANT_JOINED participant=joiner pid=4242";
+    size_t bl = sizeof(base) - 1;
+    for (int c = 0; c < 256; c++)
+        for (size_t pos = 0; pos <= bl; pos++) {
+            char t[64];
+            memcpy(t, base, pos);
+            t[pos] = (char)c;
+            memcpy(t + pos + 1, base + pos, bl - pos);
+            check_lib(SHL__EV_TRAIL, pos + 1, t, bl + 1);
+        }
+}
+
+/* The direct path's bytes, pinned by hand once. */
+static void
+test_render_lib_literal(void **state)
+{
+    (void)state;
+    struct shl__event ev = {0};
+    ev.kind = SHL__EV_TRAIL;
+    ev.level = SHL_LOG_INFO;
+    ev.seq = 3;
+    ev.pid = 99;
+    ev.iso = "2023-11-14T22:13:20.123456+00:00";
+    ev.iso_len = strlen(ev.iso);
+    ev.op_id = "op";
+    ev.a = "PARTICIPANT_LEFT participant=w pid=12";
+    ev.a_len = strlen(ev.a);
+    struct shl__sbuf t;
+    shl__sbuf_init(&t);
+    assert_int_equal(shl__event_render(&ev, SHL__FILE_TRAIL, &t), 0);
+    assert_string_equal(t.p, "{\"seq\":3,\"ts\":\"2023-11-14T22:13:20.123456+"
+                             "00:00\",\"event\":\"PARTICIPANT_LEFT\",\"level\":"
+                             "\"INFO\",\"pid\":12,\"participant\":\"w\","
+                             "\"message\":\"PARTICIPANT_LEFT participant=w "
+                             "pid=12\"}\n");
+    shl__sbuf_fini(&t);
+}
+
 int
 main(void)
 {
@@ -267,6 +371,8 @@ main(void)
         cmocka_unit_test(test_render_call_fast_path_sweep),
         cmocka_unit_test(test_render_call_short_fields),
         cmocka_unit_test(test_render_call_literal),
+        cmocka_unit_test(test_render_lib_lines),
+        cmocka_unit_test(test_render_lib_literal),
     };
     return cmocka_run_group_tests_name("render", tests, NULL, NULL);
 }

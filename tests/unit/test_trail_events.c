@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "files/snapshotter.h"
 #include "objects.h"
@@ -61,10 +62,21 @@ test_trail_every_change(void **state)
                 assert_string_equal(
                     json_string_value(json_object_get(o, "path")),
                     "/tmp/trail-x");
-            if (!strcmp(ev, "PARTICIPANT_JOINED"))
+            if (!strcmp(ev, "PARTICIPANT_JOINED") ||
+                !strcmp(ev, "PARTICIPANT_LEFT")) {
                 assert_string_equal(
                     json_string_value(json_object_get(o, "participant")),
                     "bridge");
+                /* the text is the printf format's, byte for byte (it is
+                 * built without printf) */
+                char msg[128];
+                snprintf(msg, sizeof(msg), "%s participant=bridge pid=%d",
+                         ev, (int)getpid());
+                assert_string_equal(
+                    json_string_value(json_object_get(o, "message")), msg);
+                assert_int_equal(
+                    json_integer_value(json_object_get(o, "pid")), getpid());
+            }
             if (k == 5)
                 assert_string_equal(
                     json_string_value(json_object_get(o, "aborted")),
