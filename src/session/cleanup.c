@@ -42,6 +42,7 @@ shl__session_self_cleanup(shl_ledger *l, struct shl__lop *lop,
             free(calls);
             continue;
         }
+        SHL_CRASH_POINT("cleanup.collected"); /* race tests: the window */
         for (size_t j = 0; j < k; j++) {
             struct shl_call *c = calls[j];
             bool ran = false;

@@ -98,6 +98,7 @@ shl__session_deliver_failure(shl_op *op, const shl_failed_info *info)
         free(calls);
         return;
     }
+    SHL_CRASH_POINT("deliver.collected"); /* race tests: the window */
     for (size_t i = 0; i < k; i++)
         calls[i]->cb.on_operation_failed(calls[i], info, calls[i]->cb.user);
     free(calls);
