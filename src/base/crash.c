@@ -44,8 +44,8 @@ shl__crash_arm(const char *name, enum shl__crash_mode mode)
 }
 
 void
-shl__crash_arm_hook(const char *name,
-                    void (*hook)(const char *name, void *arg), void *arg)
+shl__crash_arm_hook(const char *name, void (*hook)(const char *name, void *arg),
+                    void *arg)
 {
     atomic_store_explicit(&crash_hook, hook, memory_order_relaxed);
     atomic_store_explicit(&crash_hook_arg, arg, memory_order_relaxed);

@@ -24,8 +24,7 @@ void shl__crash_arm(const char *name, enum shl__crash_mode mode);
  * thread inside a window (no lock is held at the points that allow it)
  * while the test makes another thread act. */
 void shl__crash_arm_hook(const char *name,
-                         void (*hook)(const char *name, void *arg),
-                         void *arg);
+                         void (*hook)(const char *name, void *arg), void *arg);
 void shl__crash_hit(const char *name);
 #define SHL_CRASH_POINT(name)                                                  \
     do {                                                                       \

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "session/call.h"
+#include "session/callref.h"
 #include "session/deliver.h"
 
 void
