@@ -119,7 +119,7 @@ member_child(const shl_test_member *m, int wfd)
         if (m->join)
             CHILD_CHECK(shl_op_join(l, m->join, NULL, &op));
         else
-            CHILD_CHECK(shl_op_create(l, NULL, NULL, &op));
+            CHILD_CHECK(shl_op_create(l, m->description, NULL, &op));
     }
     if (m->setup)
         CHILD_CHECK(m->setup(l, op, m->arg));

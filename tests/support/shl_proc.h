@@ -8,8 +8,8 @@
 #ifndef SHL_PROC_H
 #define SHL_PROC_H
 
-#include <stdbool.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -55,6 +55,7 @@ typedef struct shl_test_member {
     const char *name;            /* participant id */
     const shl_ledger_opts *opts; /* NULL: the defaults */
     const char *join;            /* operation to join; NULL: create one */
+    const char *description;     /* of the operation it creates, or NULL */
     bool no_session;             /* open the ledger only */
     const char *point;           /* crash point armed in the child, or NULL */
     bool arm_before_open;        /* arm it before step 2 */
