@@ -96,6 +96,9 @@ test_release_during_self_cleanup(void **state)
     assert_true(SHL_WAIT_FOR(shl_op_get_state(op) == SHL_OP_FAILED, 5000));
     assert_int_equal(shl_op_pending_call_count(op), 0);
     assert_shl_ok(shl_op_leave(op, true));
+    /* the failed operation is freed once its archiver (our monitor, the
+     * coordinator) has written the archive: check the segment after */
+    assert_true(SHL_WAIT_FOR(shl_test_list_count(l) == 0, 5000));
     assert_segment_clean(shl_ledger_reader(l));
     shl_ledger_close(l);
     shl_test_cleanup(base);

@@ -107,6 +107,7 @@ test_release_during_failure_delivery(void **state)
     assert_int_equal(shl_op_pending_call_count(op), 0);
     assert_shl_ok(shl_call_release(failing));
     assert_shl_ok(shl_op_leave(op, true));
+    assert_true(SHL_WAIT_FOR(shl_test_list_count(l) == 0, 5000));
     assert_segment_clean(shl_ledger_reader(l));
     shl_ledger_close(l);
     shl_test_cleanup(base);
