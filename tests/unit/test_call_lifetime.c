@@ -113,11 +113,67 @@ test_release_during_failure_delivery(void **state)
     shl_test_cleanup(base);
 }
 
+/* A callback may end and release its own call: the release takes effect
+ * at once (no wait on the delivery that holds the call) and the object is
+ * recycled, here freed (the spare list is full), after the callback. */
+struct self_release {
+    _Atomic int fired;
+    _Atomic int end_rc;
+    _Atomic int release_rc;
+};
+
+static void
+release_myself(shl_call *call, const shl_failed_info *info, void *user)
+{
+    (void)info;
+    struct self_release *s = user;
+    atomic_fetch_add(&s->fired, 1);
+    atomic_store(&s->end_rc, shl_call_end(call, NULL));
+    atomic_store(&s->release_rc, shl_call_release(call));
+}
+
+static void
+test_release_inside_callback(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "call-self");
+    struct self_release sr;
+    memset(&sr, 0, sizeof(sr));
+    atomic_store(&sr.end_rc, -1);
+    atomic_store(&sr.release_rc, -1);
+    shl_ledger *l = NULL;
+    assert_shl_ok(shl_ledger_open(&l, base, "p", NULL));
+    shl_op *op = NULL;
+    assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
+    shl_call_opts vo;
+    shl_call_opts_init(&vo);
+    vo.callbacks.on_operation_failed = release_myself;
+    vo.callbacks.user = &sr;
+    shl_call *self = NULL, *failing = NULL;
+    assert_shl_ok(shl_call_start(op, &vo, &self));
+    assert_shl_ok(shl_call_start(op, NULL, &failing));
+    fill_spares(op);
+    assert_shl_ok(shl_call_fail(failing, "boom"));
+    assert_true(SHL_WAIT_FOR(atomic_load(&sr.release_rc) != -1, 5000));
+    assert_int_equal(atomic_load(&sr.fired), 1);
+    assert_int_equal(atomic_load(&sr.end_rc), 0);
+    assert_int_equal(atomic_load(&sr.release_rc), 0);
+    assert_int_equal(shl_op_pending_call_count(op), 0);
+    assert_shl_ok(shl_call_release(failing));
+    assert_shl_ok(shl_op_leave(op, true));
+    assert_true(SHL_WAIT_FOR(shl_test_list_count(l) == 0, 5000));
+    assert_segment_clean(shl_ledger_reader(l));
+    shl_ledger_close(l);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_release_during_failure_delivery),
+        cmocka_unit_test(test_release_inside_callback),
     };
     return cmocka_run_group_tests_name("call_lifetime", tests, NULL, NULL);
 }
