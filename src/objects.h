@@ -52,6 +52,11 @@ struct shl_call {
     _Atomic bool cleanup_ran;     /* on_cleanup fired (fail or cleanup) */
     struct shl_spawned *spawned;  /* spawn.c: the spawned call built on this
                                      call, or NULL (op->mu) */
+    /* callref.c: deliveries acting on the call outside op->mu (its
+     * callbacks); while > 0 the object is not reused or freed (op->mu) */
+    uint32_t pins;
+    bool released; /* released while pinned: the last unpin
+                      parks or frees it (op->mu) */
     char desc_buf[SHL_DESCRIPTION_MAX + 1]; /* the description, inline */
 };
 

@@ -789,14 +789,28 @@ SHL_API int shl_op_unregister_temp_resource(shl_op *op, const char *path);
 /* Calls                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/** CallCallback. Every member may be NULL. */
+/** CallCallback. Every member may be NULL.
+ *
+ * Threads and lifetimes: each callback says which thread runs it; none
+ * runs under a library lock. The `call` passed to a callback is valid, and
+ * is that call, until the callback returns, even when another thread ends
+ * and releases it meanwhile (the release takes effect at once; the object
+ * is reused or freed only after the callback returned). A callback is not
+ * fired for a call that has ended before it ran (on_operation_failed, and
+ * a crash cleanup's on_cleanup, are for pending calls), though one may
+ * still be running when the call's owner ends it on another thread. */
 typedef struct shl_call_callbacks {
-    /** Runs on shl_call_fail() (and during crash cleanup). */
+    /** Runs on shl_call_fail() (its thread), on leave(op, true) for a
+     * call still pending (the leaving thread), and during crash cleanup
+     * (monitor thread). At most once per call. */
     void (*on_cleanup)(shl_call *call, void *user);
-    /** Runs on shl_call_end() when `result` is not NULL (as the original). */
+    /** Runs on shl_call_end() when `result` is not NULL (as the original),
+     * on its thread. */
     void (*on_completion)(shl_call *call, void *result, void *user);
-    /** Runs (monitor thread) when the operation fails while this call is
-     * pending. `info` is valid only during the call. */
+    /** Runs when the operation fails while this call is pending: on the
+     * monitor thread, or the thread whose shl_call_fail() failed the
+     * operation, or a worker settling a spawned call. `info` is valid only
+     * during the call. */
     void (*on_operation_failed)(shl_call *call, const shl_failed_info *info,
                                 void *user);
     void *user;
@@ -879,8 +893,12 @@ SHL_API int shl_call_fail(shl_call *call, const char *error);
 SHL_API int shl_call_fail_detail(shl_call *call, const char *error,
                                  const char *detail);
 
-/** Free a finished call early. @return 0, -EINVAL, or SHL_ESTATE if the
- * call is still pending (end or fail it first). */
+/** Free a finished call early: the handle is invalid afterwards. If one
+ * of the call's callbacks is running on another thread meanwhile, the
+ * release takes effect at once (no wait: it may be called inside that
+ * callback) and the object is recycled only when the callback returns.
+ * @return 0, -EINVAL, or SHL_ESTATE if the call is still pending (end or
+ * fail it first). Context: any thread; takes the session's lock briefly. */
 SHL_API int shl_call_release(shl_call *call);
 
 /** callId. Valid while the handle is. */

@@ -445,11 +445,15 @@ run(void *arg)
         uint32_t seen = atomic_load_explicit(&h->ev_wake,
                                              memory_order_acquire);
         bool blocked;
-        pthread_mutex_lock(&sn->dr.mu);
+        /* the fork guard before dr.mu, as the monitor's pass (busy) then
+         * its archive's flush (dr.mu): the other order deadlocks with a
+         * fork waiting on the pass, since a waiting writer blocks new
+         * readers (writer preference) while we held dr.mu */
         shl__busy_enter();
+        pthread_mutex_lock(&sn->dr.mu);
         int held = pass_locked(l, sn, &blocked, false);
-        shl__busy_leave();
         pthread_mutex_unlock(&sn->dr.mu);
+        shl__busy_leave();
         pthread_mutex_lock(&sn->wmu);
         if (sn->stop)
             break;

@@ -14,6 +14,7 @@
 #include "process/monitor.h"
 #include "process/ops.h"
 #include "session/call.h"
+#include "session/callref.h"
 #include "session/deliver.h"
 #include "session/heartbeat.h"
 #include "session/opstate.h"
@@ -440,19 +441,22 @@ shl__session_end(shl_op *op, bool cancel)
     int src = shl__spawn_session_end(op, cancel);
     if (src)
         return src;
-    /* cancel pending calls (each removes its frame) */
+    /* cancel pending calls (each removes its frame; pinned while its
+     * on_cleanup runs outside op->mu: callref.h) */
     for (;;) {
         struct shl_call *c = NULL;
         pthread_mutex_lock(&op->mu);
         for (struct shl_call *p = op->calls_head; p; p = p->next)
             if (atomic_load(&p->done) == 0) {
                 c = p;
+                shl__call_pin_locked(c);
                 break;
             }
         pthread_mutex_unlock(&op->mu);
         if (!c)
             break;
         (void)shl__call_cancel(c);
+        shl__calls_unpin(op, &c, 1);
     }
 
     bool last;

@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "files/log.h"
 #include "session/call.h"
+#include "session/callref.h"
 #include "session/deliver.h"
 #include "session/opstate.h"
 #include "session/sync.h"
@@ -76,11 +77,6 @@ make_call_id(char *out, const char *participant, size_t pl, uint64_t n,
     *p = 0;
     return (size_t)(p - out);
 }
-
-/* Released calls a session keeps for its next starts (op->mu): more are
- * freed. A session with more calls pending at once than this allocates
- * for the excess. */
-#define SPARE_MAX 16
 
 _Static_assert(sizeof(((struct shl__frame *)0)->participant_id) ==
                    sizeof(((shl_ledger *)0)->id),
@@ -180,11 +176,8 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     shl__op_touch_at(r, started_mono_ns); /* change_count, lastHeartbeat */
 
     pthread_mutex_lock(&op->mu);
-    struct shl_call *c = op->calls_spare;
-    if (c) {
-        op->calls_spare = c->next;
-        op->calls_spare_n--;
-    } else {
+    struct shl_call *c = shl__call_take_spare_locked(op); /* pins == 0 */
+    if (!c) {
         c = malloc(sizeof(*c));
         if (!c) {
             pthread_mutex_unlock(&op->mu);
@@ -212,6 +205,8 @@ shl_call_start(shl_op *op, const shl_call_opts *o, shl_call **out)
     atomic_store_explicit(&c->done, 0, memory_order_relaxed);
     atomic_store_explicit(&c->cleanup_ran, false, memory_order_relaxed);
     c->spawned = NULL;
+    c->pins = 0;
+    c->released = false;
     c->next = NULL;
     c->prev = op->calls_tail;
     if (op->calls_tail)
@@ -421,25 +416,6 @@ shl__call_orphan(struct shl_call *c)
     atomic_compare_exchange_strong(&c->done, &expect, 2);
 }
 
-void
-shl__call_free(struct shl_call *c)
-{
-    free(c);
-}
-
-void
-shl__call_free_spares(shl_op *op)
-{
-    struct shl_call *c = op->calls_spare;
-    while (c) {
-        struct shl_call *n = c->next;
-        free(c);
-        c = n;
-    }
-    op->calls_spare = NULL;
-    op->calls_spare_n = 0;
-}
-
 int
 shl_call_release(shl_call *c)
 {
@@ -458,15 +434,12 @@ shl_call_release(shl_call *c)
         c->next->prev = c->prev;
     else
         op->calls_tail = c->prev;
-    /* kept for the session's next start (its handle is invalid now) */
-    bool keep = op->calls_spare_n < SPARE_MAX;
-    if (keep) {
-        c->next = op->calls_spare;
-        op->calls_spare = c;
-        op->calls_spare_n++;
-    }
+    /* kept for the session's next start, or freed (its handle is invalid
+     * now); a delivery still holding it (a callback of this call is
+     * running on another thread) keeps it until it is done (callref.c) */
+    bool free_it = shl__call_retire_locked(op, c);
     pthread_mutex_unlock(&op->mu);
-    if (!keep)
+    if (free_it)
         shl__call_free(c);
     return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * call.h: calls inside the library (call.c): cancelling, failing locally,
- * orphaning and freeing call objects. The call API is in shmledger.h.
+ * orphaning. The call API is in shmledger.h; a call object's life after
+ * its start (pins, spares, freeing) is callref.h.
  */
 #ifndef SHL_SESSION_CALL_H
 #define SHL_SESSION_CALL_H
@@ -24,10 +25,5 @@ int shl__call_fail_local_detail(struct shl_call *c, const char *error,
 int shl__call_end_ex(struct shl_call *c, bool *already);
 /* The session ends while the call is pending (complete): detach it. */
 void shl__call_orphan(struct shl_call *c);
-/* Free a finished call object. */
-void shl__call_free(struct shl_call *c);
-/* Free the session's spare call objects (shl_call_release keeps up to a
- * few for the next starts). The session is being freed: no lock. */
-void shl__call_free_spares(shl_op *op);
 
 #endif /* SHL_SESSION_CALL_H */

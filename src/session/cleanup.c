@@ -2,7 +2,10 @@
  * cleanup.c: self-cleanup (DESIGN §6 phase 2): this ledger's part of a
  * failing operation. Every pending call's on_cleanup runs once, its frame
  * goes `cleanedUp`, and the temp resources this participant registered in
- * the operation are deleted. Runs on the monitor thread.
+ * the operation are deleted. Runs on the monitor thread. The calls are
+ * collected and pinned under op->mu and acted on after it (callref.h), so
+ * a call its owner ends and releases meanwhile is neither freed nor reused
+ * under us, and is skipped.
  */
 #include "session/cleanup.h"
 
@@ -10,6 +13,7 @@
 
 #include "crash/resources.h"
 #include "internal.h"
+#include "session/callref.h"
 #include "shm/frame.h"
 #include "shm/lock.h"
 #include "shm/records.h"
@@ -31,19 +35,25 @@ shl__session_self_cleanup(shl_ledger *l, struct shl__lop *lop,
         for (struct shl_call *c = op->calls_head; c; c = c->next)
             if (atomic_load(&c->done) == 0)
                 n++;
-        struct shl_call **calls = n ? malloc(n * sizeof(*calls)) : NULL;
+        struct shl_call **calls =
+            n && !done ? malloc(n * sizeof(*calls)) : NULL;
         size_t k = 0;
-        if (calls)
+        if (calls) /* pinned: callref.h */
             for (struct shl_call *c = op->calls_head; c; c = c->next)
-                if (atomic_load(&c->done) == 0)
+                if (atomic_load(&c->done) == 0) {
+                    shl__call_pin_locked(c);
                     calls[k++] = c;
+                }
         pthread_mutex_unlock(&op->mu);
-        if (done) {
-            free(calls);
+        if (done)
             continue;
-        }
+        SHL_CRASH_POINT("cleanup.collected"); /* race tests: the window */
         for (size_t j = 0; j < k; j++) {
             struct shl_call *c = calls[j];
+            /* ended since (its owner removed the frame): not ours to clean
+             * up; failed since: shl_call_fail runs on_cleanup itself */
+            if (atomic_load(&c->done) != 0)
+                continue;
             bool ran = false;
             if (c->cb.on_cleanup &&
                 atomic_compare_exchange_strong(&c->cleanup_ran, &ran, true))
@@ -52,6 +62,7 @@ shl__session_self_cleanup(shl_ledger *l, struct shl__lop *lop,
                                         c->frame_gen, SHL_FRAME_ACTIVE,
                                         SHL_FRAME_CLEANED_UP);
         }
+        shl__calls_unpin(op, calls, k);
         free(calls);
     }
     /* our temp resources in this operation (once: the epoch bump below

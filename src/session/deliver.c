@@ -5,7 +5,9 @@
  *
  * Delivery runs on the monitor thread (or a worker, or the thread that
  * failed a call), never with a lock held while a callback runs: the calls
- * to notify are collected under op->mu and called after it is dropped.
+ * to notify are collected under op->mu, pinned (callref.h), and called
+ * after it is dropped; a call that ended meanwhile is skipped, and one
+ * released meanwhile is not reused or freed before its pin is dropped.
  *
  * The abort wait is one hop shorter than the rest: shl_op_wait_abort sleeps
  * (futex_waitv) on the operation record's shared abort word itself, next to
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "session/callref.h"
 #include "shm/reader.h"
 #include "shm/segment.h"
 
@@ -81,7 +84,9 @@ shl__session_deliver_failure(shl_op *op, const shl_failed_info *info)
     }
     pthread_cond_broadcast(&op->cv);
     shl__efd_signal(op->efd);
-    /* pending calls hear it too (collected under the lock, fired after) */
+    /* pending calls hear it too: collected and pinned under the lock,
+     * fired after it (callref.h: a call released meanwhile by its owner's
+     * thread stays this call's object until we unpin it) */
     size_t n = 0;
     for (struct shl_call *c = op->calls_head; c; c = c->next)
         if (atomic_load(&c->done) == 0 && c->cb.on_operation_failed)
@@ -90,18 +95,27 @@ shl__session_deliver_failure(shl_op *op, const shl_failed_info *info)
     size_t k = 0;
     if (calls)
         for (struct shl_call *c = op->calls_head; c; c = c->next)
-            if (atomic_load(&c->done) == 0 && c->cb.on_operation_failed)
+            if (atomic_load(&c->done) == 0 && c->cb.on_operation_failed) {
+                shl__call_pin_locked(c);
                 calls[k++] = c;
+            }
     pthread_mutex_unlock(&op->mu);
     bool expect = false;
-    if (!atomic_compare_exchange_strong(&op->failure_fired, &expect, true)) {
-        free(calls);
-        return;
+    bool fire =
+        atomic_compare_exchange_strong(&op->failure_fired, &expect, true);
+    if (fire) {
+        SHL_CRASH_POINT("deliver.collected"); /* race tests: the window */
+        for (size_t i = 0; i < k; i++) {
+            struct shl_call *c = calls[i];
+            /* ended (and maybe released) since: no longer pending */
+            if (atomic_load(&c->done) == 0)
+                c->cb.on_operation_failed(c, info, c->cb.user);
+        }
     }
-    for (size_t i = 0; i < k; i++)
-        calls[i]->cb.on_operation_failed(calls[i], info, calls[i]->cb.user);
+    shl__calls_unpin(op, calls, k);
     free(calls);
-    if (op->cb.on_failure)
+    /* last: on_failure may leave the session */
+    if (fire && op->cb.on_failure)
         op->cb.on_failure(op, info, op->cb.user);
 }
 

@@ -14,7 +14,7 @@
 
 #include "base/lops.h"
 #include "internal.h"
-#include "session/call.h"
+#include "session/callref.h"
 #include "session/deliver.h"
 
 void

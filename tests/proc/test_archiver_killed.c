@@ -25,17 +25,6 @@
 #include "shl_test.h"
 #include "shl_text.h"
 
-static long
-list_count(shl_ledger *l)
-{
-    shl_op_summary *rows = NULL;
-    size_t n = 0;
-    if (shl_reader_list(shl_ledger_reader(l), &rows, &n) != 0)
-        return -1;
-    free(rows);
-    return (long)n;
-}
-
 static bool
 exists(const char *base, const char *id, const char *name)
 {
@@ -78,6 +67,15 @@ assert_archived(const char *base, const char *id, const char *point)
     free(text);
 }
 
+/* The member's setup (shl_test_member): a line in the log first. */
+static int
+log_before(shl_ledger *l, shl_op *op, void *arg)
+{
+    (void)l;
+    (void)arg;
+    return shl_op_log(op, SHL_LOG_INFO, "before the kill");
+}
+
 /* complete() killed at `point`; then a reap by another process. */
 static void
 complete_killed_at(const char *point)
@@ -86,34 +84,17 @@ complete_killed_at(const char *point)
     shl_test_base(base, sizeof(base), "arch-killed");
     shl_ledger *l = NULL;
     assert_shl_ok(shl_ledger_open(&l, base, "parent", NULL));
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        shl_ledger *cl = NULL;
-        shl_op *op = NULL;
-        CHILD_CHECK(shl_ledger_open(&cl, base, "child", NULL));
-        CHILD_CHECK(shl_op_create(cl, NULL, NULL, &op));
-        CHILD_CHECK(shl_op_log(op, SHL_LOG_INFO, "before the kill"));
-        if (write(pfd[1], shl_op_id(op), strlen(shl_op_id(op))) < 0)
-            _exit(2);
-        close(pfd[1]);
-        shl__crash_arm(point, SHL__CRASH_SIGKILL);
-        (void)shl_op_complete(op);
-        _exit(0); /* not reached: the point is on complete's path */
-    }
-    close(pfd[1]);
     char id[SHL_OPERATION_ID_MAX + 1] = "";
-    ssize_t n = read(pfd[0], id, sizeof(id) - 1);
-    close(pfd[0]);
-    assert_true(n > 0);
-    id[n] = 0;
-    assert_child_signaled(pid, SIGKILL);
+    shl_test_member m = {.base = base,
+                         .name = "child",
+                         .point = point,
+                         .setup = log_before,
+                         .act = shl_test_step_complete};
+    shl_test_member_killed(&m, id, sizeof(id));
+    assert_true(id[0] != 0);
 
     assert_true(shl_ledger_reap(l) >= 0);
-    assert_true(SHL_WAIT_FOR(list_count(l) == 0, 5000));
+    assert_true(SHL_WAIT_FOR(shl_test_list_count(l) == 0, 5000));
     assert_archived(base, id, point);
     assert_segment_clean(shl_ledger_reader(l));
     shl_ledger_close(l);
@@ -150,22 +131,16 @@ failer_killed_at(const char *point)
     char id[SHL_OPERATION_ID_MAX + 1];
     snprintf(id, sizeof(id), "%s", shl_op_id(op));
     assert_shl_ok(shl_op_log(op, SHL_LOG_INFO, "before the kill"));
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        shl_ledger *cl = NULL;
-        shl_op *cop = NULL;
-        CHILD_CHECK(shl_ledger_open(&cl, base, "child", NULL));
-        CHILD_CHECK(shl_op_join(cl, id, NULL, &cop));
-        shl__crash_arm(point, SHL__CRASH_SIGKILL);
-        (void)shl_op_set_state(cop, SHL_OP_FAILED);
-        _exit(0); /* not reached */
-    }
-    assert_child_signaled(pid, SIGKILL);
+    shl_test_member m = {.base = base,
+                         .name = "child",
+                         .join = id,
+                         .point = point,
+                         .act = shl_test_step_fail};
+    shl_test_member_killed(&m, NULL, 0);
     assert_true(SHL_WAIT_FOR(shl_op_get_state(op) == SHL_OP_FAILED, 5000));
     assert_shl_ok(shl_op_leave(op, true));
     assert_true(shl_ledger_reap(l) >= 0);
-    assert_true(SHL_WAIT_FOR(list_count(l) == 0, 5000));
+    assert_true(SHL_WAIT_FOR(shl_test_list_count(l) == 0, 5000));
     assert_archived(base, id, point);
     assert_segment_clean(shl_ledger_reader(l));
     shl_ledger_close(l);

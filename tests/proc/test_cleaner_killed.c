@@ -36,29 +36,14 @@ test_self_cleanup_killed(void **state)
     FILE *f = fopen(tmp, "w");
     assert_non_null(f);
     fclose(f);
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        shl_ledger *cl = NULL;
-        shl_op *cop = NULL;
-        CHILD_CHECK(shl_ledger_open(&cl, base, "child", NULL));
-        CHILD_CHECK(shl_op_join(cl, id, NULL, &cop));
-        CHILD_CHECK(shl_op_register_temp_resource(cop, tmp));
-        /* its monitor dies at the point when the failure reaches it */
-        shl__crash_arm("cleanup.unlocked", SHL__CRASH_SIGKILL);
-        if (write(pfd[1], "r", 1) != 1)
-            _exit(2);
-        close(pfd[1]);
-        for (;;)
-            pause(); /* killed by its own monitor at the point */
-    }
-    close(pfd[1]);
-    char c;
-    assert_int_equal(read(pfd[0], &c, 1), 1);
-    close(pfd[0]);
+    /* its monitor dies at the point when the failure reaches it */
+    shl_test_member m = {.base = base,
+                         .name = "child",
+                         .join = id,
+                         .point = "cleanup.unlocked",
+                         .setup = shl_test_step_register,
+                         .arg = tmp};
+    pid_t pid = shl_test_member_fork(&m, NULL, 0);
     assert_shl_ok(shl_op_set_state(op, SHL_OP_FAILED));
     assert_child_signaled(pid, SIGKILL);
     assert_shl_ok(shl_op_leave(op, true));

@@ -48,46 +48,59 @@ fast_opts(void)
     return o;
 }
 
-/* Child: join, start a call (record its id), register a temp file, then
- * behave per mode. Never returns. */
+/* The victim, a member (shl_test_member): join, register a temp file,
+ * start a call (record its id), then behave per mode. */
 enum victim_mode { VICTIM_IDLE, VICTIM_HOLD_LOCK, VICTIM_BUSY };
 
-static void
-victim(const char *base, const char *opid, struct shared *sh, int idx,
-       enum victim_mode mode, bool fail_on_crash, const char *tmpfile)
+struct victim {
+    struct shared *sh;
+    int idx;
+    enum victim_mode mode;
+    bool fail_on_crash;
+    const char *tmpfile;
+};
+
+static int
+victim_setup(shl_ledger *l, shl_op *op, void *arg)
 {
-    shl_ledger_opts o = fast_opts();
-    shl_ledger *l;
-    CHILD_CHECK(shl_ledger_open(&l, base, "worker", &o));
-    shl_op *op;
-    CHILD_CHECK(shl_op_join(l, opid, NULL, &op));
-    if (tmpfile) {
-        int fd = open(tmpfile, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    (void)l;
+    const struct victim *v = arg;
+    struct shared *sh = v->sh;
+    if (v->tmpfile) {
+        int fd = open(v->tmpfile, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
         if (fd < 0)
             _exit(3);
         close(fd);
-        CHILD_CHECK(shl_op_register_temp_resource(op, tmpfile));
+        CHILD_CHECK(shl_op_register_temp_resource(op, v->tmpfile));
     }
     shl_call_opts co;
     shl_call_opts_init(&co);
     co.description = "victim call";
-    co.fail_on_crash = fail_on_crash;
+    co.fail_on_crash = v->fail_on_crash;
     shl_call *c;
     CHILD_CHECK(shl_call_start(op, &co, &c));
-    snprintf(sh->call_id[idx], sizeof(sh->call_id[idx]), "%s",
+    snprintf(sh->call_id[v->idx], sizeof(sh->call_id[v->idx]), "%s",
              shl_call_id(c));
     atomic_fetch_add(&sh->ready, 1);
-    if (mode == VICTIM_HOLD_LOCK) {
+    return 0;
+}
+
+static int
+victim_act(shl_ledger *l, shl_op *op, void *arg)
+{
+    (void)l;
+    const struct victim *v = arg;
+    if (v->mode == VICTIM_HOLD_LOCK) {
         /* wait until the test has looked, then die holding the structure
          * lock, in a registration */
-        while (!atomic_load(&sh->go))
+        while (!atomic_load(&v->sh->go))
             shl_test_pause_ms(1);
         shl__crash_arm("lock.acquired", SHL__CRASH_SIGKILL);
         (void)shl_op_register_temp_resource(op, "/tmp/never-registered");
-        _exit(4); /* not reached */
+        return 4; /* not reached */
     }
     for (;;) {
-        if (mode == VICTIM_BUSY) {
+        if (v->mode == VICTIM_BUSY) {
             volatile unsigned x = 0;
             for (unsigned i = 0; i < 1000000; i++)
                 x += i;
@@ -95,6 +108,33 @@ victim(const char *base, const char *opid, struct shared *sh, int idx,
             pause();
         }
     }
+}
+
+/* Fork the victim: it has joined, started its call and counted itself in
+ * sh->ready when this returns. */
+static pid_t
+fork_victim(const char *base, const char *opid, struct victim v)
+{
+    shl_ledger_opts o = fast_opts();
+    shl_test_member m = {.base = base,
+                         .name = "worker",
+                         .opts = &o,
+                         .join = opid,
+                         .setup = victim_setup,
+                         .act = victim_act,
+                         .arg = &v};
+    return shl_test_member_fork(&m, NULL, 0);
+}
+
+/* A member's setup: count itself in sh->ready. */
+static int
+count_ready(shl_ledger *l, shl_op *op, void *arg)
+{
+    (void)l;
+    (void)op;
+    struct shared *sh = arg;
+    atomic_fetch_add(&sh->ready, 1);
+    return 0;
 }
 
 static void
@@ -134,18 +174,6 @@ spawn_observer(const char *base, const char *opid, struct shared *sh)
     return pid;
 }
 
-/* Operations listed in the segment right now (-1: the list failed). */
-static long
-list_count(shl_ledger *l)
-{
-    shl_op_summary *rows = NULL;
-    size_t n = 0;
-    if (shl_reader_list(shl_ledger_reader(l), &rows, &n) != 0)
-        return -1;
-    free(rows);
-    return (long)n;
-}
-
 static void
 run_kill_case(enum victim_mode mode)
 {
@@ -164,9 +192,8 @@ run_kill_case(enum victim_mode mode)
     snprintf(tmpfile, sizeof(tmpfile), "%s/victim.tmp", base);
 
     pid_t obs = spawn_observer(base, opid, sh);
-    pid_t v = fork();
-    if (v == 0)
-        victim(base, opid, sh, 0, mode, true, tmpfile);
+    pid_t v =
+        fork_victim(base, opid, (struct victim){sh, 0, mode, true, tmpfile});
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready), 5000));
     /* the observer has joined when it is a member */
     shl_snapshot *s = NULL;
@@ -221,7 +248,7 @@ run_kill_case(enum victim_mode mode)
      * soon as its archiver (maybe our own monitor, still writing) has
      * written the archive: a record is never freed before that, so an
      * archiver killed mid-write loses nothing (crash/reaper.c) */
-    assert_true(SHL_WAIT_FOR(list_count(l) == 0, 5000));
+    assert_true(SHL_WAIT_FOR(shl_test_list_count(l) == 0, 5000));
     char arch[700];
     snprintf(arch, sizeof(arch), "%s/backup/%s/operation.json", base, opid);
     assert_int_equal(stat(arch, &st), 0);
@@ -270,9 +297,8 @@ test_crash_contained(void **state)
     snprintf(opid, sizeof(opid), "%s", shl_op_id(op));
     shl_call *mine;
     assert_shl_ok(shl_call_start(op, NULL, &mine));
-    pid_t v = fork();
-    if (v == 0)
-        victim(base, opid, sh, 0, VICTIM_IDLE, false, NULL);
+    pid_t v = fork_victim(base, opid,
+                          (struct victim){sh, 0, VICTIM_IDLE, false, NULL});
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready), 5000));
     kill(v, SIGKILL);
     assert_child_signaled(v, SIGKILL);
@@ -381,6 +407,26 @@ test_crash_stale_sigstop(void **state)
     shl_test_cleanup(base);
 }
 
+/* The holder of test_crash_coordinator_killed: a call pending, then it
+ * waits for the failure and leaves. */
+static int
+holder_setup(shl_ledger *l, shl_op *op, void *arg)
+{
+    CHILD_CHECK(shl_test_step_start_call(l, op, NULL));
+    return count_ready(l, op, arg);
+}
+
+static int
+holder_act(shl_ledger *l, shl_op *op, void *arg)
+{
+    (void)arg;
+    shl_failed_info info;
+    (void)shl_op_wait_failure(op, 60000, &info);
+    (void)shl_op_leave(op, true);
+    shl_ledger_close(l);
+    return 0;
+}
+
 /* The coordinator is killed during cleanup: another participant takes over
  * and completes it. A stopped participant with an active call (not stale:
  * long threshold) holds the cleanup in phase 2 until we continue it. */
@@ -407,38 +453,27 @@ test_crash_coordinator_killed(void **state)
     /* two members that may coordinate, a worker to kill, a holder */
     pid_t m[2];
     for (int i = 0; i < 2; i++) {
-        m[i] = fork();
-        if (m[i] == 0) {
-            shl_ledger *ml;
-            CHILD_CHECK(shl_ledger_open(&ml, base, i ? "m1" : "m0", &o));
-            shl_op *mop;
-            CHILD_CHECK(shl_op_join(ml, opid, NULL, &mop));
-            atomic_fetch_add(&sh->ready, 1);
-            for (;;)
-                pause();
-        }
+        shl_test_member mm = {.base = base,
+                              .name = i ? "m1" : "m0",
+                              .opts = &o,
+                              .join = opid,
+                              .setup = count_ready,
+                              .arg = sh};
+        m[i] = shl_test_member_fork(&mm, NULL, 0);
     }
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 2, 5000));
-    pid_t holder = fork();
-    if (holder == 0) {
-        shl_ledger *hl;
-        CHILD_CHECK(shl_ledger_open(&hl, base, "holder", &o));
-        shl_op *hop;
-        CHILD_CHECK(shl_op_join(hl, opid, NULL, &hop));
-        shl_call *c;
-        CHILD_CHECK(shl_call_start(hop, NULL, &c));
-        atomic_fetch_add(&sh->ready, 1);
-        shl_failed_info info;
-        (void)shl_op_wait_failure(hop, 60000, &info);
-        (void)shl_op_leave(hop, true);
-        shl_ledger_close(hl);
-        _exit(0);
-    }
+    shl_test_member hm = {.base = base,
+                          .name = "holder",
+                          .opts = &o,
+                          .join = opid,
+                          .setup = holder_setup,
+                          .act = holder_act,
+                          .arg = sh};
+    pid_t holder = shl_test_member_fork(&hm, NULL, 0);
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 3, 5000));
     kill(holder, SIGSTOP);
-    pid_t v = fork();
-    if (v == 0)
-        victim(base, opid, sh, 0, VICTIM_IDLE, true, NULL);
+    pid_t v = fork_victim(base, opid,
+                          (struct victim){sh, 0, VICTIM_IDLE, true, NULL});
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 4, 5000));
     kill(v, SIGKILL);
     assert_child_signaled(v, SIGKILL);
@@ -545,31 +580,19 @@ test_crash_everyone_dies(void **state)
     char base[512];
     shl_test_base(base, sizeof(base), "alldie");
     struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
-    int idpipe[2];
-    assert_int_equal(pipe(idpipe), 0);
     shl_ledger_opts o = fast_opts();
     o.heartbeat_interval_ms = 30000; /* no grace-period removal meanwhile */
     /* children first: this process has no ledger (no threads) yet */
-    pid_t a = fork();
-    if (a == 0) {
-        shl_ledger *al;
-        CHILD_CHECK(shl_ledger_open(&al, base, "creator", &o));
-        shl_op *aop;
-        CHILD_CHECK(shl_op_create(al, "all die", NULL, &aop));
-        shl_call *c;
-        CHILD_CHECK(shl_call_start(aop, NULL, &c));
-        char id[SHL_OPERATION_ID_MAX + 1];
-        snprintf(id, sizeof(id), "%s", shl_op_id(aop));
-        (void)!write(idpipe[1], id, sizeof(id));
-        for (;;)
-            pause();
-    }
+    shl_test_member am = {.base = base,
+                          .name = "creator",
+                          .opts = &o,
+                          .description = "all die",
+                          .setup = shl_test_step_start_call};
     char opid[SHL_OPERATION_ID_MAX + 1];
-    assert_int_equal(read(idpipe[0], opid, sizeof(opid)),
-                     (ssize_t)sizeof(opid));
-    pid_t b = fork();
-    if (b == 0)
-        victim(base, opid, sh, 0, VICTIM_IDLE, true, NULL);
+    pid_t a = shl_test_member_fork(&am, opid, sizeof(opid));
+    assert_true(opid[0] != 0);
+    pid_t b = fork_victim(base, opid,
+                          (struct victim){sh, 0, VICTIM_IDLE, true, NULL});
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 5000));
     kill(b, SIGKILL);
     assert_child_signaled(b, SIGKILL);
@@ -596,10 +619,36 @@ test_crash_everyone_dies(void **state)
     assert_non_null(strstr(buf, sh->call_id[0]));
     assert_segment_clean(shl_ledger_reader(l));
     shl_ledger_close(l);
-    close(idpipe[0]);
-    close(idpipe[1]);
     munmap(sh, sizeof(*sh));
     shl_test_cleanup(base);
+}
+
+/* A waiter of test_abort_reaches_three: it waits for the abort and
+ * records how long it took. */
+struct waiter {
+    struct shared *sh;
+    int i;
+};
+
+static int
+waiter_setup(shl_ledger *l, shl_op *op, void *arg)
+{
+    const struct waiter *w = arg;
+    return count_ready(l, op, w->sh);
+}
+
+static int
+waiter_act(shl_ledger *l, shl_op *op, void *arg)
+{
+    const struct waiter *w = arg;
+    int rc = shl_op_wait_abort(op, 5000 * shl_test_multiplier());
+    atomic_store(&w->sh->abort_latency_ns[w->i],
+                 mono_ns() - atomic_load(&w->sh->abort_set_ns));
+    if (rc || !shl_op_is_aborted(op))
+        return 6;
+    (void)shl_op_leave(op, true);
+    shl_ledger_close(l);
+    return 0;
 }
 
 /* Abort set by one process reaches 3 others within milliseconds. */
@@ -619,23 +668,17 @@ test_abort_reaches_three(void **state)
     char opid[SHL_OPERATION_ID_MAX + 1];
     snprintf(opid, sizeof(opid), "%s", shl_op_id(op));
     pid_t kids[3];
+    struct waiter w[3];
     for (int i = 0; i < 3; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0) {
-            shl_ledger *kl;
-            CHILD_CHECK(shl_ledger_open(&kl, base, "waiter", &o));
-            shl_op *kop;
-            CHILD_CHECK(shl_op_join(kl, opid, NULL, &kop));
-            atomic_fetch_add(&sh->ready, 1);
-            int rc = shl_op_wait_abort(kop, 5000 * shl_test_multiplier());
-            atomic_store(&sh->abort_latency_ns[i],
-                         mono_ns() - atomic_load(&sh->abort_set_ns));
-            if (rc || !shl_op_is_aborted(kop))
-                _exit(6);
-            (void)shl_op_leave(kop, true);
-            shl_ledger_close(kl);
-            _exit(0);
-        }
+        w[i] = (struct waiter){sh, i};
+        shl_test_member km = {.base = base,
+                              .name = "waiter",
+                              .opts = &o,
+                              .join = opid,
+                              .setup = waiter_setup,
+                              .act = waiter_act,
+                              .arg = &w[i]};
+        kids[i] = shl_test_member_fork(&km, NULL, 0);
     }
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 3, 5000));
     atomic_store(&sh->abort_set_ns, mono_ns());

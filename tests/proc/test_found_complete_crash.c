@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shl_proc.h"
 #include "shl_test.h"
 
 #include "shm/index.h"
@@ -35,31 +36,15 @@ crash_in_complete(const char *point)
     snprintf(res, sizeof(res), "%s/res", base);
     shl_ledger *l = NULL;
     assert_shl_ok(shl_ledger_open(&l, base, "parent", NULL)); /* no session */
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        shl_ledger *cl = NULL;
-        shl_op *op = NULL;
-        CHILD_CHECK(shl_ledger_open(&cl, base, "child", NULL));
-        CHILD_CHECK(shl_op_create(cl, NULL, NULL, &op));
-        CHILD_CHECK(shl_op_register_temp_resource(op, res));
-        if (write(pfd[1], shl_op_id(op), strlen(shl_op_id(op))) < 0)
-            _exit(2);
-        close(pfd[1]);
-        shl__crash_arm(point, SHL__CRASH_SIGKILL);
-        (void)shl_op_complete(op);
-        _exit(0);
-    }
-    close(pfd[1]);
     char id[SHL_OPERATION_ID_MAX + 1] = "";
-    ssize_t n = read(pfd[0], id, sizeof(id) - 1);
-    close(pfd[0]);
-    assert_true(n > 0);
-    id[n] = 0;
-    assert_child_signaled(pid, SIGKILL);
+    shl_test_member m = {.base = base,
+                         .name = "child",
+                         .point = point,
+                         .setup = shl_test_step_register,
+                         .act = shl_test_step_complete,
+                         .arg = res};
+    shl_test_member_killed(&m, id, sizeof(id));
+    assert_true(id[0] != 0);
 
     /* the next locker repairs */
     assert_shl_ok(shl__lock(&l->seg, 2000));

@@ -24,6 +24,7 @@
 #include "files/events.h"
 #include "files/snapshotter.h"
 #include "internal.h"
+#include "shl_proc.h"
 #include "shm/segment.h"
 #include "shl_test.h"
 #include "shl_text.h"
@@ -395,16 +396,13 @@ test_rings_drainer_killed_each_step(void **state)
                 assert_shl_ok(shl_call_release(c));
             }
         }
-        pid_t a = fork();
-        assert_true(a >= 0);
-        if (a == 0) {
-            shl__crash_arm(points[k], SHL__CRASH_SIGKILL);
-            shl_ledger *cl = NULL;
-            CHILD_CHECK(shl_ledger_open(&cl, base, "snap1", NULL));
-            for (;;)
-                pause();
-        }
-        assert_child_signaled(a, SIGKILL);
+        /* its open drains, and dies at the point */
+        shl_test_member m = {.base = base,
+                             .name = "snap1",
+                             .no_session = true,
+                             .point = points[k],
+                             .arm_before_open = true};
+        shl_test_member_killed(&m, NULL, 0);
         /* the next drainer finishes the batch and the rest */
         pid_t b = fork();
         assert_true(b >= 0);

@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include "files/events.h"
-#include "internal.h"
 #include "files/json.h"
-#include "shl_test.h"
 #include "files/snapshotter.h"
+#include "internal.h"
+#include "shl_proc.h"
+#include "shl_test.h"
 
 #include "shl_text.h"
 
@@ -109,6 +110,17 @@ test_snapshotter_live_json(void **state)
     shl_test_cleanup(base);
 }
 
+/* The holder's setup: wait until it holds the snapshotter role. */
+static int
+hold_role(shl_ledger *l, shl_op *op, void *arg)
+{
+    (void)op;
+    (void)arg;
+    while (!shl__snapshotter_held(l))
+        usleep(1000);
+    return 0;
+}
+
 static void
 test_snapshotter_takeover(void **state)
 {
@@ -118,24 +130,15 @@ test_snapshotter_takeover(void **state)
     shl_ledger *l = open_l(base, "cli", false);
     shl_op *op = NULL;
     assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
-    int go[2];
-    assert_int_equal(pipe(go), 0);
-    pid_t holder = fork();
-    assert_true(holder >= 0);
-    if (holder == 0) {
-        shl_ledger *cl = NULL;
-        shl_ledger_opts o;
-        shl_ledger_opts_init(&o);
-        o.snapshot_period_ms = 20;
-        CHILD_CHECK(shl_ledger_open(&cl, base, "holder", &o));
-        while (!shl__snapshotter_held(cl))
-            usleep(1000);
-        (void)!write(go[1], "x", 1);
-        for (;;)
-            pause();
-    }
-    char x;
-    assert_int_equal(read(go[0], &x, 1), 1);
+    shl_ledger_opts ho;
+    shl_ledger_opts_init(&ho);
+    ho.snapshot_period_ms = 20;
+    shl_test_member hm = {.base = base,
+                          .name = "holder",
+                          .opts = &ho,
+                          .no_session = true,
+                          .setup = hold_role};
+    pid_t holder = shl_test_member_fork(&hm, NULL, 0);
     shl_ledger *standby = open_l(base, "standby", true);
     shl_test_pause_ms(100);
     assert_false(shl__snapshotter_held(standby)); /* one holder */
@@ -153,9 +156,29 @@ test_snapshotter_takeover(void **state)
     shl_ledger_close(standby);
     assert_shl_ok(shl_op_complete(op));
     shl_ledger_close(l);
-    close(go[0]);
-    close(go[1]);
     shl_test_cleanup(base);
+}
+
+/* A dying child's steps: a line before its point is armed, one after,
+ * then it dies (if the point did not kill it first). */
+static int
+log_before(shl_ledger *l, shl_op *op, void *arg)
+{
+    (void)l;
+    char msg[64];
+    snprintf(msg, sizeof(msg), "child %d before", *(const int *)arg);
+    return shl_op_log(op, SHL_LOG_INFO, msg);
+}
+
+static int
+log_dying(shl_ledger *l, shl_op *op, void *arg)
+{
+    (void)l;
+    char msg[64];
+    snprintf(msg, sizeof(msg), "child %d dying", *(const int *)arg);
+    CHILD_CHECK(shl_op_log(op, SHL_LOG_INFO, msg));
+    kill(getpid(), SIGKILL);
+    return 0; /* not reached */
 }
 
 /* A child posts and dies without closing; nobody holds the role; the next
@@ -175,27 +198,19 @@ test_snapshotter_recovery_and_dead_producers(void **state)
     strcpy(id, shl_op_id(op));
     static const char *const points[] = {NULL, "event.filled",
                                          "event.filled"};
+    shl_ledger_opts co;
+    shl_ledger_opts_init(&co);
+    co.snapshotter = false;
     for (int k = 0; k < 3; k++) {
-        pid_t p = fork();
-        assert_true(p >= 0);
-        if (p == 0) {
-            shl_ledger *cl = NULL;
-            shl_ledger_opts o;
-            shl_ledger_opts_init(&o);
-            o.snapshotter = false;
-            CHILD_CHECK(shl_ledger_open(&cl, base, "child", &o));
-            shl_op *cop = NULL;
-            CHILD_CHECK(shl_op_join(cl, id, NULL, &cop));
-            char msg[64];
-            snprintf(msg, sizeof(msg), "child %d before", k);
-            CHILD_CHECK(shl_op_log(cop, SHL_LOG_INFO, msg));
-            if (points[k])
-                shl__crash_arm(points[k], SHL__CRASH_SIGKILL);
-            snprintf(msg, sizeof(msg), "child %d dying", k);
-            CHILD_CHECK(shl_op_log(cop, SHL_LOG_INFO, msg));
-            kill(getpid(), SIGKILL);
-        }
-        assert_child_signaled(p, SIGKILL);
+        shl_test_member m = {.base = base,
+                             .name = "child",
+                             .opts = &co,
+                             .join = id,
+                             .point = points[k],
+                             .setup = log_before,
+                             .act = log_dying,
+                             .arg = &k};
+        shl_test_member_killed(&m, NULL, 0);
     }
     shl_segment_info info;
     assert_shl_ok(shl_reader_info(shl_ledger_reader(l), &info));

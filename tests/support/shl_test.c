@@ -123,6 +123,17 @@ shl_assert_clean(shl_reader *r, const char *file, int line)
     }
 }
 
+long
+shl_test_list_count(shl_ledger *l)
+{
+    shl_op_summary *rows = NULL;
+    size_t n = 0;
+    if (shl_reader_list(shl_ledger_reader(l), &rows, &n) != 0)
+        return -1;
+    free(rows);
+    return (long)n;
+}
+
 shl_snapshot *
 shl_test_snap_at(shl_reader *r, const char *id, const char *file, int line)
 {

@@ -75,6 +75,10 @@ void shl_assert_child_signaled(pid_t pid, int sig, const char *file,
 void shl_assert_clean(shl_reader *r, const char *file, int line);
 #define assert_segment_clean(r) shl_assert_clean((r), __FILE__, __LINE__)
 
+/* Operations listed in l's segment right now (shl_reader_list), or -1
+ * when the list failed. */
+long shl_test_list_count(shl_ledger *l);
+
 /* Snapshot of operation id through reader r; fails the test at the
  * caller's file:line (with shl_strerror and shl_errmsg) when
  * shl_reader_snapshot returns non-zero. The caller frees the result with
