@@ -98,7 +98,7 @@ if [[ "${SUMMARY_ONLY:-0}" != 1 ]]; then
     echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/machine.txt"
 fi
 
-python3 - "$RESULTS" <<'PY' | tee "$RESULTS/summary.md"
+SHLB_REPS="$REPS" python3 - "$RESULTS" <<'PY' | tee "$RESULTS/summary.md"
 import json, os, sys
 
 res = sys.argv[1]
@@ -153,7 +153,7 @@ with open(os.path.join(res, "machine.txt")) as f:
 print("## Machine\n")
 print("```\n" + machine + "\n```\n")
 
-print("## Medians (%s)\n" % "5 repetitions")
+print("## Medians (%s repetitions)\n" % os.environ.get("SHLB_REPS", "5"))
 print("| benchmark | median time | notes |")
 print("|---|---:|---|")
 for name in order:
