@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
@@ -298,26 +299,53 @@ phase_two_workers(struct demo *d)
     printf("\n[2] Two worker processes join with 'shmledger run' and each "
            "takes a call:\n"
            "      shmledger --base %s run --op %s \\\n"
-           "          --participant worker-N -- sh -c '...; sleep 2'\n",
+           "          --participant worker-N -- sh -c '...; work until told'\n",
            d->base, d->op_id);
+    /* The workers work until the demo has shown both calls (a file it
+     * creates says so; 60 s at most), not for a fixed time: on a loaded
+     * machine the second could start after the first had ended. */
+    const char *tmp = getenv("TMPDIR");
+    char go[4096];
+    snprintf(go, sizeof(go), "%s/shmledger-demo-go-%ld",
+             tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    (void)unlink(go);
+    if (setenv("SHMLEDGER_DEMO_GO", go, 1) != 0) {
+        cli_err("demo", "setenv: %s", strerror(errno));
+        return EX_FAIL;
+    }
     const char *names[2] = {"worker-1", "worker-2"};
     pid_t pids[2];
     for (int i = 0; i < 2; i++) {
-        char script[256];
+        char script[512];
         snprintf(script, sizeof(script),
-                 "echo \"    [%s] running as call $SHMLEDGER_CALL\"; sleep 2",
+                 "echo \"    [%s] running as call $SHMLEDGER_CALL\"; i=0; "
+                 "while [ ! -e \"$SHMLEDGER_DEMO_GO\" ] && [ $i -lt 600 ]; "
+                 "do sleep 0.1; i=$((i+1)); done",
                  names[i]);
-        pids[i] = start_worker(d, names[i], "work for 2 s", script);
-        if (pids[i] < 0)
+        pids[i] = start_worker(d, names[i], "work until told", script);
+        if (pids[i] < 0) {
+            if (i == 1) {
+                kill(pids[0], SIGTERM);
+                reap(pids[0], names[0]);
+            }
             return EX_FAIL;
+        }
     }
     shl_snapshot *s = wait_frames(d, names, 2);
-    if (!s) {
-        cli_err("demo", "the workers' calls did not show up in time");
+    int fd = open(go, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    if (!s || fd < 0) {
+        if (!s)
+            cli_err("demo", "the workers' calls did not show up in time");
+        else
+            cli_err("demo", "cannot create %s: %s", go, strerror(errno));
         for (int i = 0; i < 2; i++) {
             kill(pids[i], SIGTERM);
             reap(pids[i], names[i]);
         }
+        shl_snapshot_free(s);
+        (void)unlink(go);
         return EX_FAIL;
     }
     printf("    The ledger's frames while both work (a lock-free "
@@ -326,6 +354,7 @@ phase_two_workers(struct demo *d)
     shl_snapshot_free(s);
     for (int i = 0; i < 2; i++)
         reap(pids[i], names[i]);
+    (void)unlink(go);
     if (shl_reader_snapshot(d->r, d->op_id, &s) == 0) {
         printf("    Both calls ended (exit status 0): %zu frame(s) left, "
                "operation %s.\n",
