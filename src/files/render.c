@@ -588,6 +588,23 @@ render_log_call(const struct shl__event *ev, const char *iso, size_t iso_len,
     return 0;
 }
 
+/* The head both hand-written trail lines share: {"seq":N,"ts":"ISO
+ * (seq only when numbered), the timestamp's closing quote left to the
+ * caller. */
+static inline char *
+put_trail_head(char *p, const struct shl__event *ev, const char *iso,
+               size_t iso_len)
+{
+    *p++ = '{';
+    if (ev->seq) {
+        p = PUT_LIT(p, "\"seq\":");
+        p = put_int(p, (long long)ev->seq);
+        *p++ = ',';
+    }
+    p = PUT_LIT(p, "\"ts\":\"");
+    return put_mem(p, iso, iso_len);
+}
+
 /* The call events are most of the trail: written by hand (same keys and
  * order as the general path below), without building a JSON tree. Control
  * characters and quotes are escaped; other bytes pass as they are, like
@@ -599,16 +616,9 @@ render_trail_call(const struct shl__event *ev, const char *iso,
     char *p = call_line_begin(b, iso_len, ev);
     if (!p)
         return -ENOMEM;
-    *p++ = '{';
-    if (ev->seq) {
-        p = PUT_LIT(p, "\"seq\":");
-        p = put_int(p, (long long)ev->seq);
-        *p++ = ',';
-    }
+    p = put_trail_head(p, ev, iso, iso_len);
     size_t lvl_len;
     const char *lvl = level_name_len(ev->level, &lvl_len);
-    p = PUT_LIT(p, "\"ts\":\"");
-    p = put_mem(p, iso, iso_len);
     if (ev->kind == SHL__EV_CALL_STARTED)
         p = PUT_LIT(p, "\",\"event\":\"CALL_STARTED\",\"level\":\"");
     else if (ev->kind == SHL__EV_CALL_ENDED)
@@ -718,16 +728,9 @@ render_trail_lib(const struct shl__event *ev, const char *iso, size_t iso_len,
     if (b->len + need + 1 > b->cap && shl__sbuf_reserve_slow(b, need) != 0)
         return -ENOMEM;
     char *p = b->p + b->len;
-    *p++ = '{';
-    if (ev->seq) {
-        p = PUT_LIT(p, "\"seq\":");
-        p = put_int(p, (long long)ev->seq);
-        *p++ = ',';
-    }
+    p = put_trail_head(p, ev, iso, iso_len);
     size_t lvl_len;
     const char *lvl = level_name_len(ev->level, &lvl_len);
-    p = PUT_LIT(p, "\"ts\":\"");
-    p = put_mem(p, iso, iso_len);
     p = PUT_LIT(p, "\",\"event\":\"");
     p = put_mem(p, s, name_len);
     p = PUT_LIT(p, "\",\"level\":\"");
