@@ -303,6 +303,20 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
         shl__unlock(s);
         return false;
     }
+    /* the temp files go before their records do, still under the lock: a
+     * coordinator killed between a free and its unlink would leave a file
+     * nobody knows of; killed here, the records stay, the state is still
+     * cleanup, and the next coordinator deletes them again */
+    {
+        struct shl__res_ref *refs = NULL;
+        size_t nl = 0;
+        shl__path *pre = shl__res_list_locked(s, lop->op_idx, lop->op_gen, 0,
+                                              0, true, &refs, &nl);
+        for (size_t i = 0; i < nl; i++)
+            shl__delete_temp_path(l, pre[i]);
+        free(pre);
+        free(refs);
+    }
     size_t n = 0;
     shl__path *paths = shl__res_collect_locked(
         s, lop->op_idx, lop->op_gen, 0, 0, true, &n);
