@@ -708,9 +708,12 @@ server_request_work(shl_spawned *c, void *arg, void **result)
             break;
         if (atomic_load(&c->cancelled))
             atomic_store(&t->cancelled, true);
-        int64_t left = (dl_ns - shl__mono_ns()) / 1000000;
-        if (left <= 0)
+        /* rounded up: a deadline 0.9 ms away is not one already passed
+         * (truncating let the timeout fire up to 1 ms early) */
+        int64_t rem = dl_ns - shl__mono_ns();
+        if (rem <= 0)
             break;
+        int64_t left = (rem + 999999) / 1000000;
         struct timespec dl = shl__deadline(
             CLOCK_MONOTONIC,
             left < SERVER_CANCEL_SLICE_MS ? left : SERVER_CANCEL_SLICE_MS);
