@@ -369,6 +369,15 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
                 members = atomic_load(&r->members[w]) != 0;
             /* everyone left while we wrote it (we too): free it now */
             if (!members) {
+                /* files before records, as in phase 3 above */
+                struct shl__res_ref *refs = NULL;
+                size_t nl = 0;
+                shl__path *pre = shl__res_list_locked(
+                    s, lop->op_idx, lop->op_gen, 0, 0, true, &refs, &nl);
+                for (size_t i = 0; i < nl; i++)
+                    shl__delete_temp_path(l, pre[i]);
+                free(pre);
+                free(refs);
                 left = shl__res_collect_locked(s, lop->op_idx, lop->op_gen,
                                                0, 0, true, &nleft);
                 shl__frame_release_op(s, lop->op_idx, lop->op_gen);
