@@ -260,6 +260,22 @@ shl__coordinator_self(shl_ledger *l)
     return coord_make(l->slot, l->slot_gen);
 }
 
+/* Delete the operation's registered temp files, structure lock held, its
+ * records left in place: the caller frees them after, so a kill in between
+ * leaves records to delete again, never a file no record names. */
+static void
+delete_temps_locked(shl_ledger *l, struct shl__lop *lop)
+{
+    struct shl__res_ref *refs = NULL;
+    size_t n = 0;
+    shl__path *paths = shl__res_list_locked(&l->seg, lop->op_idx, lop->op_gen,
+                                            0, 0, true, &refs, &n);
+    for (size_t i = 0; i < n; i++)
+        shl__delete_temp_path(l, paths[i]);
+    free(paths);
+    free(refs);
+}
+
 bool
 shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
 {
@@ -307,16 +323,7 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
      * coordinator killed between a free and its unlink would leave a file
      * nobody knows of; killed here, the records stay, the state is still
      * cleanup, and the next coordinator deletes them again */
-    {
-        struct shl__res_ref *refs = NULL;
-        size_t nl = 0;
-        shl__path *pre = shl__res_list_locked(s, lop->op_idx, lop->op_gen, 0,
-                                              0, true, &refs, &nl);
-        for (size_t i = 0; i < nl; i++)
-            shl__delete_temp_path(l, pre[i]);
-        free(pre);
-        free(refs);
-    }
+    delete_temps_locked(l, lop);
     size_t n = 0;
     shl__path *paths = shl__res_collect_locked(
         s, lop->op_idx, lop->op_gen, 0, 0, true, &n);
@@ -370,14 +377,7 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
             /* everyone left while we wrote it (we too): free it now */
             if (!members) {
                 /* files before records, as in phase 3 above */
-                struct shl__res_ref *refs = NULL;
-                size_t nl = 0;
-                shl__path *pre = shl__res_list_locked(
-                    s, lop->op_idx, lop->op_gen, 0, 0, true, &refs, &nl);
-                for (size_t i = 0; i < nl; i++)
-                    shl__delete_temp_path(l, pre[i]);
-                free(pre);
-                free(refs);
+                delete_temps_locked(l, lop);
                 left = shl__res_collect_locked(s, lop->op_idx, lop->op_gen,
                                                0, 0, true, &nleft);
                 shl__frame_release_op(s, lop->op_idx, lop->op_gen);
