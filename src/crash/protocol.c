@@ -260,22 +260,6 @@ shl__coordinator_self(shl_ledger *l)
     return coord_make(l->slot, l->slot_gen);
 }
 
-/* Delete the operation's registered temp files, structure lock held, its
- * records left in place: the caller frees them after, so a kill in between
- * leaves records to delete again, never a file no record names. */
-static void
-delete_temps_locked(shl_ledger *l, struct shl__lop *lop)
-{
-    struct shl__res_ref *refs = NULL;
-    size_t n = 0;
-    shl__path *paths = shl__res_list_locked(&l->seg, lop->op_idx, lop->op_gen,
-                                            0, 0, true, &refs, &n);
-    for (size_t i = 0; i < n; i++)
-        shl__delete_temp_path(l, paths[i]);
-    free(paths);
-    free(refs);
-}
-
 bool
 shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
 {
@@ -323,10 +307,7 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
      * coordinator killed between a free and its unlink would leave a file
      * nobody knows of; killed here, the records stay, the state is still
      * cleanup, and the next coordinator deletes them again */
-    delete_temps_locked(l, lop);
-    size_t n = 0;
-    shl__path *paths = shl__res_collect_locked(
-        s, lop->op_idx, lop->op_gen, 0, 0, true, &n);
+    shl__res_delete_free_locked(l, lop->op_idx, lop->op_gen, 0, 0, true);
     /* clear the frames, then say failed (DESIGN §6 phase 3); the crashed
      * call ids stay in the failure info */
     shl__frame_release_op(s, lop->op_idx, lop->op_gen);
@@ -343,9 +324,6 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
     shl_snapshot *arch = shl__archive_capture(l, lop->op_idx, lop->op_gen);
     shl__epoch_bump(s);
     shl__unlock(s);
-    for (size_t i = 0; i < n; i++)
-        shl__delete_temp_path(l, paths[i]);
-    free(paths);
     shl__oplog(l, lop->id, SHL_LOG_INFO,
                "OPERATION_STATE_CHANGED state=failed");
     shl__oplog(l, lop->id, SHL_LOG_ERROR, "OPERATION_FAILED");
@@ -366,8 +344,6 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
      * nobody is left, frees it (crash/reaper.c). */
     if (shl__lock(s, l->opts.timeout_ms) == 0) {
         r = shl__op_live(s, lop->op_idx, lop->op_gen);
-        shl__path *left = NULL;
-        size_t nleft = 0;
         if (r) {
             atomic_store(&r->archived, 1);
             bool members = false;
@@ -377,18 +353,14 @@ shl__crash_coordinate(shl_ledger *l, struct shl__lop *lop)
             /* everyone left while we wrote it (we too): free it now */
             if (!members) {
                 /* files before records, as in phase 3 above */
-                delete_temps_locked(l, lop);
-                left = shl__res_collect_locked(s, lop->op_idx, lop->op_gen,
-                                               0, 0, true, &nleft);
+                shl__res_delete_free_locked(l, lop->op_idx, lop->op_gen, 0,
+                                            0, true);
                 shl__frame_release_op(s, lop->op_idx, lop->op_gen);
                 shl__op_free_locked(s, lop->op_idx, lop->op_gen);
             }
         }
         shl__epoch_bump(s);
         shl__unlock(s);
-        for (size_t i = 0; i < nleft; i++)
-            shl__delete_temp_path(l, left[i]);
-        free(left);
     }
     return true;
 }

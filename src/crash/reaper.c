@@ -27,27 +27,6 @@
 #include "shm/records.h"
 #include "shm/table.h"
 
-/* Collect the matching resource records (records.h) and append their paths
- * to *paths. Structure lock held. */
-static void
-collect_more(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
-             uint32_t slot, uint64_t slot_gen, bool any_owner,
-             shl__path **paths, size_t *npaths)
-{
-    size_t n = 0;
-    shl__path *more = shl__res_collect_locked(s, op_idx, op_gen, slot,
-                                              slot_gen, any_owner, &n);
-    if (n) {
-        void *q = realloc(*paths, (*npaths + n) * sizeof(**paths));
-        if (q) {
-            *paths = q;
-            memcpy(*paths + *npaths, more, n * sizeof(**paths));
-            *npaths += n;
-        }
-    }
-    free(more);
-}
-
 /* An archive a reaper took over from a dead archiver: captured under the
  * lock, written after it, then the record is freed (shl__op_archived). */
 struct arch_job {
@@ -66,9 +45,9 @@ no_members(struct shl__op *r)
 }
 
 /* Free a finished operation nothing holds any more: completed, or failed
- * with all its members gone; its remaining resource records (paths
- * appended to *paths for deletion after unlock) and frames go with it.
- * Structure lock held.
+ * with all its members gone; its remaining resource records (their files
+ * deleted first, under the lock: a kill can never leave a file that no
+ * record names) and frames go with it. Structure lock held.
  *
  * Never free an operation whose archive is not written: its archiver (the
  * one that failed or completed it, named in the coordinator word) writes
@@ -81,8 +60,7 @@ no_members(struct shl__op *r)
  * it after unlocking and frees the record then (one per call: a second
  * such operation waits for the next sweep). */
 static void
-free_if_abandoned_locked(shl_ledger *l, uint32_t op_idx, shl__path **paths,
-                         size_t *npaths, struct arch_job *job)
+free_if_abandoned_locked(shl_ledger *l, uint32_t op_idx, struct arch_job *job)
 {
     struct shl__seg *s = &l->seg;
     struct shl__op *r = shl__op_at(s, op_idx);
@@ -108,7 +86,7 @@ free_if_abandoned_locked(shl_ledger *l, uint32_t op_idx, shl__path **paths,
         job->gen = gen;
         return;
     }
-    collect_more(s, op_idx, gen, 0, 0, true, paths, npaths);
+    shl__res_delete_free_locked(l, op_idx, gen, 0, 0, true);
     shl__frame_release_op(s, op_idx, gen);
     shl__op_free_locked(s, op_idx, gen);
 }
@@ -149,19 +127,14 @@ shl__op_archived(shl_ledger *l, uint32_t op_idx, uint64_t op_gen)
     if (op_idx >= s->hdr->cap[SHL__T_OP] ||
         shl__lock(s, l->opts.timeout_ms) != 0)
         return; /* the record stays; a sweep archives and frees it */
-    shl__path *paths = NULL;
-    size_t npaths = 0;
     struct shl__op *r = shl__op_at(s, op_idx);
     if (atomic_load(&r->h.state) == SHL__R_ALLOCATED &&
         atomic_load(&r->h.gen) == op_gen) {
         atomic_store(&r->archived, 1);
-        free_if_abandoned_locked(l, op_idx, &paths, &npaths, NULL);
+        free_if_abandoned_locked(l, op_idx, NULL);
     }
     shl__epoch_bump(s);
     shl__unlock(s);
-    for (size_t i = 0; i < npaths; i++)
-        shl__delete_temp_path(l, paths[i]);
-    free(paths);
 }
 
 /* An operation in `cleanup` whose members are all gone has nobody left to
@@ -285,14 +258,9 @@ shl__op_reclaim_if_abandoned(shl_ledger *l, uint32_t op_idx)
     int rc = shl__lock(s, l->opts.timeout_ms);
     if (rc)
         return rc;
-    shl__path *paths = NULL;
-    size_t npaths = 0;
     struct arch_job job = {0};
-    free_if_abandoned_locked(l, op_idx, &paths, &npaths, &job);
+    free_if_abandoned_locked(l, op_idx, &job);
     shl__unlock(s);
-    for (size_t i = 0; i < npaths; i++)
-        shl__delete_temp_path(l, paths[i]);
-    free(paths);
     run_job(l, &job); /* its archiver died before writing it */
     shl__epoch_bump(s);
     return 0;
@@ -359,8 +327,6 @@ shl__reap(shl_ledger *l)
         return rc;
     int reaped = 0;
     struct arch_job job = {0};
-    shl__path *paths = NULL;
-    size_t npaths = 0;
     for (uint32_t k = 0; k < nd; k++) {
         uint32_t slot = dead[k];
         struct shl__part *p = shl__part_at(s, slot);
@@ -397,13 +363,14 @@ shl__reap(shl_ledger *l)
                 continue; /* the coordinator clears it in the removal */
             (void)shl__frame_remove(s, f, atomic_load(&f->h.gen));
         }
-        /* resources the dead registered: delete them (after unlock) */
+        /* resources the dead registered that the unlocked pass above
+         * missed (registered meanwhile, or its lock timed out): files
+         * first, then records, all under the lock */
+        shl__res_delete_free_locked(l, UINT32_MAX, 0, slot, dgen[k], false);
         for (uint32_t o = 0; o < ohw; o++) {
             struct shl__op *r = shl__op_at(s, o);
             if (atomic_load(&r->h.state) != SHL__R_ALLOCATED)
                 continue;
-            collect_more(s, o, atomic_load(&r->h.gen), slot, dgen[k], false,
-                         &paths, &npaths);
             if (shl__op_is_member(r, slot)) {
                 char opid[SHL_OPERATION_ID_MAX + 1], who[64];
                 shl__copy_field(opid, r->id, sizeof(opid));
@@ -414,7 +381,7 @@ shl__reap(shl_ledger *l)
                 atomic_fetch_and(&r->members[slot / 64],
                                  ~(1ull << (slot % 64)));
                 atomic_fetch_add(&r->change_count, 1);
-                free_if_abandoned_locked(l, o, &paths, &npaths, &job);
+                free_if_abandoned_locked(l, o, &job);
             }
         }
         /* the slot itself */
@@ -433,9 +400,6 @@ shl__reap(shl_ledger *l)
         reaped++;
     }
     shl__unlock(s);
-    for (size_t i = 0; i < npaths; i++)
-        shl__delete_temp_path(l, paths[i]);
-    free(paths);
     run_job(l, &job); /* its archiver died before writing it */
     /* a remover among the dead may have died between a frame's GONE word
      * and its release */

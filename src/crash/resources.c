@@ -287,3 +287,20 @@ shl__res_delete_then_free(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
     free(refs);
     return rc;
 }
+
+void
+shl__res_delete_free_locked(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
+                            uint32_t slot, uint64_t slot_gen, bool any_owner)
+{
+    struct shl__seg *s = &l->seg;
+    struct shl__res_ref *refs = NULL;
+    size_t n = 0;
+    shl__path *paths = shl__res_list_locked(s, op_idx, op_gen, slot,
+                                            slot_gen, any_owner, &refs, &n);
+    for (size_t i = 0; i < n; i++)
+        shl__delete_temp_path(l, paths[i]);
+    SHL_CRASH_POINT("res.deleted_locked");
+    shl__res_free_refs_locked(s, refs, n);
+    free(paths);
+    free(refs);
+}

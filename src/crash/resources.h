@@ -22,6 +22,15 @@ int shl__res_delete_then_free(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
                               uint32_t slot, uint64_t slot_gen,
                               bool any_owner);
 
+/* The same, all under the structure lock the caller holds: list, delete,
+ * free. For the paths that must free the records before they unlock (an
+ * operation record freed with them); the files are normally gone already
+ * (shl__res_delete_then_free ran before), so this costs a failed lookup
+ * per record. A kill anywhere leaves either the records or no file. */
+void shl__res_delete_free_locked(shl_ledger *l, uint32_t op_idx,
+                                 uint64_t op_gen, uint32_t slot,
+                                 uint64_t slot_gen, bool any_owner);
+
 /* May `norm` (an absolute, lexically normalised path) be a temp resource?
  * Refused: "/", the ledger's base directory and its ancestors (lexically
  * and after resolving the base's links). 0 or -EINVAL with shl_errmsg.

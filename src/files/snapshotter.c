@@ -409,7 +409,10 @@ shl__snapshotter_sync(shl_ledger *l, const char *op_id, int64_t timeout_ms)
             uint32_t idx;
             uint64_t gen;
             bool live = false;
-            if (shl__index_lookup(&l->seg, op_id, &idx, &gen) == 0) {
+            int lrc = shl__index_lookup(&l->seg, op_id, &idx, &gen);
+            if (lrc == -EAGAIN)
+                live = true; /* in mid-write: keep the file */
+            else if (lrc == 0) {
                 struct shl__op *r = shl__op_at(&l->seg, idx);
                 uint32_t st = atomic_load(&r->op_state);
                 live = atomic_load(&r->h.gen) == gen &&

@@ -337,6 +337,11 @@ shl_op_join(shl_ledger *l, const char *operation_id,
     uint32_t idx;
     uint64_t gen;
     rc = shl__index_lookup(s, operation_id, &idx, &gen);
+    if (rc == -EAGAIN)
+        return SHL_SET_ERR(-EAGAIN,
+                           "operation %s stayed in mid-write for 200 ms (its "
+                           "writer preempted or dead); try again",
+                           operation_id);
     if (rc)
         return SHL_SET_ERR(SHL_ENOTFOUND, "no operation %s", operation_id);
     struct shl__op *r = shl__op_at(s, idx);

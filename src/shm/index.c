@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "internal.h"
@@ -141,6 +142,8 @@ shl__index_rebuild(struct shl__seg *s)
     }
 }
 
+#define LOOKUP_BUSY_NS (200ll * 1000000)
+
 int
 shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
                   uint64_t *gen)
@@ -148,6 +151,7 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
     uint64_t hash = shl__id_hash(id);
     uint32_t cap = s->hdr->index_cap, mask = cap - 1;
     uint32_t opcap = s->hdr->cap[SHL__T_OP];
+    bool busy = false;
     for (uint32_t n = 0, i = (uint32_t)hash & mask; n < cap;
          n++, i = (i + 1) & mask) {
         struct shl__index_ent *e = shl__index_at(s, i);
@@ -160,17 +164,48 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
         if (oi >= opcap)
             continue; /* garbage: never trust an index from shm */
         struct shl__op *op = shl__op_at(s, oi);
-        for (int tries = 0; tries < 64; tries++) {
+        /* a record in mid-write is busy, not a miss: its writer may be
+         * preempted; wait for it (yielding after the first 1,000 tries)
+         * up to LOOKUP_BUSY_NS, then say -EAGAIN, never SHL_ENOTFOUND */
+        int64_t deadline = 0;
+        for (int tries = 0;; tries++) {
             uint32_t seq;
-            if (!shl__seq_read_begin(&op->h, &seq))
+            bool ok = shl__seq_read_begin(&op->h, &seq);
+            if (!ok) {
+                if (tries < 1000) {
+                    SHL__CPU_RELAX();
+                    continue;
+                }
+                int64_t now = shl__mono_ns();
+                if (!deadline)
+                    deadline = now + LOOKUP_BUSY_NS;
+                if (now > deadline) {
+                    busy = true;
+                    break;
+                }
+                struct timespec ts = {0, 20 * 1000};
+                nanosleep(&ts, NULL);
                 continue;
+            }
             uint32_t st =
                 atomic_load_explicit(&op->h.state, memory_order_acquire);
             uint64_t g = atomic_load_explicit(&op->h.gen, memory_order_relaxed);
             bool match = st == SHL__R_ALLOCATED && op->id_hash == hash &&
                          strncmp(op->id, id, sizeof(op->id)) == 0;
-            if (!shl__seq_read_ok(&op->h, seq))
+            if (!shl__seq_read_ok(&op->h, seq)) {
+                if (tries >= 1000) {
+                    int64_t now = shl__mono_ns();
+                    if (!deadline)
+                        deadline = now + LOOKUP_BUSY_NS;
+                    if (now > deadline) {
+                        busy = true;
+                        break;
+                    }
+                    struct timespec ts = {0, 20 * 1000};
+                    nanosleep(&ts, NULL);
+                }
                 continue;
+            }
             if (match) {
                 *idx = oi;
                 *gen = g;
@@ -179,5 +214,5 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
             break;
         }
     }
-    return SHL_ENOTFOUND;
+    return busy ? -EAGAIN : SHL_ENOTFOUND;
 }

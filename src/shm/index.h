@@ -17,7 +17,9 @@ uint64_t shl__id_hash(const char *id);
 /* mutex held */
 int shl__index_insert(struct shl__seg *s, uint64_t hash, uint32_t op_idx);
 void shl__index_remove(struct shl__seg *s, uint64_t hash, uint32_t op_idx);
-/* Lock-free. Returns 0 with *idx, *gen; SHL_ENOTFOUND; -EAGAIN. */
+/* Lock-free. Returns 0 with *idx, *gen; SHL_ENOTFOUND; -EAGAIN when the
+ * candidate record stayed in mid-write for 200 ms (a writer preempted or
+ * dead): busy, which callers must not take for "not found". */
 int shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
                       uint64_t *gen);
 /* mutex held: make the index exactly match ALLOCATED operation records. */

@@ -189,37 +189,98 @@ part_alive(shl_reader *r, uint32_t slot)
     return shl__ofd_is_locked(r->seg->fd, SHL__LOCK_PART_BASE + slot) == 1;
 }
 
-/* Consistent copy of an allocated frame; false if not allocated/gone. */
+/* A record whose sequence stays odd through COPY_TRIES attempts has a
+ * writer in the middle of it: preempted on a loaded machine, or dead (the
+ * next locker or reaper closes it). That is "busy", never "gone": the
+ * caller waits, yielding, until the deadline its call set (BUSY_WAIT_NS
+ * after the first busy record), then reports -EAGAIN. */
+#define BUSY_WAIT_NS (200ll * 1000000)
+
+enum copy_res { COPY_GONE = 0, COPY_OK = 1, COPY_BUSY = -1 };
+
+/* After a busy copy: false when the call's patience is spent. */
 static bool
-copy_frame(struct shl__seg *s, uint32_t i, struct shl__frame *f,
-           uint32_t *fstate)
+busy_wait(int64_t *deadline_ns)
 {
-    struct shl__frame *src = shl__frame_at(s, i);
-    if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
-        SHL__R_ALLOCATED)
+    int64_t now = shl__mono_ns();
+    if (*deadline_ns == 0)
+        *deadline_ns = now + BUSY_WAIT_NS;
+    if (now > *deadline_ns)
         return false;
-    if (shl__rec_copy(f, src, sizeof(*f), COPY_TRIES) != 0)
-        return false;
-    if (atomic_load(&f->h.state) != SHL__R_ALLOCATED)
-        return false;
-    uint64_t w = atomic_load(&f->fword);
-    uint64_t g = atomic_load(&f->h.gen);
-    if (!SHL__FWORD_GEN_OK(w, g) || SHL__FWORD_STATE(w) == SHL__F_GONE)
-        return false;
-    *fstate = SHL__FWORD_STATE(w);
+    struct timespec ts = {0, 20 * 1000};
+    nanosleep(&ts, NULL);
     return true;
 }
 
-static bool
-copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o)
+/* Consistent copy of an allocated frame: COPY_OK, COPY_GONE (not
+ * allocated, or its word says gone) or COPY_BUSY (patience spent). */
+static enum copy_res
+copy_frame(struct shl__seg *s, uint32_t i, struct shl__frame *f,
+           uint32_t *fstate, int64_t *deadline_ns)
+{
+    struct shl__frame *src = shl__frame_at(s, i);
+    for (;;) {
+        if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED)
+            return COPY_GONE;
+        if (shl__rec_copy(f, src, sizeof(*f), COPY_TRIES) == 0)
+            break;
+        if (!busy_wait(deadline_ns))
+            return COPY_BUSY;
+    }
+    if (atomic_load(&f->h.state) != SHL__R_ALLOCATED)
+        return COPY_GONE;
+    uint64_t w = atomic_load(&f->fword);
+    uint64_t g = atomic_load(&f->h.gen);
+    if (!SHL__FWORD_GEN_OK(w, g) || SHL__FWORD_STATE(w) == SHL__F_GONE)
+        return COPY_GONE;
+    *fstate = SHL__FWORD_STATE(w);
+    return COPY_OK;
+}
+
+/* Consistent copy of an allocated operation record (as copy_frame). */
+static enum copy_res
+copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o,
+        int64_t *deadline_ns)
 {
     struct shl__op *src = shl__op_at(s, i);
-    if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
-        SHL__R_ALLOCATED)
-        return false;
-    if (shl__op_copy(o, src, COPY_TRIES) != 0)
-        return false;
-    return atomic_load(&o->h.state) == SHL__R_ALLOCATED;
+    for (;;) {
+        if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED)
+            return COPY_GONE;
+        if (shl__op_copy(o, src, COPY_TRIES) == 0)
+            break;
+        if (!busy_wait(deadline_ns))
+            return COPY_BUSY;
+    }
+    return atomic_load(&o->h.state) == SHL__R_ALLOCATED ? COPY_OK : COPY_GONE;
+}
+
+/* Consistent copy of an allocated resource record (as copy_frame). */
+static enum copy_res
+copy_res(struct shl__seg *s, uint32_t i, struct shl__res *x,
+         int64_t *deadline_ns)
+{
+    struct shl__res *src = shl__res_at(s, i);
+    for (;;) {
+        if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
+            SHL__R_ALLOCATED)
+            return COPY_GONE;
+        if (shl__rec_copy(x, src, sizeof(*x), COPY_TRIES) == 0)
+            break;
+        if (!busy_wait(deadline_ns))
+            return COPY_BUSY;
+    }
+    return atomic_load(&x->h.state) == SHL__R_ALLOCATED ? COPY_OK : COPY_GONE;
+}
+
+static int
+busy_err(const char *what)
+{
+    return SHL_SET_ERR(-EAGAIN,
+                       "%s: a record stayed in mid-write for %lld ms (a "
+                       "writer preempted or dead); try again",
+                       what, BUSY_WAIT_NS / 1000000);
 }
 
 int
@@ -253,8 +314,15 @@ shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
         rc = -ENOMEM;
         goto out;
     }
+    int64_t deadline = 0;
     for (uint32_t i = 0; i < hw; i++) {
-        if (!copy_op(s, i, o))
+        enum copy_res cr = copy_op(s, i, o, &deadline);
+        if (cr == COPY_BUSY) {
+            free(rowidx);
+            rc = busy_err("list");
+            goto out;
+        }
+        if (cr == COPY_GONE)
             continue;
         shl_op_summary *row = &rows[n];
         shl__copy_field(row->operation_id, o->id, sizeof(o->id));
@@ -276,7 +344,13 @@ shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
     uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
     for (uint32_t i = 0; i < fhw; i++) {
         uint32_t fs;
-        if (!copy_frame(s, i, f, &fs))
+        enum copy_res cr = copy_frame(s, i, f, &fs, &deadline);
+        if (cr == COPY_BUSY) {
+            free(rowidx);
+            rc = busy_err("list");
+            goto out;
+        }
+        if (cr == COPY_GONE)
             continue;
         if (f->op_idx < cap && gens[f->op_idx] == f->op_gen)
             frames[f->op_idx]++;
@@ -465,7 +539,10 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
     struct shl__seg *s = r->seg;
     uint32_t idx;
     uint64_t gen;
-    if (shl__index_lookup(s, operation_id, &idx, &gen) != 0)
+    int lrc = shl__index_lookup(s, operation_id, &idx, &gen);
+    if (lrc == -EAGAIN)
+        return busy_err(operation_id);
+    if (lrc != 0)
         return SHL_SET_ERR(SHL_ENOTFOUND, "no operation %s", operation_id);
     shl_snapshot *snap = calloc(1, sizeof(*snap));
     struct shl__op *o = malloc(sizeof(*o));
@@ -476,7 +553,13 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
         rc = -ENOMEM;
         goto fail;
     }
-    if (!copy_op(s, idx, o) || atomic_load(&o->h.gen) != gen) {
+    int64_t deadline = 0;
+    enum copy_res cr = copy_op(s, idx, o, &deadline);
+    if (cr == COPY_BUSY) {
+        rc = busy_err(operation_id);
+        goto fail;
+    }
+    if (cr == COPY_GONE || atomic_load(&o->h.gen) != gen) {
         rc = SHL_SET_ERR(SHL_ENOTFOUND, "operation %s is gone", operation_id);
         goto fail;
     }
@@ -550,7 +633,13 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
         if (__atomic_load_n(&shl__frame_at(s, i)->op_idx, __ATOMIC_RELAXED) !=
             idx)
             continue;
-        if (!copy_frame(s, i, f, &fs))
+        cr = copy_frame(s, i, f, &fs, &deadline);
+        if (cr == COPY_BUSY) {
+            free(seen);
+            rc = busy_err(operation_id);
+            goto fail;
+        }
+        if (cr == COPY_GONE)
             continue;
         if (f->op_idx != idx || f->op_gen != gen)
             continue;
@@ -605,11 +694,13 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
               frame_order);
     uint32_t rhw = shl__table_hwm(s, SHL__T_RES);
     for (uint32_t i = 0; i < rhw; i++) {
-        struct shl__res *src = shl__res_at(s, i);
-        if (atomic_load(&src->h.state) != SHL__R_ALLOCATED)
-            continue;
-        if (shl__rec_copy(x, src, sizeof(*x), COPY_TRIES) != 0 ||
-            atomic_load(&x->h.state) != SHL__R_ALLOCATED)
+        cr = copy_res(s, i, x, &deadline);
+        if (cr == COPY_BUSY) {
+            free(seen);
+            rc = busy_err(operation_id);
+            goto fail;
+        }
+        if (cr == COPY_GONE)
             continue;
         if (x->op_idx != idx || x->op_gen != gen)
             continue;
@@ -627,7 +718,7 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
         /* CallFrame.resources: the call's frame, if it is still that one */
         uint32_t fs;
         if (x->frame_ref && x->frame_ref - 1 < s->hdr->cap[SHL__T_FRAME] &&
-            copy_frame(s, x->frame_ref - 1, f, &fs) &&
+            copy_frame(s, x->frame_ref - 1, f, &fs, &deadline) == COPY_OK &&
             atomic_load(&f->h.gen) == x->frame_gen && f->op_idx == idx &&
             f->op_gen == gen) {
             shl__copy_field(tr->call_id, f->call_id, sizeof(f->call_id));
@@ -933,8 +1024,11 @@ check_pass(shl_reader *r, shl_check_report *out)
                     violation(&rp, "operation %u: bad state", i);
                 uint32_t xi;
                 uint64_t xg;
-                if (memchr(o->id, 0, sizeof(o->id)) &&
-                    (shl__index_lookup(s, o->id, &xi, &xg) != 0 || xi != i))
+                int lrc = memchr(o->id, 0, sizeof(o->id))
+                              ? shl__index_lookup(s, o->id, &xi, &xg)
+                              : -EAGAIN;
+                /* -EAGAIN: in mid-write, a later pass looks again */
+                if (lrc != -EAGAIN && (lrc != 0 || xi != i))
                     violation(&rp, "operation %u (%s) is not in the id index",
                               i, o->id);
             } else if (t == SHL__T_PART) {

@@ -50,41 +50,6 @@ shl__op_resources_free_locked(struct shl__seg *s, uint32_t op_idx,
     }
 }
 
-/* Collect and free resource records matching (op, optionally owner) under
- * the structure lock; returns a malloc'd array of paths (count in *n). */
-shl__path *
-shl__res_collect_locked(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
-                        uint32_t slot, uint64_t slot_gen, bool any_owner,
-                        size_t *n)
-{
-    shl__path *paths = NULL;
-    size_t cnt = 0, cap = 0;
-    uint32_t hw = shl__table_hwm(s, SHL__T_RES);
-    for (uint32_t i = 0; i < hw; i++) {
-        struct shl__res *x = shl__res_at(s, i);
-        if (atomic_load(&x->h.state) != SHL__R_ALLOCATED ||
-            x->op_idx != op_idx || x->op_gen != op_gen)
-            continue;
-        if (!any_owner && (x->part_slot != slot || x->part_gen != slot_gen))
-            continue;
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            void *p = realloc(paths, nc * sizeof(*paths));
-            if (!p)
-                break; /* keep the record: it will be retried */
-            paths = p;
-            cap = nc;
-        }
-        shl__copy_field(paths[cnt++], x->path, sizeof(x->path));
-        shl__intent_set(s, SHL__I_FREE, SHL__T_RES, i, atomic_load(&x->h.gen));
-        shl__rec_release(s, SHL__T_RES, &x->h);
-        s->hdr->used[SHL__T_RES]--;
-        shl__intent_clear(s);
-    }
-    *n = cnt;
-    return paths;
-}
-
 shl__path *
 shl__res_list_locked(struct shl__seg *s, uint32_t op_idx, uint64_t op_gen,
                      uint32_t slot, uint64_t slot_gen, bool any_owner,

@@ -23,16 +23,6 @@ void shl__op_free_locked(struct shl__seg *s, uint32_t idx, uint64_t gen);
 void shl__op_resources_free_locked(struct shl__seg *s, uint32_t op_idx,
                                    uint64_t op_gen);
 
-/* Free the resource records of operation (op_idx, op_gen) registered by
- * participant (slot, slot_gen), or by anyone when any_owner, and return
- * their paths for deletion after the lock is dropped: a malloc'd array the
- * caller frees (count in *n; NULL when none). On allocation failure the
- * records not yet collected stay, to be retried. Structure lock held. */
-shl__path *shl__res_collect_locked(struct shl__seg *s, uint32_t op_idx,
-                                   uint64_t op_gen, uint32_t slot,
-                                   uint64_t slot_gen, bool any_owner,
-                                   size_t *n);
-
 /* A resource record listed for a later free: its index and generation. */
 struct shl__res_ref {
     uint32_t idx;

@@ -646,6 +646,93 @@ test_start_heartbeat_null_opts(void **state)
     shl_test_cleanup(base);
 }
 
+/* A record caught in mid-write (its sequence odd: a writer preempted on a
+ * loaded machine, or dead) is busy, not gone. The reader used to give up
+ * after 1,000 tries and report the live operation as SHL_ENOTFOUND, and
+ * drop a busy frame from a snapshot without a word. */
+struct closer {
+    _Atomic uint32_t *seq;
+    int after_ms;
+};
+
+static void *
+close_seq_later(void *arg)
+{
+    struct closer *c = arg;
+    int64_t until = shl_test_now_ms() + c->after_ms;
+    while (shl_test_now_ms() < until)
+        shl_test_pause_ms(1);
+    atomic_fetch_add(c->seq, 1); /* even again: the write ended */
+    return NULL;
+}
+
+static void
+test_reader_busy_is_not_gone(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "f-busy");
+    shl_ledger *l = open_l(base, "p", NULL);
+    shl_op *op;
+    assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
+    shl_reader *r = shl_ledger_reader(l);
+    struct shl__op *rec = shl__op_at(&l->seg, op->lop->op_idx);
+    shl_snapshot *s = NULL;
+    shl_op_summary *rows = NULL;
+    size_t n = 0;
+
+    /* a writer that never finishes: -EAGAIN after the bounded wait */
+    atomic_fetch_add(&rec->h.seq, 1);
+    int64_t t0 = shl_test_now_ms();
+    assert_int_equal(shl_reader_snapshot(r, shl_op_id(op), &s), -EAGAIN);
+    assert_null(s);
+    assert_true(strstr(shl_errmsg(), "mid-write") != NULL);
+    assert_true(shl_test_now_ms() - t0 >= 150);
+    assert_int_equal(shl_reader_list(r, &rows, &n), -EAGAIN);
+    assert_null(rows);
+    /* and a join from another ledger is told to try again, not that the
+     * operation does not exist */
+    shl_ledger *l2 = open_l(base, "q", NULL);
+    shl_op *op2 = NULL;
+    assert_int_equal(shl_op_join(l2, shl_op_id(op), NULL, &op2), -EAGAIN);
+    assert_null(op2);
+
+    /* a writer that finishes after 30 ms: the reader waits for it */
+    struct closer c = {&rec->h.seq, 30};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, close_seq_later, &c), 0);
+    assert_shl_ok(shl_reader_snapshot(r, shl_op_id(op), &s));
+    assert_string_equal(s->operation_id, shl_op_id(op));
+    shl_snapshot_free(s);
+    pthread_join(th, NULL);
+
+    /* a frame in mid-write is waited for, never dropped */
+    shl_call *call;
+    assert_shl_ok(shl_call_start(op, NULL, &call));
+    struct shl__frame *fr = shl__frame_at(&l->seg, call->frame_idx);
+    atomic_fetch_add(&fr->h.seq, 1);
+    assert_int_equal(shl_reader_snapshot(r, shl_op_id(op), &s), -EAGAIN);
+    c.seq = &fr->h.seq;
+    assert_int_equal(pthread_create(&th, NULL, close_seq_later, &c), 0);
+    assert_shl_ok(shl_reader_snapshot(r, shl_op_id(op), &s));
+    assert_int_equal(s->frame_count, 1);
+    assert_string_equal(s->frames[0].call_id, shl_call_id(call));
+    shl_snapshot_free(s);
+    pthread_join(th, NULL);
+    assert_shl_ok(shl_reader_list(r, &rows, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].frame_count, 1);
+    free(rows);
+
+    assert_shl_ok(shl_op_join(l2, shl_op_id(op), NULL, &op2));
+    assert_shl_ok(shl_op_leave(op2, false));
+    shl_ledger_close(l2);
+    assert_shl_ok(shl_call_end(call, NULL));
+    assert_shl_ok(shl_op_complete(op));
+    shl_ledger_close(l);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
@@ -663,6 +750,7 @@ main(void)
         cmocka_unit_test(test_garbled_mutex),
         cmocka_unit_test(test_errmsg_cleared_on_entry),
         cmocka_unit_test(test_start_heartbeat_null_opts),
+        cmocka_unit_test(test_reader_busy_is_not_gone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
