@@ -549,8 +549,8 @@ SHL_API SHL_NODISCARD int shl_op_create(shl_ledger *l, const char *description,
  * @return 0; -EINVAL, SHL_EBADID (see shl_validate_operation_id),
  *         SHL_ENOTFOUND (no such live operation), SHL_ESTATE (operation is
  *         completed or failed), -ENOMEM, -ETIMEDOUT, SHL_EPANIC, -EAGAIN
- *         (its record stayed in mid-write for 200 ms: the writer is
- *         preempted or dead; try again).
+ *         (its record is in mid-write: the writer took longer than 200 ms,
+ *         or died and its repair is pending; try again).
  * Context: any thread. May block.
  */
 SHL_API SHL_NODISCARD int shl_op_join(shl_ledger *l, const char *operation_id,
@@ -1568,11 +1568,13 @@ SHL_API int shl_reader_participants(shl_reader *r, shl_participant_info **out,
 /**
  * List the live operations (running, cleanup, or finished but not yet
  * reclaimed). Lock-free; every row is a consistent copy of one record. A
- * record caught in mid-write is waited for (yielding), never skipped.
- * @param[out] out  array of `*count` rows; free with free().
- * @return 0; -EINVAL, -ENOMEM, SHL_ECORRUPT, -EAGAIN (a record stayed in
- *         mid-write for 200 ms: its writer is preempted or dead; try
- *         again). Context: any thread.
+ * record caught in mid-write is waited for while its writer may still
+ * finish (up to 200 ms), never skipped.
+ * @param[out] out  array of `*count` rows; free with free() (untouched on
+ *                  error).
+ * @return 0; -EINVAL, -ENOMEM, SHL_ECORRUPT, -EAGAIN (a record is in
+ *         mid-write: its writer took longer than 200 ms, or died and its
+ *         repair is pending; try again). Context: any thread.
  */
 SHL_API int shl_reader_list(shl_reader *r, shl_op_summary **out,
                             size_t *count);
@@ -1580,12 +1582,14 @@ SHL_API int shl_reader_list(shl_reader *r, shl_op_summary **out,
 /**
  * Take a consistent snapshot of one operation (its record, frames,
  * resources and participants), lock-free under the records' sequence
- * counters. A record caught in mid-write is waited for, never taken for
- * gone: SHL_ENOTFOUND means the operation is not in the segment.
- * @param[out] out  free with shl_snapshot_free().
+ * counters. A record caught in mid-write is waited for while its writer
+ * may still finish (up to 200 ms), never taken for gone: SHL_ENOTFOUND
+ * means the operation is not in the segment.
+ * @param[out] out  free with shl_snapshot_free() (untouched on error).
  * @return 0; -EINVAL, SHL_EBADID, SHL_ENOTFOUND, -ENOMEM, SHL_ECORRUPT,
- *         -EAGAIN (a record stayed in mid-write for 200 ms: its writer is
- *         preempted or dead; try again). Context: any thread.
+ *         -EAGAIN (a record is in mid-write: its writer took longer than
+ *         200 ms, or died and its repair is pending; try again).
+ *         Context: any thread.
  */
 SHL_API int shl_reader_snapshot(shl_reader *r, const char *operation_id,
                                 shl_snapshot **out);

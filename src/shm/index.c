@@ -142,7 +142,23 @@ shl__index_rebuild(struct shl__seg *s)
     }
 }
 
-#define LOOKUP_BUSY_NS (200ll * 1000000)
+/* After a busy look at an operation record: true to look again (having
+ * slept 20 us), false when the wait is over. */
+static bool
+busy_wait(struct shl__seg *s, int64_t *deadline, int *dead_looks)
+{
+    if (!shl__lock_has_live_holder(s))
+        return ++*dead_looks < 2; /* it may have just finished: once more */
+    *dead_looks = 0;
+    int64_t now = shl__mono_ns();
+    if (!*deadline)
+        *deadline = now + shl__reader_busy_ns;
+    if (now > *deadline)
+        return false;
+    struct timespec ts = {0, 20 * 1000};
+    nanosleep(&ts, NULL);
+    return true;
+}
 
 int
 shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
@@ -164,27 +180,24 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
         if (oi >= opcap)
             continue; /* garbage: never trust an index from shm */
         struct shl__op *op = shl__op_at(s, oi);
-        /* a record in mid-write is busy, not a miss: its writer may be
-         * preempted; wait for it (yielding after the first 1,000 tries)
-         * up to LOOKUP_BUSY_NS, then say -EAGAIN, never SHL_ENOTFOUND */
+        /* a record in mid-write is busy, not a miss: while its writer
+         * (the structure lock's holder) may still finish, wait for it
+         * (sleeping after the first 1,000 tries) up to
+         * shl__reader_busy_ns, then say -EAGAIN, never SHL_ENOTFOUND; a
+         * dead writer is not waited for */
         int64_t deadline = 0;
+        int dead_looks = 0;
         for (int tries = 0;; tries++) {
             uint32_t seq;
-            bool ok = shl__seq_read_begin(&op->h, &seq);
-            if (!ok) {
+            if (!shl__seq_read_begin(&op->h, &seq)) {
                 if (tries < 1000) {
                     SHL__CPU_RELAX();
                     continue;
                 }
-                int64_t now = shl__mono_ns();
-                if (!deadline)
-                    deadline = now + LOOKUP_BUSY_NS;
-                if (now > deadline) {
+                if (!busy_wait(s, &deadline, &dead_looks)) {
                     busy = true;
                     break;
                 }
-                struct timespec ts = {0, 20 * 1000};
-                nanosleep(&ts, NULL);
                 continue;
             }
             uint32_t st =
@@ -193,16 +206,9 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
             bool match = st == SHL__R_ALLOCATED && op->id_hash == hash &&
                          strncmp(op->id, id, sizeof(op->id)) == 0;
             if (!shl__seq_read_ok(&op->h, seq)) {
-                if (tries >= 1000) {
-                    int64_t now = shl__mono_ns();
-                    if (!deadline)
-                        deadline = now + LOOKUP_BUSY_NS;
-                    if (now > deadline) {
-                        busy = true;
-                        break;
-                    }
-                    struct timespec ts = {0, 20 * 1000};
-                    nanosleep(&ts, NULL);
+                if (tries >= 1000 && !busy_wait(s, &deadline, &dead_looks)) {
+                    busy = true;
+                    break;
                 }
                 continue;
             }

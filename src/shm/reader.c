@@ -189,42 +189,59 @@ shl__reader_part_alive(shl_reader *r, uint32_t slot)
 }
 
 /* A record whose sequence stays odd through COPY_TRIES attempts has a
- * writer in the middle of it: preempted on a loaded machine, or dead (the
- * next locker or reaper closes it). That is "busy", never "gone": the
- * caller waits, yielding, until the deadline its call set (BUSY_WAIT_NS
- * after the first busy record), then reports -EAGAIN. */
-#define BUSY_WAIT_NS (200ll * 1000000)
+ * writer in the middle of it. While that writer may still finish (the
+ * structure lock has a live holder, or, for a frame, which its owner
+ * writes without the lock, the owner is alive), the record is "busy",
+ * never "gone": the caller waits, sleeping 20 us at a time, until the
+ * deadline its call set (shl__reader_busy_ns after the first busy
+ * record), then reports -EAGAIN. A writer that cannot finish (dead: the
+ * next locker or reaper closes its sequence) is not waited for: one more
+ * copy, then -EAGAIN at once. */
 
-enum copy_res { COPY_GONE = 0, COPY_OK = 1, COPY_BUSY = -1 };
+struct patience {
+    int64_t deadline_ns;
+    int dead_looks;
+};
 
-/* After a busy copy: false when the call's patience is spent. */
+/* After a busy copy of record `h` (a frame when `frame`): true to try
+ * again, false when the call's patience is spent. */
 static bool
-busy_wait(int64_t *deadline_ns)
+busy_wait(shl_reader *r, struct shl__rec *h, bool frame, struct patience *p)
 {
+    struct shl__seg *s = r->seg;
+    uint32_t owner = atomic_load_explicit(&h->owner, memory_order_relaxed);
+    bool writer = shl__lock_has_live_holder(s) ||
+                  (frame && owner < s->hdr->cap[SHL__T_PART] &&
+                   part_alive(r, owner));
+    if (!writer)
+        return ++p->dead_looks < 2; /* it may have just finished: once more */
+    p->dead_looks = 0;
     int64_t now = shl__mono_ns();
-    if (*deadline_ns == 0)
-        *deadline_ns = now + BUSY_WAIT_NS;
-    if (now > *deadline_ns)
+    if (p->deadline_ns == 0)
+        p->deadline_ns = now + shl__reader_busy_ns;
+    if (now > p->deadline_ns)
         return false;
     struct timespec ts = {0, 20 * 1000};
     nanosleep(&ts, NULL);
     return true;
 }
 
+enum copy_res { COPY_GONE = 0, COPY_OK = 1, COPY_BUSY = -1 };
+
 /* Consistent copy of an allocated frame: COPY_OK, COPY_GONE (not
  * allocated, or its word says gone) or COPY_BUSY (patience spent). */
 static enum copy_res
-copy_frame(struct shl__seg *s, uint32_t i, struct shl__frame *f,
-           uint32_t *fstate, int64_t *deadline_ns)
+copy_frame(shl_reader *r, uint32_t i, struct shl__frame *f, uint32_t *fstate,
+           struct patience *pt)
 {
-    struct shl__frame *src = shl__frame_at(s, i);
+    struct shl__frame *src = shl__frame_at(r->seg, i);
     for (;;) {
         if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
             SHL__R_ALLOCATED)
             return COPY_GONE;
         if (shl__rec_copy(f, src, sizeof(*f), COPY_TRIES) == 0)
             break;
-        if (!busy_wait(deadline_ns))
+        if (!busy_wait(r, &src->h, true, pt))
             return COPY_BUSY;
     }
     if (atomic_load(&f->h.state) != SHL__R_ALLOCATED)
@@ -239,17 +256,16 @@ copy_frame(struct shl__seg *s, uint32_t i, struct shl__frame *f,
 
 /* Consistent copy of an allocated operation record (as copy_frame). */
 static enum copy_res
-copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o,
-        int64_t *deadline_ns)
+copy_op(shl_reader *r, uint32_t i, struct shl__op *o, struct patience *pt)
 {
-    struct shl__op *src = shl__op_at(s, i);
+    struct shl__op *src = shl__op_at(r->seg, i);
     for (;;) {
         if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
             SHL__R_ALLOCATED)
             return COPY_GONE;
         if (shl__op_copy(o, src, COPY_TRIES) == 0)
             break;
-        if (!busy_wait(deadline_ns))
+        if (!busy_wait(r, &src->h, false, pt))
             return COPY_BUSY;
     }
     return atomic_load(&o->h.state) == SHL__R_ALLOCATED ? COPY_OK : COPY_GONE;
@@ -257,17 +273,16 @@ copy_op(struct shl__seg *s, uint32_t i, struct shl__op *o,
 
 /* Consistent copy of an allocated resource record (as copy_frame). */
 static enum copy_res
-copy_res(struct shl__seg *s, uint32_t i, struct shl__res *x,
-         int64_t *deadline_ns)
+copy_res(shl_reader *r, uint32_t i, struct shl__res *x, struct patience *pt)
 {
-    struct shl__res *src = shl__res_at(s, i);
+    struct shl__res *src = shl__res_at(r->seg, i);
     for (;;) {
         if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
             SHL__R_ALLOCATED)
             return COPY_GONE;
         if (shl__rec_copy(x, src, sizeof(*x), COPY_TRIES) == 0)
             break;
-        if (!busy_wait(deadline_ns))
+        if (!busy_wait(r, &src->h, false, pt))
             return COPY_BUSY;
     }
     return atomic_load(&x->h.state) == SHL__R_ALLOCATED ? COPY_OK : COPY_GONE;
@@ -277,9 +292,9 @@ static int
 busy_err(const char *what)
 {
     return SHL_SET_ERR(-EAGAIN,
-                       "%s: a record stayed in mid-write for %lld ms (a "
-                       "writer preempted or dead); try again",
-                       what, BUSY_WAIT_NS / 1000000);
+                       "%s: a record is in mid-write (its writer preempted "
+                       "or dead); try again",
+                       what);
 }
 
 int
@@ -313,9 +328,9 @@ shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
         rc = -ENOMEM;
         goto out;
     }
-    int64_t deadline = 0;
+    struct patience pt = {0};
     for (uint32_t i = 0; i < hw; i++) {
-        enum copy_res cr = copy_op(s, i, o, &deadline);
+        enum copy_res cr = copy_op(r, i, o, &pt);
         if (cr == COPY_BUSY) {
             free(rowidx);
             rc = busy_err("list");
@@ -343,7 +358,7 @@ shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
     uint32_t fhw = shl__table_hwm(s, SHL__T_FRAME);
     for (uint32_t i = 0; i < fhw; i++) {
         uint32_t fs;
-        enum copy_res cr = copy_frame(s, i, f, &fs, &deadline);
+        enum copy_res cr = copy_frame(r, i, f, &fs, &pt);
         if (cr == COPY_BUSY) {
             free(rowidx);
             rc = busy_err("list");
@@ -471,10 +486,10 @@ fill_participant(shl_reader *r, uint32_t slot, shl_participant_info *pi,
     pi->slot = slot;
     /* in mid-write: wait for it (bounded), as for the other records; a
      * row left empty is skipped by the callers */
-    int64_t deadline = 0;
+    struct patience pt = {0};
     while (shl__rec_copy(&p, shl__part_at(s, slot), sizeof(p), COPY_TRIES) !=
            0)
-        if (!busy_wait(&deadline))
+        if (!busy_wait(r, &shl__part_at(s, slot)->h, false, &pt))
             return;
     pi->generation = atomic_load(&p.h.gen);
     shl__copy_field(pi->participant_id, p.id, sizeof(p.id));
@@ -557,8 +572,8 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
         rc = -ENOMEM;
         goto fail;
     }
-    int64_t deadline = 0;
-    enum copy_res cr = copy_op(s, idx, o, &deadline);
+    struct patience pt = {0};
+    enum copy_res cr = copy_op(r, idx, o, &pt);
     if (cr == COPY_BUSY) {
         rc = busy_err(operation_id);
         goto fail;
@@ -637,7 +652,7 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
         if (__atomic_load_n(&shl__frame_at(s, i)->op_idx, __ATOMIC_RELAXED) !=
             idx)
             continue;
-        cr = copy_frame(s, i, f, &fs, &deadline);
+        cr = copy_frame(r, i, f, &fs, &pt);
         if (cr == COPY_BUSY) {
             free(seen);
             rc = busy_err(operation_id);
@@ -698,7 +713,7 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
               frame_order);
     uint32_t rhw = shl__table_hwm(s, SHL__T_RES);
     for (uint32_t i = 0; i < rhw; i++) {
-        cr = copy_res(s, i, x, &deadline);
+        cr = copy_res(r, i, x, &pt);
         if (cr == COPY_BUSY) {
             free(seen);
             rc = busy_err(operation_id);
@@ -722,7 +737,7 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
         /* CallFrame.resources: the call's frame, if it is still that one */
         uint32_t fs;
         if (x->frame_ref && x->frame_ref - 1 < s->hdr->cap[SHL__T_FRAME] &&
-            copy_frame(s, x->frame_ref - 1, f, &fs, &deadline) == COPY_OK &&
+            copy_frame(r, x->frame_ref - 1, f, &fs, &pt) == COPY_OK &&
             atomic_load(&f->h.gen) == x->frame_gen && f->op_idx == idx &&
             f->op_gen == gen) {
             shl__copy_field(tr->call_id, f->call_id, sizeof(f->call_id));

@@ -880,3 +880,10 @@ shl__seg_check_size(struct shl__seg *s)
                            s->name, (long long)st.st_size, s->size);
     return 0;
 }
+
+bool
+shl__lock_has_live_holder(const struct shl__seg *s)
+{
+    int w = __atomic_load_n(&s->hdr->mutex.__data.__lock, __ATOMIC_ACQUIRE);
+    return (w & FUTEX_TID_MASK) != 0;
+}

@@ -119,4 +119,10 @@ void shl__busy_leave(void);
 /* Process identity helpers. */
 uint64_t shl__proc_start_time(int pid); /* 0 if unknown */
 
+/* Is the structure mutex held by a thread (its word names an owner TID)?
+ * False when it is free or its owner died (the kernel clears the TID and
+ * sets OWNER_DIED). Lock-free; a hint, read by readers deciding whether a
+ * record in mid-write under the lock has a writer that may still finish. */
+bool shl__lock_has_live_holder(const struct shl__seg *s);
+
 #endif /* SHL_SEGMENT_H */

@@ -219,6 +219,8 @@ racy_copy(void *dst, const void *src, size_t size)
         memcpy((char *)dst + n * 8, (const char *)src + n * 8, size % 8);
 }
 
+int64_t shl__reader_busy_ns = 200ll * 1000000;
+
 int
 shl__rec_copy(void *dst, const void *src, size_t size, int tries)
 {

@@ -93,6 +93,10 @@ int shl__rec_copy(void *dst, const void *src, size_t size, int tries);
  * operation that did not fail reads 1.4 KiB, not 9.6. dst->crashed is
  * left as it was when dst->crashed_count is 0. */
 int shl__op_copy(struct shl__op *dst, const struct shl__op *src, int tries);
+/* How long a lock-free reader waits for a record in mid-write whose writer
+ * may still finish before it says -EAGAIN (200 ms; the fuzz targets set 0:
+ * a segment image never changes). */
+extern int64_t shl__reader_busy_ns;
 
 /* Highest index + 1 ever claimed in the table (scan bound). */
 static inline uint32_t

@@ -295,11 +295,17 @@ worker_main(uint32_t inc_idx, uint64_t seed)
         shl__crash_arm(ring_points[RND(&rs, 5)], SHL__CRASH_SIGKILL);
     } else if (RND(&rs, 6) == 0) {
         /* the failer of an operation (a failOnCrash call's fail) dying
-         * before or while it writes the archive: the reaper must */
+         * before or while it writes the archive: the reaper must; or a
+         * cleaner (its own leave, a reaper, a coordinator) dying between
+         * listing, deleting and freeing temp files: the next one must
+         * delete them (temp_left) */
+        static const char *const fail_points[] = {
+            "fail.unlocked", "archive.json",       "res.listed",
+            "res.deleted",   "res.deleted_locked", "cleanup.unlocked"};
         ring_armed = true; /* one point for life, as the ring's */
         atomic_store(&in->armed, ARM_POINT);
-        shl__crash_arm(RND(&rs, 2) ? "fail.unlocked" : "archive.json",
-                       SHL__CRASH_SIGKILL);
+        uint32_t k = RND(&rs, 2) ? RND(&rs, 2) : 2 + RND(&rs, 4);
+        shl__crash_arm(fail_points[k], SHL__CRASH_SIGKILL);
     }
     struct wsess ss[T_SLOTS];
     memset(ss, 0, sizeof(ss));

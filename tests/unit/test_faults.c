@@ -20,6 +20,7 @@
 #include "crash/resources.h"
 #include "files/json.h"
 #include "files/snapshotter.h"
+#include "shm/lock.h"
 #include "internal.h"
 #include "objects.h"
 #include "shl_test.h"
@@ -648,22 +649,43 @@ test_start_heartbeat_null_opts(void **state)
 
 /* A record caught in mid-write (its sequence odd: a writer preempted on a
  * loaded machine, or dead) is busy, not gone. The reader used to give up
- * after 1,000 tries and report the live operation as SHL_ENOTFOUND, and
- * drop a busy frame from a snapshot without a word. */
-struct closer {
+ * after 1,000 tries (the id lookup after 64) and report the live operation
+ * as SHL_ENOTFOUND, and drop a busy frame from a snapshot without a word.
+ * Now it waits while the writer may finish (the structure lock has a live
+ * holder; a frame's owner is alive), and says -EAGAIN when it does not. */
+struct writer {
+    shl_ledger *l;
     _Atomic uint32_t *seq;
-    int after_ms;
+    bool take_lock;
+    int hold_ms;
+    _Atomic int started;
 };
 
+/* A writer in mid-write for hold_ms: (lock,) seq odd, ..., seq even
+ * (, unlock), as a locked mutation of the library does. */
 static void *
-close_seq_later(void *arg)
+writer_main(void *arg)
 {
-    struct closer *c = arg;
-    int64_t until = shl_test_now_ms() + c->after_ms;
+    struct writer *w = arg;
+    if (w->take_lock && shl__lock(&w->l->seg, 5000) != 0)
+        return NULL;
+    atomic_fetch_add(w->seq, 1);
+    atomic_store(&w->started, 1);
+    int64_t until = shl_test_now_ms() + w->hold_ms;
     while (shl_test_now_ms() < until)
         shl_test_pause_ms(1);
-    atomic_fetch_add(c->seq, 1); /* even again: the write ended */
+    atomic_fetch_add(w->seq, 1); /* even again: the write ended */
+    if (w->take_lock)
+        shl__unlock(&w->l->seg);
     return NULL;
+}
+
+static void
+start_writer(struct writer *w, pthread_t *th)
+{
+    atomic_store(&w->started, 0);
+    assert_int_equal(pthread_create(th, NULL, writer_main, w), 0);
+    assert_true(SHL_WAIT_FOR(atomic_load(&w->started), 5000));
 }
 
 static void
@@ -680,44 +702,64 @@ test_reader_busy_is_not_gone(void **state)
     shl_snapshot *s = NULL;
     shl_op_summary *rows = NULL;
     size_t n = 0;
-
-    /* a writer that never finishes: -EAGAIN after the bounded wait */
-    atomic_fetch_add(&rec->h.seq, 1);
-    int64_t t0 = shl_test_now_ms();
-    assert_int_equal(shl_reader_snapshot(r, shl_op_id(op), &s), -EAGAIN);
-    assert_null(s);
-    assert_true(strstr(shl_errmsg(), "mid-write") != NULL);
-    assert_true(shl_test_now_ms() - t0 >= 150);
-    assert_int_equal(shl_reader_list(r, &rows, &n), -EAGAIN);
-    assert_null(rows);
-    /* and a join from another ledger is told to try again, not that the
-     * operation does not exist */
-    shl_ledger *l2 = open_l(base, "q", NULL);
-    shl_op *op2 = NULL;
-    assert_int_equal(shl_op_join(l2, shl_op_id(op), NULL, &op2), -EAGAIN);
-    assert_null(op2);
-
-    /* a writer that finishes after 30 ms: the reader waits for it */
-    struct closer c = {&rec->h.seq, 30};
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, close_seq_later, &c), 0);
+
+    /* a writer that holds the lock and finishes after 30 ms: waited for */
+    struct writer w = {.l = l, .seq = &rec->h.seq, .take_lock = true,
+                       .hold_ms = 30};
+    start_writer(&w, &th);
     assert_shl_ok(shl_reader_snapshot(r, shl_op_id(op), &s));
     assert_string_equal(s->operation_id, shl_op_id(op));
     shl_snapshot_free(s);
     pthread_join(th, NULL);
+    start_writer(&w, &th);
+    assert_shl_ok(shl_reader_list(r, &rows, &n));
+    assert_int_equal(n, 1);
+    free(rows);
+    pthread_join(th, NULL);
 
-    /* a frame in mid-write is waited for, never dropped */
+    /* one that holds it longer than the reader waits: -EAGAIN, not gone */
+    w.hold_ms = 600;
+    start_writer(&w, &th);
+    int64_t t0 = shl_test_now_ms();
+    s = NULL;
+    assert_int_equal(shl_reader_snapshot(r, shl_op_id(op), &s), -EAGAIN);
+    assert_null(s);
+    assert_true(strstr(shl_errmsg(), "mid-write") != NULL);
+    assert_true(shl_test_now_ms() - t0 >= 150);
+    pthread_join(th, NULL);
+
+    /* a dead writer (sequence odd, nobody holds the lock): -EAGAIN at
+     * once, from the lookup, the list and a join */
+    atomic_fetch_add(&rec->h.seq, 1);
+    t0 = shl_test_now_ms();
+    assert_int_equal(shl_reader_snapshot(r, shl_op_id(op), &s), -EAGAIN);
+    rows = NULL;
+    assert_int_equal(shl_reader_list(r, &rows, &n), -EAGAIN);
+    assert_null(rows);
+    shl_ledger *l2 = open_l(base, "q", NULL);
+    shl_op *op2 = NULL;
+    assert_int_equal(shl_op_join(l2, shl_op_id(op), NULL, &op2), -EAGAIN);
+    assert_null(op2);
+    assert_true(shl_test_now_ms() - t0 < 150);
+    atomic_fetch_add(&rec->h.seq, 1);
+
+    /* a frame in mid-write by its live owner (frames are written without
+     * the lock) is waited for, never dropped */
     shl_call *call;
     assert_shl_ok(shl_call_start(op, NULL, &call));
     struct shl__frame *fr = shl__frame_at(&l->seg, call->frame_idx);
-    atomic_fetch_add(&fr->h.seq, 1);
-    assert_int_equal(shl_reader_snapshot(r, shl_op_id(op), &s), -EAGAIN);
-    c.seq = &fr->h.seq;
-    assert_int_equal(pthread_create(&th, NULL, close_seq_later, &c), 0);
+    struct writer fw = {.l = l, .seq = &fr->h.seq, .take_lock = false,
+                        .hold_ms = 30};
+    start_writer(&fw, &th);
     assert_shl_ok(shl_reader_snapshot(r, shl_op_id(op), &s));
     assert_int_equal(s->frame_count, 1);
     assert_string_equal(s->frames[0].call_id, shl_call_id(call));
     shl_snapshot_free(s);
+    pthread_join(th, NULL);
+    fw.hold_ms = 600;
+    start_writer(&fw, &th);
+    assert_int_equal(shl_reader_snapshot(r, shl_op_id(op), &s), -EAGAIN);
     pthread_join(th, NULL);
     assert_shl_ok(shl_reader_list(r, &rows, &n));
     assert_int_equal(n, 1);
