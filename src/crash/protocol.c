@@ -96,6 +96,31 @@ ledger_in_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen)
     return in;
 }
 
+/* A frame already CRASHED whose call id the operation does not name: a
+ * crash_op killed between marking the frames and recording their ids
+ * (the marks come first, in its frame loop, and the intent after) left
+ * it so. The next crash_op for the same dead participant names it then;
+ * without this, the failure lost that call id for good (seen under ASan:
+ * proc.crash_cleanup, everyone_dies). When the id buffer overflowed, the
+ * names are not all known, so nothing is added twice. Lock held. */
+static bool
+crashed_unnamed(const struct shl__op *r, struct shl__frame *f, uint64_t g)
+{
+    uint64_t w = atomic_load(&f->fword);
+    if (!SHL__FWORD_GEN_OK(w, g) || SHL__FWORD_STATE(w) != SHL_FRAME_CRASHED)
+        return false;
+    uint32_t off = 0, k = 0, n = 0;
+    const char *id;
+    char cid[SHL_CALL_ID_MAX + 1];
+    shl__copy_field(cid, f->call_id, sizeof(f->call_id));
+    while ((id = shl__op_crashed_next(r, &off, &k)) != NULL) {
+        n++;
+        if (strcmp(id, cid) == 0)
+            return false;
+    }
+    return n >= r->crashed_total;
+}
+
 /*
  * Mark the frames of (slot, gen) in operation (op_idx, op_gen) crashed and
  * move the operation on. `why` names the cause ("crashed", "is stale").
@@ -142,8 +167,9 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
         if (f->op_idx != op_idx || f->op_gen != op_gen ||
             f->part_slot != slot || f->part_gen != slot_gen)
             continue;
-        if (!shl__frame_mark_crashed(f, g))
+        if (!shl__frame_mark_crashed(f, g) && !crashed_unnamed(r, f, g))
             continue;
+        SHL_CRASH_POINT("crash.marked");
         marked++;
         if (nids == idcap) {
             uint32_t nc = idcap ? idcap * 2 : 16;

@@ -615,8 +615,64 @@ test_crash_everyone_dies(void **state)
     size_t got = fread(buf, 1, sizeof(buf) - 1, f);
     buf[got] = 0;
     fclose(f);
-    assert_non_null(strstr(buf, "\"operationState\": \"failed\""));
-    assert_non_null(strstr(buf, sh->call_id[0]));
+    if (!strstr(buf, "\"operationState\": \"failed\"") ||
+        !strstr(buf, sh->call_id[0]))
+        fail_msg("the archive does not show the failure with call %s:\n%s",
+                 sh->call_id[0], buf);
+    assert_segment_clean(shl_ledger_reader(l));
+    shl_ledger_close(l);
+    munmap(sh, sizeof(*sh));
+    shl_test_cleanup(base);
+}
+
+/* The only other member's monitor dies in the middle of handling a crash:
+ * after marking the dead worker's frame crashed, before recording its call
+ * id (crash point crash.marked, inside the locked section). The next
+ * process to reap must still name that call in the failure; it used to be
+ * lost (the frame was CRASHED already, so no later pass named it: seen
+ * under ASan as a flake of test_crash_everyone_dies). */
+static void
+test_crash_marker_dies_before_naming(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "marker-dies");
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
+    shl_ledger_opts o = fast_opts();
+    o.heartbeat_interval_ms = 30000; /* no grace-period removal meanwhile */
+    shl_test_member am = {.base = base,
+                          .name = "creator",
+                          .opts = &o,
+                          .description = "marker dies",
+                          .point = "crash.marked",
+                          .setup = shl_test_step_start_call};
+    char opid[SHL_OPERATION_ID_MAX + 1];
+    pid_t a = shl_test_member_fork(&am, opid, sizeof(opid));
+    assert_true(opid[0] != 0);
+    pid_t b = fork_victim(base, opid,
+                          (struct victim){sh, 0, VICTIM_IDLE, true, NULL});
+    assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 5000));
+    kill(b, SIGKILL);
+    assert_child_signaled(b, SIGKILL);
+    /* the creator's monitor notices and dies at the point */
+    assert_child_signaled(a, SIGKILL);
+    shl_ledger *l;
+    assert_shl_ok(shl_ledger_open(&l, base, "janitor", &o));
+    (void)shl_ledger_reap(l);
+    char path[900];
+    snprintf(path, sizeof(path), "%s/backup/%s/operation.json", base, opid);
+    struct stat st;
+    assert_true(SHL_WAIT_FOR(stat(path, &st) == 0, 5000));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    if (!strstr(buf, "\"operationState\": \"failed\"") ||
+        !strstr(buf, sh->call_id[0]))
+        fail_msg("the failure does not name the worker's call %s:\n%s",
+                 sh->call_id[0], buf);
     assert_segment_clean(shl_ledger_reader(l));
     shl_ledger_close(l);
     munmap(sh, sizeof(*sh));
@@ -712,6 +768,7 @@ main(void)
         cmocka_unit_test(test_abort_reaches_three),
         cmocka_unit_test(test_crash_child_outlives_parent),
         cmocka_unit_test(test_crash_everyone_dies),
+        cmocka_unit_test(test_crash_marker_dies_before_naming),
     };
     return cmocka_run_group_tests_name("crash_cleanup", tests, NULL, NULL);
 }

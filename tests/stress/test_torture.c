@@ -298,13 +298,15 @@ worker_main(uint32_t inc_idx, uint64_t seed)
          * before or while it writes the archive: the reaper must; or a
          * cleaner (its own leave, a reaper, a coordinator) dying between
          * listing, deleting and freeing temp files: the next one must
-         * delete them (temp_left) */
+         * delete them (temp_left); or a monitor dying between marking a
+         * dead member's frames crashed and naming their calls */
         static const char *const fail_points[] = {
-            "fail.unlocked", "archive.json",       "res.listed",
-            "res.deleted",   "res.deleted_locked", "cleanup.unlocked"};
+            "fail.unlocked",    "archive.json",       "res.listed",
+            "res.deleted",      "res.deleted_locked", "cleanup.unlocked",
+            "crash.marked"};
         ring_armed = true; /* one point for life, as the ring's */
         atomic_store(&in->armed, ARM_POINT);
-        uint32_t k = RND(&rs, 2) ? RND(&rs, 2) : 2 + RND(&rs, 4);
+        uint32_t k = RND(&rs, 2) ? RND(&rs, 2) : 2 + RND(&rs, 5);
         shl__crash_arm(fail_points[k], SHL__CRASH_SIGKILL);
     }
     struct wsess ss[T_SLOTS];

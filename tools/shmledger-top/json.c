@@ -52,7 +52,7 @@ run_json(struct model *m)
     const char *sep = "\n";
     for (size_t k = 0; k < m->nrows; k++) {
         shl_snapshot *s;
-        if (shl_reader_snapshot(m->r, m->rows[k]->operation_id, &s) != 0)
+        if (shl_tool_snapshot(m->r, m->rows[k]->operation_id, &s) != 0)
             continue; /* it ended between the list and the snapshot */
         char *json = NULL;
         rc = shl_snapshot_to_json(s, SHL_JSON_COMPACT, &json);

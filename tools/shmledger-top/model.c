@@ -210,6 +210,9 @@ model_refresh(struct model *m)
     size_t n = 0;
     if (rc == 0)
         rc = shl_reader_list(m->r, &rows, &n);
+    if (rc == -EAGAIN)
+        return 0; /* a record in mid-write: keep the last view, look again
+                     at the next refresh */
     if (rc) {
         model_drop_data(m);
         model_set_err(m, rc);

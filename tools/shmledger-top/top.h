@@ -22,6 +22,7 @@
 #include "../common/clock.h" /* shl_tool_now_us, shl_tool_mono_ms */
 #include "../common/fmt.h"   /* shl_tool_fmt_age, shl_tool_json_str */
 
+#include "../common/busy.h" /* shl_tool_snapshot, shl_tool_list */
 #include "../common/exit.h" /* EX_* and shl_tool_exit_for */
 
 #define EV_MAX 8

@@ -19,6 +19,7 @@
 #include "../common/fmt.h"   /* shl_tool_fmt_age, shl_tool_json_str */
 
 /* Exit statuses (documented in --help and docs/tools.md). */
+#include "../common/busy.h" /* shl_tool_snapshot, shl_tool_list */
 #include "../common/exit.h" /* EX_OK, EX_FAIL, EX_USAGE, EX_SEGMENT */
 
 struct cli {

@@ -532,7 +532,7 @@ cmd_export(struct cli *c, int argc, char **argv)
     shl_snapshot *s = NULL;
     int rc = shl_reader_open(&r, base);
     if (rc == 0) {
-        rc = shl_reader_snapshot(r, op_id, &s);
+        rc = shl_tool_snapshot(r, op_id, &s);
         shl_reader_close(r);
     }
     if (rc && rc != -ENOENT && rc != SHL_ENOTFOUND)

@@ -62,7 +62,7 @@ cmd_list(struct cli *c, int argc, char **argv)
         return ex;
     shl_op_summary *rows = NULL;
     size_t n = 0;
-    int rc = shl_reader_list(r, &rows, &n);
+    int rc = shl_tool_list(r, &rows, &n);
     if (rc) {
         ex = cli_fail("list", rc, "cannot list operations");
         shl_reader_close(r);

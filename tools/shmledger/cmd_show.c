@@ -122,7 +122,7 @@ cmd_show(struct cli *c, int argc, char **argv)
     char where[4096] = "";
     int rc = shl_reader_open(&r, base);
     if (rc == 0) {
-        rc = shl_reader_snapshot(r, op_id, &s);
+        rc = shl_tool_snapshot(r, op_id, &s);
         shl_reader_close(r);
     }
     if (rc == SHL_ENOTFOUND || rc == -ENOENT) {

@@ -313,7 +313,7 @@ cmd_complete(struct cli *c, int argc, char **argv)
     if (ex)
         return ex;
     shl_snapshot *s;
-    int rc = shl_reader_snapshot(r, op_id, &s);
+    int rc = shl_tool_snapshot(r, op_id, &s);
     shl_reader_close(r);
     if (rc == SHL_ENOTFOUND) {
         cli_err("complete", "no operation %s in the ledger", op_id);
