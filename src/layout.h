@@ -240,6 +240,9 @@ enum shl__intent_kind {
     SHL__I_ALLOC = 1,  /* claiming table[index]; gen = generation claimed */
     SHL__I_FREE = 2,   /* freeing table[index] of generation gen */
     SHL__I_FAIL = 3,   /* failing operation index (writing failure info) */
+    SHL__I_CRASH = 4,  /* recording a crash in operation index (crashed ids,
+                          detection time); the state is not rolled forward:
+                          the next crash_op for the dead does that */
 };
 
 struct shl__intent {

@@ -96,29 +96,20 @@ ledger_in_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen)
     return in;
 }
 
-/* A frame already CRASHED whose call id the operation does not name: a
- * crash_op killed between marking the frames and recording their ids
- * (the marks come first, in its frame loop, and the intent after) left
- * it so. The next crash_op for the same dead participant names it then;
- * without this, the failure lost that call id for good (seen under ASan:
- * proc.crash_cleanup, everyone_dies). When the id buffer overflowed, the
- * names are not all known, so nothing is added twice. Lock held. */
+/* Does the operation record name crashed call `cid`? When its id buffer
+ * overflowed, not all names are known: then say yes, so that nothing is
+ * counted twice. Lock held. */
 static bool
-crashed_unnamed(const struct shl__op *r, struct shl__frame *f, uint64_t g)
+op_names_crashed(const struct shl__op *r, const char *cid)
 {
-    uint64_t w = atomic_load(&f->fword);
-    if (!SHL__FWORD_GEN_OK(w, g) || SHL__FWORD_STATE(w) != SHL_FRAME_CRASHED)
-        return false;
     uint32_t off = 0, k = 0, n = 0;
     const char *id;
-    char cid[SHL_CALL_ID_MAX + 1];
-    shl__copy_field(cid, f->call_id, sizeof(f->call_id));
     while ((id = shl__op_crashed_next(r, &off, &k)) != NULL) {
         n++;
         if (strcmp(id, cid) == 0)
-            return false;
+            return true;
     }
-    return n >= r->crashed_total;
+    return n < r->crashed_total;
 }
 
 /*
@@ -150,7 +141,7 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
     shl__copy_field(who, dp->id, sizeof(dp->id));
     int32_t who_pid = dp->pid;
 
-    uint32_t marked = 0;
+    uint32_t marked = 0, redo = 0;
     bool fail = false;
     uint32_t contained[64];
     uint64_t contained_gen[64];
@@ -167,10 +158,34 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
         if (f->op_idx != op_idx || f->op_gen != op_gen ||
             f->part_slot != slot || f->part_gen != slot_gen)
             continue;
-        if (!shl__frame_mark_crashed(f, g) && !crashed_unnamed(r, f, g))
-            continue;
+        /* A frame this dead participant's frame loop already marked: an
+         * observer killed inside this locked section (the marks come first,
+         * the record after) left it crashed and maybe unnamed, and the
+         * operation maybe still running. Roll it forward now: name it if
+         * the record does not, move the state, retire it if contained.
+         * Before, its call id was lost from the failure for good. */
+        bool fresh = shl__frame_mark_crashed(f, g);
+        if (!fresh) {
+            uint64_t w = atomic_load(&f->fword);
+            if (!SHL__FWORD_GEN_OK(w, g) ||
+                SHL__FWORD_STATE(w) != SHL_FRAME_CRASHED)
+                continue;
+        }
         SHL_CRASH_POINT("crash.marked");
-        marked++;
+        char cid[SHL_CALL_ID_MAX + 1];
+        shl__copy_field(cid, f->call_id, sizeof(f->call_id));
+        if (fresh)
+            marked++;
+        else
+            redo++;
+        if (f->fail_on_crash)
+            fail = true;
+        else if (ncontained < SHL__ARRAY_LEN(contained)) {
+            contained[ncontained] = i;
+            contained_gen[ncontained++] = g;
+        }
+        if (!fresh && op_names_crashed(r, cid))
+            continue;
         if (nids == idcap) {
             uint32_t nc = idcap ? idcap * 2 : 16;
             void *p = realloc(ids, nc * sizeof(*ids));
@@ -180,20 +195,15 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
             }
         }
         if (nids < idcap)
-            shl__copy_field(ids[nids++], f->call_id, sizeof(f->call_id));
+            shl__copy_field(ids[nids++], cid, sizeof(cid));
         else
             lost++; /* no memory: counted, not named */
-        if (f->fail_on_crash)
-            fail = true;
-        else if (ncontained < SHL__ARRAY_LEN(contained)) {
-            contained[ncontained] = i;
-            contained_gen[ncontained++] = g;
-        }
     }
     bool now_cleanup = false;
-    if (marked) {
+    if (marked || redo) {
         shl__intent_note(s, nids ? ids[0] : NULL);
-        shl__intent_set(s, SHL__I_FAIL, SHL__T_OP, op_idx, op_gen);
+        shl__intent_set(s, SHL__I_CRASH, SHL__T_OP, op_idx, op_gen);
+        SHL_CRASH_POINT("crash.intent");
         shl__seq_write_begin(&r->h);
         int64_t now_us = shl__wall_us();
         if (r->detection_us == 0)
@@ -242,7 +252,7 @@ shl__crash_op(shl_ledger *l, uint32_t op_idx, uint64_t op_gen,
         (void)shl__frame_retire(s, f, contained_gen[k], SHL_FRAME_CRASHED);
     }
     shl__unlock(s);
-    if (marked) {
+    if (marked || redo) {
         shl__epoch_bump(s);
         char opid[SHL_OPERATION_ID_MAX + 1];
         shl__copy_field(opid, r->id, sizeof(r->id));

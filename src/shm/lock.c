@@ -133,9 +133,10 @@ repair(struct shl__seg *s)
     uint32_t kind = atomic_load_explicit(&in->kind, memory_order_acquire);
 
     if (kind != SHL__I_NONE) {
-        if (kind > SHL__I_FAIL || in->table >= SHL__NTABLES ||
+        if (kind > SHL__I_CRASH || in->table >= SHL__NTABLES ||
             in->index >= h->cap[in->table] ||
-            (kind == SHL__I_FAIL && in->table != SHL__T_OP)) {
+            ((kind == SHL__I_FAIL || kind == SHL__I_CRASH) &&
+             in->table != SHL__T_OP)) {
             shl__poison(s, "intent record is garbled");
             return SHL_EPANIC;
         }
@@ -162,6 +163,14 @@ repair(struct shl__seg *s)
             } else {
                 close_seq(r);
             }
+            break;
+        case SHL__I_CRASH:
+            /* a crash being recorded (crash_op): close the record; the
+             * frames it marked stay crashed, and the next crash_op for the
+             * same dead participant names them and moves the state (the
+             * observer's intent did not say which way: a contained crash
+             * must not fail the operation) */
+            close_seq(r);
             break;
         case SHL__I_FAIL: {
             /* roll forward: the failure info may be partly written, but

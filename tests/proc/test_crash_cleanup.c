@@ -319,7 +319,7 @@ test_crash_contained(void **state)
     assert_shl_ok(shl_call_end(more, NULL));
     assert_shl_ok(shl_call_end(mine, NULL));
     assert_segment_clean(shl_ledger_reader(l));
-    assert_shl_ok(shl_op_complete(op));
+    assert_shl_ok(shl_op_leave(op, true)); /* its initiator is dead */
     shl_ledger_close(l);
     munmap(sh, sizeof(*sh));
     shl_test_cleanup(base);
@@ -679,6 +679,56 @@ test_crash_marker_dies_before_naming(void **state)
     shl_test_cleanup(base);
 }
 
+/* A contained crash (the dead worker's call has failOnCrash false) whose
+ * observer dies while recording it, holding the lock (crash point
+ * crash.intent). The lock repair used to roll that forward as a failure,
+ * failing an operation that must go on; now the operation stays running,
+ * and the next reaper names the crashed call and retires its frame. */
+static void
+test_contained_crash_observer_dies(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "contained-dies");
+    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
+    shl_ledger_opts o = fast_opts();
+    shl_test_member am = {.base = base,
+                          .name = "creator",
+                          .opts = &o,
+                          .description = "observer dies",
+                          .point = "crash.intent"};
+    char opid[SHL_OPERATION_ID_MAX + 1];
+    pid_t a = shl_test_member_fork(&am, opid, sizeof(opid));
+    assert_true(opid[0] != 0);
+    pid_t b = fork_victim(base, opid,
+                          (struct victim){sh, 0, VICTIM_IDLE, false, NULL});
+    assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 5000));
+    kill(b, SIGKILL);
+    assert_child_signaled(b, SIGKILL);
+    assert_child_signaled(a, SIGKILL); /* at crash.intent, lock held */
+    shl_ledger *l;
+    assert_shl_ok(shl_ledger_open(&l, base, "janitor", &o));
+    shl_op *op;
+    assert_shl_ok(shl_op_join(l, opid, NULL, &op));
+    (void)shl_ledger_reap(l);
+    shl_snapshot *s = NULL;
+    assert_shl_ok(shl_reader_snapshot(shl_ledger_reader(l), opid, &s));
+    if (s->state != SHL_OP_RUNNING)
+        fail_msg("a contained crash failed the operation: it is %s",
+                 shl_op_state_name(s->state));
+    bool named = false;
+    for (size_t k = 0; k < s->crashed_call_id_count; k++)
+        named = named || strcmp(s->crashed_call_ids[k], sh->call_id[0]) == 0;
+    assert_true(named);
+    assert_int_equal(s->frame_count, 0); /* retired */
+    shl_snapshot_free(s);
+    assert_segment_clean(shl_ledger_reader(l));
+    assert_shl_ok(shl_op_leave(op, true)); /* its initiator is dead */
+    shl_ledger_close(l);
+    munmap(sh, sizeof(*sh));
+    shl_test_cleanup(base);
+}
+
 /* A waiter of test_abort_reaches_three: it waits for the abort and
  * records how long it took. */
 struct waiter {
@@ -769,6 +819,7 @@ main(void)
         cmocka_unit_test(test_crash_child_outlives_parent),
         cmocka_unit_test(test_crash_everyone_dies),
         cmocka_unit_test(test_crash_marker_dies_before_naming),
+        cmocka_unit_test(test_contained_crash_observer_dies),
     };
     return cmocka_run_group_tests_name("crash_cleanup", tests, NULL, NULL);
 }

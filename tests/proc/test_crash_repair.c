@@ -576,6 +576,7 @@ static const struct {
     {"free on table out of range", SHL__I_FREE, SHL__NTABLES + 3, 0},
     {"unknown kind", 77, SHL__T_RES, 0},
     {"fail on a non-operation table", SHL__I_FAIL, SHL__T_RES, 0},
+    {"crash on a non-operation table", SHL__I_CRASH, SHL__T_FRAME, 0},
 };
 
 static void

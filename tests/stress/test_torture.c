@@ -303,10 +303,10 @@ worker_main(uint32_t inc_idx, uint64_t seed)
         static const char *const fail_points[] = {
             "fail.unlocked",    "archive.json",       "res.listed",
             "res.deleted",      "res.deleted_locked", "cleanup.unlocked",
-            "crash.marked"};
+            "crash.marked",     "crash.intent"};
         ring_armed = true; /* one point for life, as the ring's */
         atomic_store(&in->armed, ARM_POINT);
-        uint32_t k = RND(&rs, 2) ? RND(&rs, 2) : 2 + RND(&rs, 5);
+        uint32_t k = RND(&rs, 2) ? RND(&rs, 2) : 2 + RND(&rs, 6);
         shl__crash_arm(fail_points[k], SHL__CRASH_SIGKILL);
     }
     struct wsess ss[T_SLOTS];
