@@ -752,10 +752,20 @@ SHL_API int shl_op_crashed_call_ids(shl_op *op,
  * directory with its contents, never following a symbolic link, also not
  * an intermediate one (a path whose directory is reached through a link is
  * left and reported through on_log_line).
+ *
+ * Deletion runs with the rights of whichever participant cleans up (root,
+ * for a program run as root), so places that are never temporary are
+ * refused, here and again before deleting: "/" and every top-level
+ * directory ("/etc", "/home", "/tmp", "/opt" themselves); anything under
+ * /etc, /usr, /boot, /bin, /sbin, /lib*, /proc, /sys, /dev (but the
+ * entries of /dev/shm) and /var (but the entries of /var/tmp); /home/NAME
+ * and /run/NAME themselves; the home directory ($HOME); the ledger's base
+ * directory, its ancestors and its archive (`backup/` and everything in
+ * it). Entries of /tmp, /var/tmp, /dev/shm, a home directory or the base
+ * directory are fine.
  * @return 0; -EINVAL (NULL, empty, relative, an embedded NUL via the
- *         length form, or a path that normalises to "/", to the ledger's
- *         base directory or to one of its ancestors: "/", "//", "/..",
- *         "/tmp/../" are refused), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE,
+ *         length form, or a refused path, above; "/", "//", "/..",
+ *         "/tmp/../" are "/"), -ENAMETOOLONG, SHL_EFULL, SHL_ESTALE,
  *         SHL_ESTATE
  *         (operation not running), -ETIMEDOUT, SHL_EPANIC.
  * Context: any thread. May block.

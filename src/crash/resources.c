@@ -122,6 +122,59 @@ lexical(const char *in, char *out, size_t cap)
     out[o] = 0;
 }
 
+/* Number of components of a normalised absolute path ("/a/b" is 2). */
+static int
+depth_of(const char *norm)
+{
+    int d = 0;
+    for (const char *p = norm; *p; p++)
+        if (*p == '/' && p[1] && p[1] != '/')
+            d++;
+    return d;
+}
+
+/* System places that are never a temp resource: crash cleanup deletes
+ * directories recursively, with the rights of whoever cleans up (root, for
+ * a program run as root). A path under `dir` (or `dir` itself) is refused
+ * unless it is at least `min_depth` components deep; 0 refuses all of it.
+ * The first rule whose directory contains the path decides (so /dev/shm's
+ * entries are allowed though /dev is not). Every top-level directory is
+ * refused by itself. */
+static const struct {
+    const char *dir;
+    int min_depth;
+} system_dirs[] = {
+    {"/dev/shm", 3}, {"/dev", 0},   {"/proc", 0},   {"/sys", 0},
+    {"/etc", 0},     {"/usr", 0},   {"/boot", 0},   {"/bin", 0},
+    {"/sbin", 0},    {"/lib", 0},   {"/lib32", 0},  {"/lib64", 0},
+    {"/libx32", 0},  {"/var/tmp", 3}, {"/var", 0}, {"/home", 3},
+    {"/run", 3},
+};
+
+static bool
+is_system_path(const char *norm)
+{
+    int d = depth_of(norm);
+    if (d <= 1)
+        return true;
+    for (size_t i = 0; i < SHL__ARRAY_LEN(system_dirs); i++) {
+        size_t n = strlen(system_dirs[i].dir);
+        if (strncmp(norm, system_dirs[i].dir, n) != 0 ||
+            (norm[n] != 0 && norm[n] != '/'))
+            continue;
+        return system_dirs[i].min_depth == 0 || d < system_dirs[i].min_depth;
+    }
+    return false;
+}
+
+/* Is `b` equal to `a` or inside it (both normalised, absolute)? */
+static bool
+is_self_or_inside(const char *b, const char *a)
+{
+    size_t n = strlen(a);
+    return strncmp(a, b, n) == 0 && (b[n] == 0 || b[n] == '/');
+}
+
 int
 shl__temp_path_check(shl_ledger *l, const char *norm)
 {
@@ -148,6 +201,35 @@ shl__temp_path_check(shl_ledger *l, const char *norm)
                            "temp resource path %s is the ledger's base "
                            "directory or one of its ancestors: refused",
                            norm);
+    /* the archive of every operation */
+    char arch[PATH_MAX + 8];
+    snprintf(arch, sizeof(arch), "%s/backup", base);
+    bool in_arch = is_self_or_inside(norm, arch);
+    if (!in_arch && have_real) {
+        snprintf(arch, sizeof(arch), "%s/backup", real);
+        in_arch = is_self_or_inside(norm, arch);
+    }
+    if (in_arch)
+        return SHL_SET_ERR(-EINVAL,
+                           "temp resource path %s is in the ledger's archive "
+                           "(backup/): refused",
+                           norm);
+    if (is_system_path(norm))
+        return SHL_SET_ERR(-EINVAL,
+                           "temp resource path %s is a top-level or system "
+                           "directory (or inside one): refused",
+                           norm);
+    /* the user's home directory (and so its ancestors) */
+    const char *home = getenv("HOME");
+    if (home && home[0] == '/') {
+        char h[PATH_MAX];
+        lexical(home, h, sizeof(h));
+        if (is_self_or_ancestor(norm, h))
+            return SHL_SET_ERR(-EINVAL,
+                               "temp resource path %s is the home directory "
+                               "or one of its ancestors: refused",
+                               norm);
+    }
     return 0;
 }
 

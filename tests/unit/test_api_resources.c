@@ -127,13 +127,15 @@ test_api_resources_normalisation(void **state)
         {"/tmp//a/./b/../c/", "/tmp/a/c"},
         {"/tmp/a/c", "/tmp/a/c"},
         {"///x///y//", "/x/y"},
-        {"/a/b/../../c", "/c"},
-        {"/../../up", "/up"},
+        {"/a/b/../../c/d", "/c/d"},
+        {"/../../up/x", "/up/x"},
         {"/a/.hidden/..b/...", "/a/.hidden/..b/..."},
     };
-    /* what normalises to "/" is refused (issue 12 item 8): crash cleanup
-     * deletes registered directories recursively */
-    static const char *const root[] = {"/..", "/", "/./."};
+    /* what normalises to "/" or to a top-level directory is refused
+     * (issue 12 item 8): crash cleanup deletes registered directories
+     * recursively */
+    static const char *const root[] = {"/..", "/", "/./.", "/a/b/../../c",
+                                       "/../../up"};
     for (size_t i = 0; i < sizeof(root) / sizeof(root[0]); i++)
         assert_int_equal(shl_op_register_temp_resource(f.op, root[i]), -EINVAL);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -252,6 +254,7 @@ test_api_resources_refused_paths(void **state)
     char path[SHL_PATH_MAX + 2];
     path[0] = '/';
     memset(path + 1, 'p', SHL_PATH_MAX - 1);
+    path[2] = '/'; /* "/p/ppp...": a top-level directory is refused */
     path[SHL_PATH_MAX] = 0;
     assert_int_equal(strlen(path), SHL_PATH_MAX);
     assert_shl_ok(shl_op_register_temp_resource(f.op, path));

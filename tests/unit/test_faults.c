@@ -357,6 +357,38 @@ test_temp_refuses_root_and_base(void **state)
         if (rc != -EINVAL)
             fail_msg("ancestor '%s' accepted (%d)", p, rc);
     }
+    /* the archive of every operation, and anything in it */
+    snprintf(p, sizeof(p), "%s/backup", base);
+    assert_int_equal(shl_op_register_temp_resource(op, p), -EINVAL);
+    snprintf(p, sizeof(p), "%s/backup/some-op/operation.json", base);
+    assert_int_equal(shl_op_register_temp_resource(op, p), -EINVAL);
+    /* top-level and system directories, and the home directory: cleanup
+     * deletes recursively with the cleaner's rights (a trial program run
+     * as root lost /etc and /home this way) */
+    const char *sys[] = {"/etc",          "/home",      "/tmp",
+                         "/var/tmp",      "/opt",       "/root",
+                         "/etc/passwd",   "/usr/lib",   "/usr/local/bin/x",
+                         "/var/lib/dpkg", "/var/log/x", "/proc/1",
+                         "/sys/kernel",   "/dev/sda",   "/dev/shm",
+                         "/boot/vmlinuz", "/home/user", "/run/user"};
+    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+        int rc = shl_op_register_temp_resource(op, sys[i]);
+        if (rc != -EINVAL)
+            fail_msg("'%s' accepted as a temp resource (%d)", sys[i], rc);
+    }
+    const char *home = getenv("HOME");
+    if (home && home[0] == '/')
+        assert_int_equal(shl_op_register_temp_resource(op, home), -EINVAL);
+    /* what temp files are: their entries are fine */
+    const char *ok[] = {"/tmp/x", "/var/tmp/x", "/dev/shm/x",
+                        "/home/user/scratch", "/opt/app/tmp"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int rc = shl_op_register_temp_resource(op, ok[i]);
+        if (rc != 0)
+            fail_msg("'%s' refused as a temp resource (%d: %s)", ok[i], rc,
+                     shl_errmsg());
+        assert_int_equal(shl_op_unregister_temp_resource(op, ok[i]), 1);
+    }
     /* inside the base is fine */
     snprintf(p, sizeof(p), "%s/scratch", base);
     assert_shl_ok(shl_op_register_temp_resource(op, p));
