@@ -585,6 +585,18 @@ expect 0 "{*\"operationState\": \"failed\"*call_worker-3_1_*}" \
 want_err "*is not in the segment; read from $B/backup/$op/operation.json"
 end
 
+begin demo_cleanup_keeps_user_dir
+# --cleanup on a directory the user named removes nothing of it (it used to
+# delete the whole directory, other operations' files included)
+D="$B/demo-user-dir"
+mkdir -p "$D"
+echo keep >"$D/precious.txt"
+cap shl --base "$D" demo --cleanup --wait $((3000 * MULT)) --timeout $((10000 * MULT))
+[[ -f $D/precious.txt ]] || note "demo --cleanup deleted a file of the user's directory"
+want_out "*is yours, not the demo's: left in place*"
+shl --base "$D" gc --unlink >/dev/null 2>&1 || true
+end
+
 # --------------------------------------------------------------------------
 # shmledger-top (when built)
 

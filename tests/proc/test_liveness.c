@@ -22,7 +22,7 @@ struct hb_rec {
     _Atomic int success;
     _Atomic int errors[5];
     _Atomic int global_errors;
-    char last_msg[256];
+    char first_msg[5][256]; /* per type, written before its count */
     _Atomic int last_type;
 };
 
@@ -40,9 +40,15 @@ on_error(shl_op *op, const shl_heartbeat_error *e, void *user)
 {
     (void)op;
     struct hb_rec *h = user;
-    if ((int)e->type >= 0 && e->type < 5)
+    /* the message first, then the count the test polls (it used to be
+     * the other way round: the test could read the message before it was
+     * written, a flake seen under ASan) */
+    if ((int)e->type >= 0 && e->type < 5) {
+        if (atomic_load(&h->errors[e->type]) == 0)
+            snprintf(h->first_msg[e->type], sizeof(h->first_msg[e->type]),
+                     "%s", e->message);
         atomic_fetch_add(&h->errors[e->type], 1);
-    snprintf(h->last_msg, sizeof(h->last_msg), "%s", e->message);
+    }
     atomic_store(&h->last_type, (int)e->type);
 }
 
@@ -320,7 +326,8 @@ test_liveness_heartbeat_stale(void **state)
     kill(kid, SIGSTOP);
     assert_true(SHL_WAIT_FOR(
         atomic_load(&h.errors[SHL_HB_HEARTBEAT_STALE]) >= 1, 5000));
-    assert_non_null(strstr(h.last_msg, "stale_participant"));
+    assert_non_null(
+        strstr(h.first_msg[SHL_HB_HEARTBEAT_STALE], "stale_participant"));
     /* not a crash: the operation runs on */
     assert_int_equal(shl_op_get_state(op), SHL_OP_RUNNING);
     kill(kid, SIGKILL);

@@ -43,7 +43,9 @@ static const char demo_help[] =
     "  --wait MS      how long to watch for crash cleanup after the kill\n"
     "                 (default 3000)\n"
     "  --timeout MS   how long to wait for a worker's call (default 10000)\n"
-    "  --cleanup      remove the segment and the directory at the end\n"
+    "  --cleanup      remove the segment and the directory at the end, when\n"
+    "                 the demo created them (no --base): a directory you\n"
+    "                 name is never removed\n"
     "\n"
     "Exit status: 0 the scenario ran, 1 a step failed, 2 usage, 3 segment\n"
     "problem.\n";
@@ -524,6 +526,7 @@ cmd_demo(struct cli *c, int argc, char **argv)
 
     char tmp[4096], seg[128] = "?";
     struct demo d = {.c = c, .timeout_ms = timeout_ms};
+    bool own_dir = false; /* created here: --cleanup may remove it */
     if (c->base && *c->base) {
         d.base = c->base;
     } else {
@@ -536,6 +539,7 @@ cmd_demo(struct cli *c, int argc, char **argv)
             return EX_FAIL;
         }
         d.base = tmp;
+        own_dir = true;
         c->base = tmp; /* the workers get it with --base */
     }
 
@@ -643,9 +647,16 @@ out:
     if (d.op)
         shl_op_leave(d.op, true);
     shl_ledger_close(d.l);
-    if (cleanup) {
+    if (cleanup && !own_dir) {
+        /* the user's directory (--base or SHMLEDGER_BASE): other
+         * operations and other processes may live in it */
+        printf("    --cleanup: %s is yours, not the demo's: left in place\n"
+               "    (to remove its segment once nobody uses it: shmledger "
+               "--base %s gc --unlink)\n",
+               d.base, d.base);
+    } else if (cleanup) {
         /* The killed worker's slot stays until a reaper frees it; the
-         * segment is ours alone now. */
+         * segment of the demo's own directory is ours alone now. */
         rc = shl_segment_unlink(d.base);
         if (rc == 0 || rc == -ENOENT)
             printf("    removed segment %s\n", seg);
