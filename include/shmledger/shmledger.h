@@ -1656,9 +1656,27 @@ SHL_API int shl_snapshot_from_json(const char *json, shl_snapshot **out);
  * @return the length written, -ENOSPC, -EINVAL, or -errno (realpath). */
 SHL_API int shl_segment_name(const char *base_path, char *buf, size_t cap);
 
-/** Remove the segment of `base_path` (shm_unlink). Processes that have it
- * mapped keep using it. @return 0, -ENOENT, -errno. */
+/**
+ * Remove the segment of `base_path` (shm_unlink) when nobody uses it: no
+ * participant alive by the kernel's word (their liveness locks; close your
+ * own ledger first). A segment removed while in use would split the
+ * ledger: those who have it mapped go on in the old one, newcomers get a
+ * new one, and neither sees the other. The check is not atomic with the
+ * removal (a process opening the ledger in between is not seen).
+ * @return 0; -ENOENT (no segment), -EBUSY (participants alive; shl_errmsg()
+ *         names one pid), the error of shl_reader_open() when the segment
+ *         cannot be read (corrupt, another version, unsafe: use
+ *         shl_segment_unlink_force()), -EINVAL, -errno.
+ * Context: any thread.
+ */
 SHL_API int shl_segment_unlink(const char *base_path);
+/**
+ * Remove the segment of `base_path` (shm_unlink) whatever its state: for
+ * a segment that cannot be used (poisoned, garbled, truncated) or when you
+ * know better. Processes that have it mapped keep using it.
+ * @return 0, -ENOENT, -EINVAL, -errno. Context: any thread.
+ */
+SHL_API int shl_segment_unlink_force(const char *base_path);
 
 /* ------------------------------------------------------------------------ */
 /* Printing (toString) and CallFrame.isStale                                 */

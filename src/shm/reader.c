@@ -812,3 +812,39 @@ shl_reader_snapshot(shl_reader *r, const char *operation_id,
         shl_snapshot_free(snap);
     }
 }
+
+int
+shl_segment_unlink(const char *base_path)
+{
+    shl__clear_err();
+    if (!base_path)
+        return SHL_SET_ERR(-EINVAL, "NULL base path");
+    shl_reader *r = NULL;
+    int rc = shl_reader_open(&r, base_path);
+    if (rc == -ENOENT)
+        return SHL_SET_ERR(-ENOENT, "no segment for %s", base_path);
+    if (rc)
+        return SHL_APPEND_ERR(rc, "cannot tell whether the segment of %s is "
+                                  "in use (shl_segment_unlink_force removes "
+                                  "it anyway)",
+                              base_path);
+    shl_participant_info *parts = NULL;
+    size_t n = 0;
+    rc = shl_reader_participants(r, &parts, &n);
+    shl_reader_close(r);
+    if (rc)
+        return rc;
+    uint32_t alive = 0;
+    int32_t pid = 0;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].alive && alive++ == 0)
+            pid = parts[i].pid;
+    free(parts);
+    if (alive)
+        return SHL_SET_ERR(-EBUSY,
+                           "the segment of %s is in use: %u participant(s) "
+                           "alive (pid %d%s); removing it would split the "
+                           "ledger in two",
+                           base_path, alive, (int)pid, alive > 1 ? ", ..." : "");
+    return shl_segment_unlink_force(base_path);
+}

@@ -800,7 +800,7 @@ shl_segment_name(const char *base_path, char *buf, size_t cap)
 }
 
 int
-shl_segment_unlink(const char *base_path)
+shl_segment_unlink_force(const char *base_path)
 {
     shl__clear_err();
     char name[96];

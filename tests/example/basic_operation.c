@@ -73,9 +73,10 @@ main(int argc, char **argv)
         rc = check(shl_op_complete(op), "complete operation");
 
     shl_ledger_close(ledger);
-    if (check(shl_segment_unlink(base), "unlink segment") < 0)
-        rc = -1;
-    if (argc <= 1) { /* remove the directories open created */
+    if (argc <= 1) { /* remove what this program created: its segment (it
+                      * refuses while anyone uses it) and directories */
+        if (check(shl_segment_unlink(base), "unlink segment") < 0)
+            rc = -1;
         char backup[sizeof(tmp) + 8];
         snprintf(backup, sizeof(backup), "%s/backup", base);
         rmdir(backup);

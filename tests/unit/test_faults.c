@@ -156,7 +156,7 @@ tmpfs_teardown(void **state)
     if (tmpfs_dir[0]) {
         char base[600];
         snprintf(base, sizeof(base), "%s/base", tmpfs_dir);
-        shl_segment_unlink(base);
+        shl_segment_unlink_force(base);
         umount2(tmpfs_dir, MNT_DETACH);
         rmdir(tmpfs_dir);
         tmpfs_dir[0] = 0;
@@ -807,6 +807,31 @@ test_reader_busy_is_not_gone(void **state)
     shl_test_cleanup(base);
 }
 
+/* shl_segment_unlink refuses a segment in use: removing it split the
+ * ledger in two (a trial: the README's example unlinked the segment a
+ * running `shmledger run` was using; `list` then said "no ledger"). */
+static void
+test_unlink_refuses_live_segment(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "f-unlink");
+    shl_ledger *l = open_l(base, "p", NULL);
+    assert_int_equal(shl_segment_unlink(base), -EBUSY);
+    assert_true(strstr(shl_errmsg(), "in use") != NULL);
+    shl_ledger_close(l);
+    assert_shl_ok(shl_segment_unlink(base));
+    assert_int_equal(shl_segment_unlink(base), -ENOENT);
+    /* force removes it whoever uses it */
+    l = open_l(base, "p", NULL);
+    assert_shl_ok(shl_segment_unlink_force(base));
+    assert_int_equal(shl_segment_unlink_force(base), -ENOENT);
+    shl_ledger_close(l);
+    assert_int_equal(shl_segment_unlink(NULL), -EINVAL);
+    assert_int_equal(shl_segment_unlink_force(NULL), -EINVAL);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
@@ -825,6 +850,7 @@ main(void)
         cmocka_unit_test(test_errmsg_cleared_on_entry),
         cmocka_unit_test(test_start_heartbeat_null_opts),
         cmocka_unit_test(test_reader_busy_is_not_gone),
+        cmocka_unit_test(test_unlink_refuses_live_segment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

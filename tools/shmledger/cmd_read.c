@@ -291,7 +291,7 @@ gc_forced_unlink(const char *base, const char *name, int why)
     shl_tool_one_line(msg, sizeof(msg), shl_errmsg());
     printf("segment %s cannot be used (%s%s%s): removing it (forced)\n", name,
            shl_strerror(why), msg[0] ? ": " : "", msg);
-    int rc = shl_segment_unlink(base);
+    int rc = shl_segment_unlink_force(base);
     if (rc && rc != -ENOENT)
         return cli_fail("gc", rc, "cannot remove segment %s", name);
     printf("removed unusable segment %s (forced)\n", name);
@@ -351,7 +351,7 @@ cmd_gc(struct cli *c, int argc, char **argv)
         if (!(unlink_seg && force))
             return cli_fail("gc", rc, "cannot read segment %s%s", name,
                             unlink_seg ? " (use --force to remove it)" : "");
-        rc = shl_segment_unlink(base);
+        rc = shl_segment_unlink_force(base);
         if (rc && rc != -ENOENT)
             return cli_fail("gc", rc, "cannot remove segment %s", name);
         printf("removed unreadable segment %s (forced)\n", name);
@@ -420,7 +420,9 @@ cmd_gc(struct cli *c, int argc, char **argv)
                 info.shm_name, alive);
         return EX_FAIL;
     }
-    rc = shl_segment_unlink(base);
+    /* with --force, whoever is alive; without, the library checks again
+     * (someone may have joined since the listing) */
+    rc = force ? shl_segment_unlink_force(base) : shl_segment_unlink(base);
     if (rc && rc != -ENOENT)
         return cli_fail("gc", rc, "cannot remove segment %s", info.shm_name);
     printf("removed segment %s\n", info.shm_name);

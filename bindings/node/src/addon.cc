@@ -738,10 +738,13 @@ InitAll(Napi::Env env, Napi::Object exports)
         return Napi::String::New(info.Env(), shl_strerror(info[0].ToNumber().Int32Value()));
     });
     exports.Set("strerror", strerror);
-    // unlinkSegment(basePath) -> true, false when there was none
+    // unlinkSegment(basePath[, force]) -> true, false when there was none;
+    // throws EBUSY while participants are alive unless force is true
     exports.Set("unlinkSegment", Napi::Function::New(env, [](const Napi::CallbackInfo &info) {
         std::string base = StringArg(info, 0, "basePath");
-        int rc = shl_segment_unlink(base.c_str());
+        bool force = info.Length() > 1 && info[1].ToBoolean().Value();
+        int rc = force ? shl_segment_unlink_force(base.c_str())
+                       : shl_segment_unlink(base.c_str());
         if (rc == -ENOENT)
             return Napi::Boolean::New(info.Env(), false);
         if (rc < 0)

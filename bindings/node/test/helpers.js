@@ -17,7 +17,7 @@ function tempBase(t, tag = 'node') {
   t.after(() => {
     for (const l of ledgersOf.get(base)) l.close();
     ledgersOf.delete(base);
-    try { shl.unlinkSegment(base); } catch (_) { /* already gone */ }
+    try { shl.unlinkSegment(base, true); } catch (_) { /* already gone */ }
     fs.rmSync(base, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
   });
   return base;

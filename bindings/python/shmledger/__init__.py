@@ -104,10 +104,12 @@ def segment_name(base_path) -> str:
     return buf.value.decode()
 
 
-def unlink_segment(base_path) -> bool:
-    """Remove the segment of base_path (shm_unlink); processes that have it
-    mapped keep using it. False when there was none."""
-    rc = _lib.shl_segment_unlink(_enc(os.fspath(base_path), "base_path"))
+def unlink_segment(base_path, force: bool = False) -> bool:
+    """Remove the segment of base_path (shm_unlink) when no participant is
+    alive (raises with EBUSY otherwise: removing it would split the ledger);
+    force=True removes it whatever its state. False when there was none."""
+    fn = _lib.shl_segment_unlink_force if force else _lib.shl_segment_unlink
+    rc = fn(_enc(os.fspath(base_path), "base_path"))
     if rc == -errno.ENOENT:
         return False
     _check(rc, "unlink_segment")

@@ -185,6 +185,7 @@ shl_op_log = _fn("shl_op_log", _I, _P, _I, ctypes.c_char_p)
 shl_segment_name = _fn("shl_segment_name", _I, ctypes.c_char_p, ctypes.c_char_p,
                         ctypes.c_size_t)
 shl_segment_unlink = _fn("shl_segment_unlink", _I, ctypes.c_char_p)
+shl_segment_unlink_force = _fn("shl_segment_unlink_force", _I, ctypes.c_char_p)
 
 shl_call_opts_init = _fn("shl_call_opts_init", None, ctypes.POINTER(CallOpts))
 shl_call_start = _fn("shl_call_start", _I, _P, ctypes.POINTER(CallOpts), ctypes.POINTER(_P))

@@ -16,7 +16,8 @@ def temp_base(testcase, tag="py"):
     base = tempfile.mkdtemp(prefix=f"shl-{tag}-")
 
     def cleanup():
-        shmledger.unlink_segment(base) if os.path.isdir(base) else None
+        shmledger.unlink_segment(base, force=True) if os.path.isdir(
+            base) else None
         shutil.rmtree(base, ignore_errors=True)
     testcase.addCleanup(cleanup)
     return base
