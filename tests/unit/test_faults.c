@@ -832,6 +832,43 @@ test_unlink_refuses_live_segment(void **state)
     shl_test_cleanup(base);
 }
 
+/* A call failing while the operation is already failing (cleanup) is not
+ * its cause: the first failure's reason stands and the call is not listed
+ * as crashed (a trial: survivors' calls, stopped by the cleanup, replaced
+ * the reason and joined crashedCallIds). */
+static void
+test_fail_during_cleanup_keeps_cause(void **state)
+{
+    (void)state;
+    char base[512];
+    shl_test_base(base, sizeof(base), "f-failclean");
+    shl_ledger *l = open_l(base, "p", NULL);
+    shl_op *op;
+    assert_shl_ok(shl_op_create(l, NULL, NULL, &op));
+    shl_call_opts co;
+    shl_call_opts_init(&co);
+    co.fail_on_crash = true;
+    shl_call *c;
+    assert_shl_ok(shl_call_start(op, &co, &c));
+    char cid[SHL_CALL_ID_MAX + 1];
+    snprintf(cid, sizeof(cid), "%s", shl_call_id(c));
+    assert_shl_ok(shl_op_set_state(op, SHL_OP_CLEANUP));
+    shl_failed_info before;
+    assert_int_equal(shl_op_failure_info(op, &before), 1);
+    (void)shl_call_fail(c, "killed by signal 15");
+    shl_failed_info after;
+    assert_int_equal(shl_op_failure_info(op, &after), 1);
+    assert_string_equal(after.reason, before.reason);
+    assert_true(strstr(after.reason, "set to cleanup") != NULL);
+    for (uint32_t k = 0; k < after.crashed_call_count; k++)
+        if (strcmp(after.crashed_call_ids[k], cid) == 0)
+            fail_msg("call %s, failed during the cleanup, listed as crashed",
+                     cid);
+    (void)shl_op_leave(op, true);
+    shl_ledger_close(l);
+    shl_test_cleanup(base);
+}
+
 int
 main(void)
 {
@@ -851,6 +888,7 @@ main(void)
         cmocka_unit_test(test_start_heartbeat_null_opts),
         cmocka_unit_test(test_reader_busy_is_not_gone),
         cmocka_unit_test(test_unlink_refuses_live_segment),
+        cmocka_unit_test(test_fail_during_cleanup_keeps_cause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
