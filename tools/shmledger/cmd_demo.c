@@ -375,7 +375,7 @@ phase_kill(struct demo *d, int64_t wait_ms, bool *failed)
            "while it works:\n");
     pid_t pid = start_worker(
         d, name, "work for 60 s (to be killed)",
-        "echo \"    [worker-3] running as call $SHMLEDGER_CALL\"; sleep 60");
+        "echo \"    [worker-3] running as call $SHMLEDGER_CALL\"; exec sleep 60");
     if (pid < 0)
         return EX_FAIL;
     const char *names[1] = {name};
