@@ -346,12 +346,17 @@ typedef struct shl_ledger_opts {
     uint32_t max_frames;
     uint32_t max_resources;
     /** Permission bits of a newly created segment. Default 0600. World
-     * write (0002) is refused (-EINVAL). Group bits (0060) share the
-     * segment with the group of the creator, and are also what allows
-     * this ledger to open an existing segment with group access: one that
-     * grants its group any access opens only when `mode` has group bits
-     * and the segment's group is one of the caller's groups (SHL_EUNSAFE
-     * otherwise). World-writable segments are always refused. */
+     * write (0002) is refused (-EINVAL). Group bits (0060) give the
+     * creator's group access to the segment object, and are also what
+     * allows this ledger to open an existing segment with group access:
+     * one that grants its group any access opens only when `mode` has
+     * group bits and the segment's group is one of the caller's groups
+     * (SHL_EUNSAFE otherwise). World-writable segments are always refused.
+     * A ledger is not shared between users: the segment's name includes
+     * the effective uid (shl_segment_name()), so another user opening the
+     * same base directory gets a segment of their own, and the two write
+     * into the same directory without seeing each other. Give each user
+     * their own base directory. */
     uint32_t mode;
     /** How long to wait for a segment another process is creating, and for
      * the structure lock. Default 2000 ms. */

@@ -16,6 +16,23 @@
 
 #include "internal.h"
 
+/* What a full table means to a user, and the option that sizes it. */
+static const char *
+table_what(int table)
+{
+    static const char *const what[] = {
+        [SHL__T_PART] = "participants (max_participants)",
+        [SHL__T_OP] = "live operations (max_operations; an operation stays "
+                      "until it is completed or fails, even with nobody in "
+                      "it)",
+        [SHL__T_FRAME] = "active calls (max_frames)",
+        [SHL__T_RES] = "temp resources (max_resources)",
+    };
+    return table >= 0 && table < (int)SHL__ARRAY_LEN(what) && what[table]
+               ? what[table]
+               : "records";
+}
+
 int64_t
 shl__reuse_delay_ns(int table)
 {
@@ -86,8 +103,8 @@ shl__rec_find_free(struct shl__seg *s, int table, uint32_t hint,
             return 0;
         }
     }
-    return SHL_SET_ERR(SHL_EFULL, "table %d is full (%u records)", table,
-                       cap);
+    return SHL_SET_ERR(SHL_EFULL, "the ledger is full: %u %s", cap,
+                       table_what(table));
 }
 
 int
@@ -133,8 +150,8 @@ shl__rec_claim(struct shl__seg *s, int table, uint32_t hint, uint32_t owner,
         *idx = i;
         return 0;
     }
-    return SHL_SET_ERR(SHL_EFULL, "table %d is full (%u records)", table,
-                       cap);
+    return SHL_SET_ERR(SHL_EFULL, "the ledger is full: %u %s", cap,
+                       table_what(table));
 }
 
 void
