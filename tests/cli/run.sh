@@ -585,6 +585,14 @@ expect 0 "{*\"operationState\": \"failed\"*call_worker-3_1_*}" \
 want_err "*is not in the segment; read from $B/backup/$op/operation.json"
 end
 
+begin cli_usage_papercuts
+expect 2 "" shl --base
+want_err "*option '--base' needs an argument*"
+expect 0 "Usage: shmledger *" shl help --help
+expect 2 "" shl --base "$B" gc --force
+want_err "*--force only applies with --unlink*"
+end
+
 begin demo_cleanup_keeps_user_dir
 # --cleanup on a directory the user named removes nothing of it (it used to
 # delete the whole directory, other operations' files included)

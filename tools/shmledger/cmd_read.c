@@ -333,6 +333,8 @@ cmd_gc(struct cli *c, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_err("gc", "unexpected argument '%s'", argv[optind]);
+    if (force && !unlink_seg)
+        return cli_usage_err("gc", "--force only applies with --unlink");
     const char *base = cli_base(c, "gc");
     if (!base)
         return EX_USAGE;

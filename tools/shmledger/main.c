@@ -92,7 +92,7 @@ main(int argc, char **argv)
     };
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (opt) {
         case OPT_BASE:
             c.base = optarg;
@@ -103,6 +103,9 @@ main(int argc, char **argv)
         case OPT_VERSION:
             printf("shmledger %s\n", shl_version_string());
             return EX_OK;
+        case ':':
+            return cli_usage_err(NULL, "option '%s' needs an argument",
+                                 argv[optind - 1]);
         default:
             return cli_usage_err(NULL, "unknown option '%s'", argv[optind - 1]);
         }
@@ -113,7 +116,8 @@ main(int argc, char **argv)
     }
     const char *name = argv[optind];
     if (strcmp(name, "help") == 0) {
-        if (optind + 1 >= argc) {
+        if (optind + 1 >= argc || strcmp(argv[optind + 1], "--help") == 0 ||
+            strcmp(argv[optind + 1], "-h") == 0) {
             fputs(usage_text, stdout);
             return EX_OK;
         }
