@@ -142,24 +142,6 @@ shl__index_rebuild(struct shl__seg *s)
     }
 }
 
-/* After a busy look at an operation record: true to look again (having
- * slept 20 us), false when the wait is over. */
-static bool
-busy_wait(struct shl__seg *s, int64_t *deadline, int *dead_looks)
-{
-    if (!shl__lock_has_live_holder(s))
-        return ++*dead_looks < 2; /* it may have just finished: once more */
-    *dead_looks = 0;
-    int64_t now = shl__mono_ns();
-    if (!*deadline)
-        *deadline = now + shl__reader_busy_ns;
-    if (now > *deadline)
-        return false;
-    struct timespec ts = {0, 20 * 1000};
-    nanosleep(&ts, NULL);
-    return true;
-}
-
 int
 shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
                   uint64_t *gen)
@@ -185,8 +167,7 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
          * (sleeping after the first 1,000 tries) up to
          * shl__reader_busy_ns, then say -EAGAIN, never SHL_ENOTFOUND; a
          * dead writer is not waited for */
-        int64_t deadline = 0;
-        int dead_looks = 0;
+        struct shl__patience pt = {0};
         for (int tries = 0;; tries++) {
             uint32_t seq;
             if (!shl__seq_read_begin(&op->h, &seq)) {
@@ -194,7 +175,7 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
                     SHL__CPU_RELAX();
                     continue;
                 }
-                if (!busy_wait(s, &deadline, &dead_looks)) {
+                if (!shl__patience_wait(&pt, shl__lock_has_live_holder(s))) {
                     busy = true;
                     break;
                 }
@@ -206,7 +187,8 @@ shl__index_lookup(struct shl__seg *s, const char *id, uint32_t *idx,
             bool match = st == SHL__R_ALLOCATED && op->id_hash == hash &&
                          strncmp(op->id, id, sizeof(op->id)) == 0;
             if (!shl__seq_read_ok(&op->h, seq)) {
-                if (tries >= 1000 && !busy_wait(s, &deadline, &dead_looks)) {
+                if (tries >= 1000 &&
+                    !shl__patience_wait(&pt, shl__lock_has_live_holder(s))) {
                     busy = true;
                     break;
                 }

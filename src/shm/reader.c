@@ -198,54 +198,55 @@ shl__reader_part_alive(shl_reader *r, uint32_t slot)
  * next locker or reaper closes its sequence) is not waited for: one more
  * copy, then -EAGAIN at once. */
 
-struct patience {
-    int64_t deadline_ns;
-    int dead_looks;
-};
-
 /* After a busy copy of record `h` (a frame when `frame`): true to try
  * again, false when the call's patience is spent. */
 static bool
-busy_wait(shl_reader *r, struct shl__rec *h, bool frame, struct patience *p)
+busy_wait(shl_reader *r, struct shl__rec *h, bool frame,
+          struct shl__patience *p)
 {
     struct shl__seg *s = r->seg;
     uint32_t owner = atomic_load_explicit(&h->owner, memory_order_relaxed);
-    bool writer = shl__lock_has_live_holder(s) ||
-                  (frame && owner < s->hdr->cap[SHL__T_PART] &&
-                   part_alive(r, owner));
-    if (!writer)
-        return ++p->dead_looks < 2; /* it may have just finished: once more */
-    p->dead_looks = 0;
-    int64_t now = shl__mono_ns();
-    if (p->deadline_ns == 0)
-        p->deadline_ns = now + shl__reader_busy_ns;
-    if (now > p->deadline_ns)
-        return false;
-    struct timespec ts = {0, 20 * 1000};
-    nanosleep(&ts, NULL);
-    return true;
+    return shl__patience_wait(
+        p, shl__lock_has_live_holder(s) ||
+               (frame && owner < s->hdr->cap[SHL__T_PART] &&
+                part_alive(r, owner)));
 }
 
 enum copy_res { COPY_GONE = 0, COPY_OK = 1, COPY_BUSY = -1 };
 
-/* Consistent copy of an allocated frame: COPY_OK, COPY_GONE (not
- * allocated, or its word says gone) or COPY_BUSY (patience spent). */
+/* Consistent copy of the allocated record `src` of `size` bytes into dst
+ * (an operation record through shl__op_copy): COPY_OK, COPY_GONE (not
+ * allocated) or COPY_BUSY (patience spent). */
 static enum copy_res
-copy_frame(shl_reader *r, uint32_t i, struct shl__frame *f, uint32_t *fstate,
-           struct patience *pt)
+copy_rec(shl_reader *r, struct shl__rec *src, void *dst, size_t size,
+         bool frame, bool op, struct shl__patience *pt)
 {
-    struct shl__frame *src = shl__frame_at(r->seg, i);
     for (;;) {
-        if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
+        if (atomic_load_explicit(&src->state, memory_order_acquire) !=
             SHL__R_ALLOCATED)
             return COPY_GONE;
-        if (shl__rec_copy(f, src, sizeof(*f), COPY_TRIES) == 0)
+        int rc = op ? shl__op_copy(dst, (const struct shl__op *)src,
+                                   COPY_TRIES)
+                    : shl__rec_copy(dst, src, size, COPY_TRIES);
+        if (rc == 0)
             break;
-        if (!busy_wait(r, &src->h, true, pt))
+        if (!busy_wait(r, src, frame, pt))
             return COPY_BUSY;
     }
-    if (atomic_load(&f->h.state) != SHL__R_ALLOCATED)
-        return COPY_GONE;
+    return atomic_load(&((struct shl__rec *)dst)->state) == SHL__R_ALLOCATED
+               ? COPY_OK
+               : COPY_GONE;
+}
+
+/* A frame: as copy_rec, and COPY_GONE also when its word says gone. */
+static enum copy_res
+copy_frame(shl_reader *r, uint32_t i, struct shl__frame *f, uint32_t *fstate,
+           struct shl__patience *pt)
+{
+    enum copy_res cr = copy_rec(r, &shl__frame_at(r->seg, i)->h, f,
+                                sizeof(*f), true, false, pt);
+    if (cr != COPY_OK)
+        return cr;
     uint64_t w = atomic_load(&f->fword);
     uint64_t g = atomic_load(&f->h.gen);
     if (!SHL__FWORD_GEN_OK(w, g) || SHL__FWORD_STATE(w) == SHL__F_GONE)
@@ -254,38 +255,19 @@ copy_frame(shl_reader *r, uint32_t i, struct shl__frame *f, uint32_t *fstate,
     return COPY_OK;
 }
 
-/* Consistent copy of an allocated operation record (as copy_frame). */
 static enum copy_res
-copy_op(shl_reader *r, uint32_t i, struct shl__op *o, struct patience *pt)
+copy_op(shl_reader *r, uint32_t i, struct shl__op *o, struct shl__patience *pt)
 {
-    struct shl__op *src = shl__op_at(r->seg, i);
-    for (;;) {
-        if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
-            SHL__R_ALLOCATED)
-            return COPY_GONE;
-        if (shl__op_copy(o, src, COPY_TRIES) == 0)
-            break;
-        if (!busy_wait(r, &src->h, false, pt))
-            return COPY_BUSY;
-    }
-    return atomic_load(&o->h.state) == SHL__R_ALLOCATED ? COPY_OK : COPY_GONE;
+    return copy_rec(r, &shl__op_at(r->seg, i)->h, o, sizeof(*o), false, true,
+                    pt);
 }
 
-/* Consistent copy of an allocated resource record (as copy_frame). */
 static enum copy_res
-copy_res(shl_reader *r, uint32_t i, struct shl__res *x, struct patience *pt)
+copy_res(shl_reader *r, uint32_t i, struct shl__res *x,
+         struct shl__patience *pt)
 {
-    struct shl__res *src = shl__res_at(r->seg, i);
-    for (;;) {
-        if (atomic_load_explicit(&src->h.state, memory_order_acquire) !=
-            SHL__R_ALLOCATED)
-            return COPY_GONE;
-        if (shl__rec_copy(x, src, sizeof(*x), COPY_TRIES) == 0)
-            break;
-        if (!busy_wait(r, &src->h, false, pt))
-            return COPY_BUSY;
-    }
-    return atomic_load(&x->h.state) == SHL__R_ALLOCATED ? COPY_OK : COPY_GONE;
+    return copy_rec(r, &shl__res_at(r->seg, i)->h, x, sizeof(*x), false,
+                    false, pt);
 }
 
 static int
@@ -328,7 +310,7 @@ shl_reader_list(shl_reader *r, shl_op_summary **out, size_t *count)
         rc = -ENOMEM;
         goto out;
     }
-    struct patience pt = {0};
+    struct shl__patience pt = {0};
     for (uint32_t i = 0; i < hw; i++) {
         enum copy_res cr = copy_op(r, i, o, &pt);
         if (cr == COPY_BUSY) {
@@ -486,7 +468,7 @@ fill_participant(shl_reader *r, uint32_t slot, shl_participant_info *pi,
     pi->slot = slot;
     /* in mid-write: wait for it (bounded), as for the other records; a
      * row left empty is skipped by the callers */
-    struct patience pt = {0};
+    struct shl__patience pt = {0};
     while (shl__rec_copy(&p, shl__part_at(s, slot), sizeof(p), COPY_TRIES) !=
            0)
         if (!busy_wait(r, &shl__part_at(s, slot)->h, false, &pt))
@@ -572,7 +554,7 @@ snapshot_once(shl_reader *r, const char *operation_id, shl_snapshot **out)
         rc = -ENOMEM;
         goto fail;
     }
-    struct patience pt = {0};
+    struct shl__patience pt = {0};
     enum copy_res cr = copy_op(r, idx, o, &pt);
     if (cr == COPY_BUSY) {
         rc = busy_err(operation_id);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -237,6 +238,22 @@ racy_copy(void *dst, const void *src, size_t size)
 }
 
 int64_t shl__reader_busy_ns = 200ll * 1000000;
+
+bool
+shl__patience_wait(struct shl__patience *p, bool writer_may_finish)
+{
+    if (!writer_may_finish)
+        return ++p->dead_looks < 2;
+    p->dead_looks = 0;
+    int64_t now = shl__mono_ns();
+    if (p->deadline_ns == 0)
+        p->deadline_ns = now + shl__reader_busy_ns;
+    if (now > p->deadline_ns)
+        return false;
+    struct timespec ts = {0, 20 * 1000};
+    nanosleep(&ts, NULL);
+    return true;
+}
 
 int
 shl__rec_copy(void *dst, const void *src, size_t size, int tries)

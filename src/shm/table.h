@@ -98,6 +98,20 @@ int shl__op_copy(struct shl__op *dst, const struct shl__op *src, int tries);
  * a segment image never changes). */
 extern int64_t shl__reader_busy_ns;
 
+/* A lock-free reader's patience with a record in mid-write, for one call.
+ * Zero-initialise per call. */
+struct shl__patience {
+    int64_t deadline_ns;
+    int dead_looks;
+};
+/* After a busy look: true to look again (having slept 20 us), false when
+ * the call's patience is spent. While the writer may still finish
+ * (`writer_may_finish`: the structure lock has a live holder, or a frame's
+ * owner is alive), wait up to shl__reader_busy_ns from the first busy
+ * look; a writer that cannot finish (dead) gets one more look, since it
+ * may have just finished. */
+bool shl__patience_wait(struct shl__patience *p, bool writer_may_finish);
+
 /* Highest index + 1 ever claimed in the table (scan bound). */
 static inline uint32_t
 shl__table_hwm(const struct shl__seg *s, int table)

@@ -570,15 +570,17 @@ test_crash_child_outlives_parent(void **state)
     shl_test_cleanup(base);
 }
 
-/* Everybody dies in the middle of the cleanup: the next process that opens
- * the ledger reaps them, finishes the removal itself (nobody is left to
- * coordinate), archives the failed operation and reclaims it. */
+/* A creator (with a call) and a worker (failOnCrash call) both die; the
+ * worker is killed first. The creator is killed by the test (point NULL),
+ * or dies at crash point `point` when its monitor handles the worker's
+ * death. Then a janitor opens the ledger: its reap must finish the
+ * operation (failed, archived, reclaimed) and the archived failure must
+ * name the worker's call. */
 static void
-test_crash_everyone_dies(void **state)
+creator_and_worker_die(const char *tag, const char *point)
 {
-    (void)state;
     char base[512];
-    shl_test_base(base, sizeof(base), "alldie");
+    shl_test_base(base, sizeof(base), tag);
     struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
     shl_ledger_opts o = fast_opts();
     o.heartbeat_interval_ms = 30000; /* no grace-period removal meanwhile */
@@ -586,7 +588,8 @@ test_crash_everyone_dies(void **state)
     shl_test_member am = {.base = base,
                           .name = "creator",
                           .opts = &o,
-                          .description = "all die",
+                          .description = tag,
+                          .point = point,
                           .setup = shl_test_step_start_call};
     char opid[SHL_OPERATION_ID_MAX + 1];
     pid_t a = shl_test_member_fork(&am, opid, sizeof(opid));
@@ -596,8 +599,9 @@ test_crash_everyone_dies(void **state)
     assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 5000));
     kill(b, SIGKILL);
     assert_child_signaled(b, SIGKILL);
-    kill(a, SIGKILL);
-    assert_child_signaled(a, SIGKILL);
+    if (!point)
+        kill(a, SIGKILL);
+    assert_child_signaled(a, SIGKILL); /* else at the point, lock held */
     /* now somebody opens the ledger: it reaps both and finishes */
     shl_ledger *l;
     assert_shl_ok(shl_ledger_open(&l, base, "janitor", &o));
@@ -625,6 +629,16 @@ test_crash_everyone_dies(void **state)
     shl_test_cleanup(base);
 }
 
+/* Everybody dies in the middle of the cleanup: the next process that opens
+ * the ledger reaps them, finishes the removal itself (nobody is left to
+ * coordinate), archives the failed operation and reclaims it. */
+static void
+test_crash_everyone_dies(void **state)
+{
+    (void)state;
+    creator_and_worker_die("alldie", NULL);
+}
+
 /* The only other member's monitor dies in the middle of handling a crash:
  * after marking the dead worker's frame crashed, before recording its call
  * id (crash point crash.marked, inside the locked section). The next
@@ -635,48 +649,7 @@ static void
 test_crash_marker_dies_before_naming(void **state)
 {
     (void)state;
-    char base[512];
-    shl_test_base(base, sizeof(base), "marker-dies");
-    struct shared *sh = shl_test_shared_alloc(sizeof(struct shared));
-    shl_ledger_opts o = fast_opts();
-    o.heartbeat_interval_ms = 30000; /* no grace-period removal meanwhile */
-    shl_test_member am = {.base = base,
-                          .name = "creator",
-                          .opts = &o,
-                          .description = "marker dies",
-                          .point = "crash.marked",
-                          .setup = shl_test_step_start_call};
-    char opid[SHL_OPERATION_ID_MAX + 1];
-    pid_t a = shl_test_member_fork(&am, opid, sizeof(opid));
-    assert_true(opid[0] != 0);
-    pid_t b = fork_victim(base, opid,
-                          (struct victim){sh, 0, VICTIM_IDLE, true, NULL});
-    assert_true(SHL_WAIT_FOR(atomic_load(&sh->ready) == 1, 5000));
-    kill(b, SIGKILL);
-    assert_child_signaled(b, SIGKILL);
-    /* the creator's monitor notices and dies at the point */
-    assert_child_signaled(a, SIGKILL);
-    shl_ledger *l;
-    assert_shl_ok(shl_ledger_open(&l, base, "janitor", &o));
-    (void)shl_ledger_reap(l);
-    char path[900];
-    snprintf(path, sizeof(path), "%s/backup/%s/operation.json", base, opid);
-    struct stat st;
-    assert_true(SHL_WAIT_FOR(stat(path, &st) == 0, 5000));
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char buf[8192];
-    size_t got = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[got] = 0;
-    fclose(f);
-    if (!strstr(buf, "\"operationState\": \"failed\"") ||
-        !strstr(buf, sh->call_id[0]))
-        fail_msg("the failure does not name the worker's call %s:\n%s",
-                 sh->call_id[0], buf);
-    assert_segment_clean(shl_ledger_reader(l));
-    shl_ledger_close(l);
-    munmap(sh, sizeof(*sh));
-    shl_test_cleanup(base);
+    creator_and_worker_die("marker-dies", "crash.marked");
 }
 
 /* A contained crash (the dead worker's call has failOnCrash false) whose
