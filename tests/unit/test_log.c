@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,10 @@
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}"        \
     "[+-][0-9]{2}:[0-9]{2}"
 
+/* on_log_line runs on the caller's thread and on the snapshotter's (a
+ * write error it meets): the lines are kept under a mutex. */
 struct lines {
+    pthread_mutex_t mu;
     int n;
     char *v[256];
 };
@@ -28,17 +32,41 @@ struct lines {
 static void
 lines_free(struct lines *ls)
 {
+    pthread_mutex_lock(&ls->mu);
     for (int i = 0; i < ls->n; i++)
         free(ls->v[i]);
     ls->n = 0;
+    pthread_mutex_unlock(&ls->mu);
 }
 
 static void
 on_line(const char *line, void *user)
 {
     struct lines *ls = user;
+    pthread_mutex_lock(&ls->mu);
     if (ls->n < 256)
         ls->v[ls->n++] = strdup(line);
+    pthread_mutex_unlock(&ls->mu);
+}
+
+static int
+lines_count(struct lines *ls)
+{
+    pthread_mutex_lock(&ls->mu);
+    int n = ls->n;
+    pthread_mutex_unlock(&ls->mu);
+    return n;
+}
+
+static bool
+lines_have(struct lines *ls, const char *needle)
+{
+    bool found = false;
+    pthread_mutex_lock(&ls->mu);
+    for (int i = 0; i < ls->n && !found; i++)
+        found = strstr(ls->v[i], needle) != NULL;
+    pthread_mutex_unlock(&ls->mu);
+    return found;
 }
 
 static char *
@@ -87,6 +115,7 @@ static int
 setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
+    pthread_mutex_init(&fx->cb.mu, NULL);
     shl_test_base(fx->base, sizeof(fx->base), "log");
     shl_ledger_opts o;
     shl_ledger_opts_init(&o);
@@ -155,7 +184,7 @@ test_log_three_levels(void **state)
     assert_match(ln[1], "^" ISO_RE " \\[WARNING\\] Warning message$");
     assert_match(ln[2], "^" ISO_RE " \\[ERROR\\] Error message$");
     /* the callback saw exactly the file's lines */
-    assert_int_equal(fx->cb.n, 3);
+    assert_int_equal(lines_count(&fx->cb), 3);
     for (int i = 0; i < 3; i++)
         assert_string_equal(fx->cb.v[i], ln[i]);
     free(text);
@@ -180,7 +209,7 @@ test_log_debug_not_mirrored(void **state)
     char *log = shl_test_slurp(op_file(fx->l, fx->op, ".operation.log"), NULL);
     assert_string_equal(log, "");
     free(log);
-    assert_int_equal(fx->cb.n, 0);
+    assert_int_equal(lines_count(&fx->cb), 0);
 }
 
 static void
@@ -243,7 +272,7 @@ test_log_call_events(void **state)
     assert_match(ln[4],
                  "^" ISO_RE " \\[INFO\\] OPERATION_STATE_CHANGED state=failed$");
     free(text);
-    assert_int_equal(fx->cb.n, 5);
+    assert_int_equal(lines_count(&fx->cb), 5);
 }
 
 static _Atomic int fail_writes;
@@ -268,10 +297,7 @@ test_log_write_error_reported(void **state)
     /* direct writes report -ENOSPC; with the ring the line is queued */
     assert_true(rc == 0 || rc == -ENOSPC);
     (void)shl__snapshotter_flush(fx->l, 200);
-    bool reported = false;
-    for (int i = 0; i < fx->cb.n; i++)
-        if (strstr(fx->cb.v[i], "No space left on device"))
-            reported = true;
+    bool reported = lines_have(&fx->cb, "No space left on device");
     if (rc == -ENOSPC)
         assert_true(reported);
     atomic_store(&fail_writes, 0);
